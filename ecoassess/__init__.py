@@ -1,0 +1,24 @@
+"""ecoassess: ecological assessment from remote sensing and GIS (NDVI/FVC, RSEI, HJ 192-2015 EI)."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from ecoassess.errors import AllMaskedError, ConfigError, EcoassessError, InputError  # noqa: E402
+
+
+def load_config(path):
+    """Load and validate an assessment config (YAML). See :mod:`ecoassess.config`."""
+    from ecoassess.config import load_config as _load
+
+    return _load(path)
+
+
+def run(config, out, **kwargs):
+    """Run the annual assessment described by ``config`` into folder ``out``. See :mod:`ecoassess.pipeline`."""
+    from ecoassess.pipeline import run as _run
+
+    return _run(config, out, **kwargs)
+
+
+__all__ = ["__version__", "load_config", "run", "EcoassessError", "InputError", "ConfigError", "AllMaskedError"]

@@ -1,0 +1,306 @@
+"""The one analysis grid every layer of a run lives on, and lazy reprojection of raster files onto it.
+
+Areas and lengths are computed on this grid, so its CRS is equal-area: by default the Albers conic equal-area
+projection used for China (CGCS2000, central meridian 105°E, standard parallels 25°N and 47°N). The extent is
+the study area's bounds snapped outward to whole cells, so that two runs with the same study area and
+resolution produce the same grid, cell for cell.
+
+Raster inputs are read through a GDAL warped VRT per chunk: nothing is loaded until a chunk is computed, and
+a chunk reads only the source window it needs (DESIGN.md: lazy and chunked by default).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import rasterio
+import xarray as xr
+from affine import Affine
+from pyproj import CRS as ProjCRS
+from pyproj.crs import ProjectedCRS
+from pyproj.crs.coordinate_operation import AlbersEqualAreaConversion
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+
+from ecoassess.errors import InputError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHUNK = 1024
+
+#: Resampling per kind of raster (issue: classes nearest or mode; reflectance bilinear/average).
+RESAMPLING_BY_KIND = {
+    "classes": Resampling.nearest,
+    "classes_mode": Resampling.mode,
+    "reflectance": Resampling.average,
+    "continuous": Resampling.bilinear,
+    "mask": Resampling.nearest,
+}
+
+
+def china_albers_crs() -> CRS:
+    """CGCS2000 / Albers equal-area conic for China: lat_0 0, lon_0 105°E, standard parallels 25°N and 47°N."""
+    conversion = AlbersEqualAreaConversion(
+        latitude_first_parallel=25.0,
+        latitude_second_parallel=47.0,
+        latitude_false_origin=0.0,
+        longitude_false_origin=105.0,
+        easting_false_origin=0.0,
+        northing_false_origin=0.0,
+    )
+    pcrs = ProjectedCRS(conversion=conversion, geodetic_crs=ProjCRS.from_epsg(4490), name="CGCS2000 / China Albers")
+    return CRS.from_wkt(pcrs.to_wkt())
+
+
+def is_equal_area(crs) -> bool:
+    """True when ``crs`` is a projection that preserves area (Albers, Lambert azimuthal/cylindrical EA, ...)."""
+    pcrs = ProjCRS.from_user_input(crs)
+    if not pcrs.is_projected:
+        return False
+    method = (pcrs.coordinate_operation.method_name if pcrs.coordinate_operation else "").lower()
+    return "equal area" in method or "albers" in method or "equal-area" in method
+
+
+@dataclass(frozen=True)
+class AnalysisGrid:
+    """A north-up raster grid: CRS, affine transform (top-left origin, square cells) and size in cells."""
+
+    crs: CRS
+    transform: Affine
+    width: int
+    height: int
+
+    # -- construction ---------------------------------------------------------------------------------------
+    @classmethod
+    def from_bounds(cls, bounds, resolution_m: float, crs) -> "AnalysisGrid":
+        """Grid covering ``bounds`` (xmin, ymin, xmax, ymax in ``crs``), snapped outward to ``resolution_m``."""
+        if resolution_m <= 0:
+            raise ValueError(f"grid resolution must be > 0 m, got {resolution_m}")
+        xmin, ymin, xmax, ymax = bounds
+        res = float(resolution_m)
+        x0 = math.floor(xmin / res) * res
+        y0 = math.floor(ymin / res) * res
+        x1 = math.ceil(xmax / res) * res
+        y1 = math.ceil(ymax / res) * res
+        width = max(1, int(round((x1 - x0) / res)))
+        height = max(1, int(round((y1 - y0) / res)))
+        return cls(CRS.from_user_input(crs), Affine(res, 0.0, x0, 0.0, -res, y1), width, height)
+
+    @classmethod
+    def from_study_area(cls, gdf, resolution_m: float, crs=None) -> "AnalysisGrid":
+        """Grid over a GeoDataFrame of study-area polygons; ``crs`` defaults to :func:`china_albers_crs`."""
+        target = CRS.from_user_input(crs) if crs is not None else china_albers_crs()
+        if gdf.crs is None:
+            raise InputError("the study-area layer has no CRS", field="crs", expected="a layer with a defined CRS")
+        projected = gdf.to_crs(target.to_wkt())
+        return cls.from_bounds(projected.total_bounds, resolution_m, target)
+
+    # -- geometry -------------------------------------------------------------------------------------------
+    @property
+    def resolution(self) -> float:
+        return float(self.transform.a)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.height, self.width)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        x0, y1 = self.transform.c, self.transform.f
+        return (x0, y1 - self.height * self.resolution, x0 + self.width * self.resolution, y1)
+
+    @property
+    def cell_area_m2(self) -> float:
+        """Area of one cell in m² (exact on an equal-area grid)."""
+        return abs(self.transform.a * self.transform.e)
+
+    @property
+    def n_cells(self) -> int:
+        return self.width * self.height
+
+    def x_coords(self) -> np.ndarray:
+        return self.transform.c + (np.arange(self.width) + 0.5) * self.transform.a
+
+    def y_coords(self) -> np.ndarray:
+        return self.transform.f + (np.arange(self.height) + 0.5) * self.transform.e
+
+    def window_transform(self, row_off: int, col_off: int) -> Affine:
+        return self.transform * Affine.translation(col_off, row_off)
+
+    def windows(self, chunk: int = DEFAULT_CHUNK):
+        """Yield ``rasterio.windows.Window`` blocks of at most ``chunk`` × ``chunk`` cells, row by row."""
+        for r in range(0, self.height, chunk):
+            for c in range(0, self.width, chunk):
+                yield Window(c, r, min(chunk, self.width - c), min(chunk, self.height - r))
+
+    def scaled(self, factor: int) -> "AnalysisGrid":
+        """The same extent with cells ``factor`` times smaller (for benchmarks)."""
+        res = self.resolution / factor
+        return AnalysisGrid(self.crs, Affine(res, 0, self.transform.c, 0, -res, self.transform.f),
+                            self.width * factor, self.height * factor)
+
+    def to_dict(self) -> dict:
+        return {
+            "crs_wkt": self.crs.to_wkt(),
+            "crs_name": ProjCRS.from_user_input(self.crs.to_wkt()).name,
+            "resolution_m": self.resolution,
+            "width": self.width,
+            "height": self.height,
+            "bounds": list(self.bounds),
+            "transform": list(self.transform)[:6],
+        }
+
+    def empty(self, dtype="float32", fill=np.nan, chunk: int = DEFAULT_CHUNK, name: str | None = None) -> xr.DataArray:
+        data = da.full(self.shape, fill, dtype=dtype, chunks=(chunk, chunk))
+        return self.wrap(data, name=name)
+
+    def wrap(self, data, name: str | None = None, attrs: dict | None = None) -> xr.DataArray:
+        """Wrap a 2-D (dask or numpy) array of this grid's shape as a georeferenced DataArray."""
+        if tuple(data.shape[-2:]) != self.shape:
+            raise ValueError(f"array shape {data.shape} does not match grid {self.shape}")
+        dims = ("y", "x") if data.ndim == 2 else tuple(f"dim_{i}" for i in range(data.ndim - 2)) + ("y", "x")
+        arr = xr.DataArray(data, dims=dims, coords={"y": self.y_coords(), "x": self.x_coords()}, name=name,
+                           attrs=dict(attrs or {}))
+        arr.attrs["grid"] = self
+        return arr
+
+
+def grid_of(arr: xr.DataArray) -> AnalysisGrid:
+    """The :class:`AnalysisGrid` a DataArray was built on (stored in ``attrs['grid']``)."""
+    grid = arr.attrs.get("grid")
+    if not isinstance(grid, AnalysisGrid):
+        raise ValueError(f"DataArray {arr.name!r} carries no analysis grid (attrs['grid'])")
+    return grid
+
+
+# -- lazy reprojection onto the grid --------------------------------------------------------------------------
+
+class _WarpedBand:
+    """Array-like view of one band of a raster file on the analysis grid; each slice is one windowed warp."""
+
+    ndim = 2
+
+    def __init__(self, path: str, band: int, grid: AnalysisGrid, resampling: Resampling, dtype, src_nodata,
+                 dst_nodata, aligned: bool):
+        self.path, self.band, self.grid = path, band, grid
+        self.resampling, self.dtype = resampling, np.dtype(dtype)
+        self.src_nodata, self.dst_nodata, self.aligned = src_nodata, dst_nodata, aligned
+        self.shape = grid.shape
+
+    def __getitem__(self, key):
+        rows, cols = key
+        r0, r1, _ = rows.indices(self.grid.height)
+        c0, c1, _ = cols.indices(self.grid.width)
+        window = Window(c0, r0, c1 - c0, r1 - r0)
+        with rasterio.Env(GDAL_NUM_THREADS="1"):
+            with rasterio.open(self.path) as src:
+                if self.aligned:
+                    data = src.read(self.band, window=window, boundless=True, fill_value=self.src_nodata or 0)
+                else:
+                    with WarpedVRT(src, crs=self.grid.crs, transform=self.grid.transform, width=self.grid.width,
+                                   height=self.grid.height, resampling=self.resampling,
+                                   src_nodata=self.src_nodata, nodata=self.dst_nodata) as vrt:
+                        data = vrt.read(self.band, window=window)
+        data = data.astype(self.dtype, copy=False)
+        if self.aligned and self.src_nodata is not None and self.dst_nodata is not None \
+                and not _same_value(self.src_nodata, self.dst_nodata):
+            data = np.where(data == self.src_nodata, self.dst_nodata, data).astype(self.dtype, copy=False)
+        return data
+
+
+def _same_value(a, b) -> bool:
+    if a is None or b is None:
+        return a is b
+    if isinstance(a, float) and math.isnan(a):
+        return isinstance(b, float) and math.isnan(b)
+    return a == b
+
+
+def raster_info(path) -> dict:
+    """CRS, transform, size, band count, dtype and nodata of a raster file, with a clear error if unreadable."""
+    path = str(path)
+    if not os.path.exists(path):
+        raise InputError("file not found", path=path)
+    try:
+        with rasterio.open(path) as src:
+            return {"crs": src.crs, "transform": src.transform, "width": src.width, "height": src.height,
+                    "count": src.count, "dtype": src.dtypes[0], "nodata": src.nodata, "res": src.res,
+                    "bounds": tuple(src.bounds), "descriptions": src.descriptions}
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(f"cannot be read as a raster ({exc})", path=path,
+                         expected="a GeoTIFF/COG or another GDAL-readable raster") from exc
+
+
+def read_on_grid(path, grid: AnalysisGrid, *, band: int = 1, kind: str = "continuous", dtype=None,
+                 src_nodata=None, dst_nodata=None, chunk: int = DEFAULT_CHUNK, name: str | None = None,
+                 crs=None) -> xr.DataArray:
+    """One band of ``path`` on ``grid``, lazily (dask), resampled according to ``kind``.
+
+    ``kind``: ``classes`` (nearest), ``classes_mode`` (mode), ``reflectance`` (average), ``continuous``
+    (bilinear), ``mask`` (nearest). ``src_nodata`` overrides the file's nodata tag. Float outputs use NaN
+    as nodata unless ``dst_nodata`` says otherwise. Cells outside the file are nodata.
+    ``crs`` names the CRS of a file that has none (a clear error is raised otherwise).
+    """
+    path = str(path)
+    info = raster_info(path)
+    if band < 1 or band > info["count"]:
+        raise InputError(f"has {info['count']} band(s), band {band} was asked for", path=path, field=f"band {band}")
+    src_crs = info["crs"]
+    if src_crs is None:
+        if crs is None:
+            raise InputError("has no CRS", path=path, field="crs",
+                             expected="a georeferenced raster (or declare its CRS in the config)")
+        src_crs = CRS.from_user_input(crs)
+    if kind not in RESAMPLING_BY_KIND:
+        raise ValueError(f"unknown raster kind {kind!r}; one of {sorted(RESAMPLING_BY_KIND)}")
+    resampling = RESAMPLING_BY_KIND[kind]
+    nodata = info["nodata"] if src_nodata is None else src_nodata
+    out_dtype = np.dtype(dtype or info["dtype"])
+    if dst_nodata is None:
+        dst_nodata = float("nan") if out_dtype.kind == "f" else nodata
+    aligned = (
+        CRS.from_user_input(src_crs) == grid.crs
+        and info["transform"] == grid.transform
+        and (info["height"], info["width"]) == grid.shape
+    )
+    if not aligned:
+        log.info("reprojecting %s band %d from %s at %.6g to the analysis grid (%.6g m) with %s resampling",
+                 Path(path).name, band, _crs_label(src_crs), info["res"][0], grid.resolution, resampling.name)
+    if info["crs"] is None:
+        # WarpedVRT needs the CRS on the dataset: wrap the file in a VRT that declares it.
+        path = _declare_crs_vrt(path, src_crs)
+    arr = _WarpedBand(path, band, grid, resampling, out_dtype, nodata, dst_nodata, aligned)
+    token = f"read-{Path(path).name}-{band}-{kind}-{abs(hash((path, os.path.getmtime(path), grid, band, kind)))}"
+    data = da.from_array(arr, chunks=(chunk, chunk), name=token, lock=False, asarray=True, meta=np.empty((0, 0), out_dtype))
+    out = grid.wrap(data, name=name or Path(path).stem)
+    out.attrs.update({"source": str(path), "band": band, "resampling": resampling.name,
+                      "nodata": dst_nodata, "reprojected": not aligned})
+    return out
+
+
+def _crs_label(crs) -> str:
+    try:
+        epsg = CRS.from_user_input(crs).to_epsg()
+    except Exception:  # noqa: BLE001 - any CRS without an EPSG code
+        epsg = None
+    return f"EPSG:{epsg}" if epsg else ProjCRS.from_user_input(crs).name
+
+
+def _declare_crs_vrt(path: str, crs: CRS) -> str:
+    """A VRT beside nothing (in /vsimem) that gives ``path`` the CRS ``crs``."""
+    from rasterio.shutil import copy as rio_copy
+
+    vrt_path = f"/vsimem/ecoassess-crs-{abs(hash((path, crs.to_wkt())))}.vrt"
+    with rasterio.open(path) as src:
+        rio_copy(src, vrt_path, driver="VRT")
+    with rasterio.open(vrt_path, "r+") as dst:
+        dst.crs = crs
+    return vrt_path

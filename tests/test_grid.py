@@ -1,0 +1,72 @@
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from pyproj import Geod
+from rasterio.crs import CRS
+from shapely.geometry import box
+
+from ecoassess.errors import InputError
+from ecoassess.grid import AnalysisGrid, china_albers_crs, is_equal_area, read_on_grid
+
+
+def test_china_albers_is_equal_area_and_preserves_area():
+    crs = china_albers_crs()
+    assert is_equal_area(crs)
+    assert not is_equal_area("EPSG:4326")
+    assert not is_equal_area("EPSG:32648")
+    # A 0.1° x 0.1° cell near Chengdu: the ellipsoidal (geodesic) area must equal its Albers planar area.
+    cell = box(104.0, 30.0, 104.1, 30.1)
+    geod_area, _ = Geod(ellps="GRS80").geometry_area_perimeter(cell)
+    albers_area = gpd.GeoSeries([cell], crs="EPSG:4490").to_crs(crs.to_wkt()).area.iloc[0]
+    assert albers_area == pytest.approx(abs(geod_area), rel=1e-4)
+
+
+def test_grid_extent_is_snapped_outward_to_the_resolution():
+    grid = AnalysisGrid.from_bounds((1005.0, 2003.0, 1987.0, 2999.5), 30, china_albers_crs())
+    xmin, ymin, xmax, ymax = grid.bounds
+    assert (xmin, ymin, xmax, ymax) == (990.0, 1980.0, 2010.0, 3000.0)
+    assert grid.shape == (34, 34)
+    assert grid.cell_area_m2 == 900.0
+    assert xmin <= 1005 and xmax >= 1987 and ymin <= 2003 and ymax >= 2999.5
+
+
+def test_read_on_grid_reprojects_lazily_and_marks_outside_as_nodata(tmp_path):
+    # a 20 x 20 source in UTM 48N with values = column index, nodata 255
+    src_path = tmp_path / "src.tif"
+    data = np.tile(np.arange(20, dtype="uint8"), (20, 1))
+    with rasterio.open(src_path, "w", driver="GTiff", width=20, height=20, count=1, dtype="uint8",
+                       crs="EPSG:32648", transform=Affine(10, 0, 400000, 0, -10, 3300000), nodata=255) as dst:
+        dst.write(data, 1)
+    # grid in the same CRS but larger (outside cells must be nodata) and coarser (20 m)
+    grid = AnalysisGrid.from_bounds((399900, 3299700, 400300, 3300100), 20, "EPSG:32648")
+    arr = read_on_grid(src_path, grid, kind="classes")
+    assert arr.chunks is not None  # dask-backed
+    values = arr.values
+    assert values.shape == grid.shape
+    assert (values[0, :] == 255).all()  # first row lies north of the source
+    inside = values[values != 255]
+    assert set(np.unique(inside)) <= set(range(20))
+    f = read_on_grid(src_path, grid, kind="reflectance", dtype="float32")
+    fv = f.values
+    assert np.isnan(fv[0, 0])
+    # grid column 5 covers source columns 0 and 1 (values 0, 1); column 6 covers 2 and 3
+    assert fv[5, 5] == pytest.approx(0.5) and fv[6, 6] == pytest.approx(2.5)
+    assert values[5, 5] in (0, 1)
+
+
+def test_missing_band_and_missing_file_name_the_file(tmp_path):
+    grid = AnalysisGrid.from_bounds((0, 0, 100, 100), 10, china_albers_crs())
+    with pytest.raises(InputError, match="nope.tif"):
+        read_on_grid(tmp_path / "nope.tif", grid)
+    p = tmp_path / "one.tif"
+    with rasterio.open(p, "w", driver="GTiff", width=2, height=2, count=1, dtype="uint8",
+                       crs="EPSG:32648", transform=Affine(10, 0, 0, 0, -10, 20)) as dst:
+        dst.write(np.zeros((2, 2), "uint8"), 1)
+    with pytest.raises(InputError, match="band 3"):
+        read_on_grid(p, grid, band=3)
+    corrupt = tmp_path / "corrupt.tif"
+    corrupt.write_bytes(b"II*\x00garbage")
+    with pytest.raises(InputError, match="corrupt.tif.*cannot be read"):
+        read_on_grid(corrupt, grid)
