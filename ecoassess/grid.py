@@ -304,3 +304,32 @@ def _declare_crs_vrt(path: str, crs: CRS) -> str:
     with rasterio.open(vrt_path, "r+") as dst:
         dst.crs = crs
     return vrt_path
+
+
+def rasterize_mask(geometries, grid: AnalysisGrid, *, chunk: int = DEFAULT_CHUNK, all_touched: bool = False,
+                   name: str = "inside") -> xr.DataArray:
+    """Lazy boolean layer: True for cells whose centre lies inside any of ``geometries`` (in ``grid.crs``).
+
+    Rasterized chunk by chunk (GDAL), so it never holds more than one chunk in memory.
+    """
+    from rasterio import features
+    from shapely import STRtree, box
+
+    geoms = [g for g in geometries if g is not None and not g.is_empty]
+    tree = STRtree(geoms)
+
+    def block(block_info=None):
+        (r0, r1), (c0, c1) = block_info[None]["array-location"]
+        transform = grid.window_transform(r0, c0)
+        x0, y1 = transform.c, transform.f
+        bbox = box(x0, y1 - (r1 - r0) * grid.resolution, x0 + (c1 - c0) * grid.resolution, y1)
+        hits = [geoms[i] for i in tree.query(bbox)]
+        if not hits:
+            return np.zeros((r1 - r0, c1 - c0), dtype=bool)
+        return features.rasterize(((g, 1) for g in hits), out_shape=(r1 - r0, c1 - c0), transform=transform,
+                                  fill=0, all_touched=all_touched, dtype="uint8").astype(bool)
+
+    chunks = da.core.normalize_chunks((chunk, chunk), grid.shape)
+    data = da.map_blocks(block, chunks=chunks, dtype=bool, meta=np.empty((0, 0), bool),
+                         name=f"rasterize-{name}-{abs(hash((grid, len(geoms), name)))}")
+    return grid.wrap(data, name=name)

@@ -1,0 +1,143 @@
+"""Command line: ``ecoassess sample | validate | run | demo``. Errors print one clear message, no traceback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from ecoassess import __version__
+from ecoassess.errors import ConfigError, EcoassessError
+
+
+def _setup_logging(quiet: bool, verbose: bool) -> None:
+    from rich.logging import RichHandler
+
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
+    logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]",
+                        handlers=[RichHandler(show_path=False, rich_tracebacks=False, markup=False)], force=True)
+    for noisy in ("rasterio", "fiona", "pyogrio", "matplotlib", "distributed", "asyncio", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class _Group(click.Group):
+    """Turns ecoassess errors into a one-line message and exit code 2 (``--debug`` shows the traceback)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except EcoassessError as exc:
+            if ctx.params.get("debug"):
+                raise
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="ecoassess")
+@click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors (for scripts).")
+@click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
+@click.option("--debug", is_flag=True, help="Show the Python traceback of errors.")
+@click.pass_context
+def main(ctx, quiet, verbose, debug):
+    """ecoassess: ecological assessment from remote sensing and GIS."""
+    ctx.ensure_object(dict)
+    ctx.obj["quiet"] = quiet
+    _setup_logging(quiet, verbose)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--seed", default=0, show_default=True, help="Random seed (same seed = identical files).")
+@click.option("--scale", default=1, show_default=True, help="Pixel-count multiplier for benchmarks.")
+def sample(directory, seed, scale):
+    """Write the bundled synthetic sample area (inputs + assessment.yaml) into DIRECTORY."""
+    from ecoassess.sample import write_sample
+
+    config_path = write_sample(directory, seed=seed, scale=scale)
+    click.echo(f"sample area written; config: {config_path}")
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def validate(config, as_json):
+    """Check CONFIG and its inputs without computing; list every problem."""
+    from ecoassess.config import load_config
+
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        if as_json:
+            click.echo(json.dumps({"config": str(config), "ok": False, "problems": exc.problems}, ensure_ascii=False,
+                                  indent=2))
+            sys.exit(1)
+        click.secho(str(exc), fg="red", err=True)
+        sys.exit(1)
+    summary = {"config": str(config), "ok": True, "problems": [], "years": cfg.years,
+               "scenes": {str(y): len(s) for y, s in cfg.imagery.items()}, "zones": sorted(cfg.zones),
+               "stations": sorted(cfg.stations)}
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+    else:
+        click.secho(f"{config}: OK — years {cfg.years}, scenes {summary['scenes']}, zone sets {summary['zones']}, "
+                    f"station types {summary['stations']}", fg="green")
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Results folder (replaced only when the run succeeds).")
+@click.option("--scheduler", default=None, help="Address of a dask.distributed scheduler (default: local threads).")
+@click.option("--stop-on-error", is_flag=True, help="Stop at the first failing year instead of reporting it.")
+@click.pass_context
+def run(ctx, config, out, scheduler, stop_on_error):
+    """Run the assessment of CONFIG into OUT."""
+    from ecoassess.config import load_config
+
+    cfg = load_config(config)
+    if stop_on_error:
+        cfg.run.on_error = "stop"
+    _run_and_report(cfg, out, scheduler, ctx.obj["quiet"])
+
+
+@main.command()
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--sample-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the sample area is written (default: OUT-sample beside OUT).")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--scale", default=1, show_default=True)
+@click.option("--scheduler", default=None)
+@click.pass_context
+def demo(ctx, out, sample_dir, seed, scale, scheduler):
+    """Write the sample area and run the assessment on it (``sample`` + ``run``)."""
+    from ecoassess.config import load_config
+    from ecoassess.sample import write_sample
+
+    sample_dir = sample_dir or out.parent / f"{out.name}-sample"
+    config_path = write_sample(sample_dir, seed=seed, scale=scale)
+    click.echo(f"sample area: {sample_dir}")
+    _run_and_report(load_config(config_path), out, scheduler, ctx.obj["quiet"])
+
+
+def _run_and_report(cfg, out, scheduler, quiet):
+    from ecoassess.pipeline import run as run_pipeline
+
+    result = run_pipeline(cfg, out, scheduler=scheduler, quiet=quiet)
+    if quiet:
+        return
+    click.echo(f"results: {result.out_dir}")
+    for name in sorted(result.tables):
+        click.echo(f"  table  {name}: results.gpkg, tables/{name}.csv, tables/results.xlsx")
+    for name, path in sorted(result.layers.items()):
+        click.echo(f"  layer  {name}: {path}")
+    for name, path in sorted(result.maps.items()):
+        click.echo(f"  map    {name}: {path}")
+    click.echo(f"  manifest: {Path(result.out_dir) / 'manifest.json'}")
+    if result.problems:
+        click.secho("problems (the rest of the run completed):", fg="yellow")
+        for problem in result.problems:
+            click.secho(f"  - {problem}", fg="yellow")

@@ -1,0 +1,316 @@
+"""The assessment config (``assessment.yaml``): one file says area, years, sources, zones, stations, outputs.
+
+``load_config(path)`` parses the YAML, checks it against the schema below and then checks everything that can
+be checked without computing (files exist and are readable, fields exist in their layers, codes are GB/T 2260
+six-digit codes, dates fall in their year, the grid CRS is equal-area). All problems are collected and raised
+together as one :class:`~ecoassess.errors.ConfigError`, each naming the key, the file or field, and what was
+expected. Relative paths resolve against the config file's folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import logging
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+
+from ecoassess.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+IMAGERY_KINDS = ("sentinel2_l2a", "landsat_c2l2", "geotiff")
+STATION_TYPES = ("air", "surface_water", "drinking_water", "soil", "noise", "ecology_plots")
+
+
+def _resolve_path(value: Path, info: ValidationInfo) -> Path:
+    """Resolve a config path against the config file's folder and require that it exists."""
+    base = (info.context or {}).get("base_dir")
+    path = Path(value).expanduser()
+    if not path.is_absolute() and base is not None:
+        path = Path(base) / path
+    path = path.resolve()
+    if not path.exists():
+        raise ValueError(f"file or folder not found: {path}")
+    return path
+
+
+InputPath = Annotated[Path, AfterValidator(_resolve_path)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class VectorSource(_Strict):
+    """A vector layer (GeoPackage, Shapefile, GeoJSON, ...) and the fields ecoassess reads from it."""
+
+    path: InputPath
+    layer: str | None = None
+    id_field: str | None = None
+    name_field: str | None = None
+    type_field: str | None = None
+
+
+class StudyArea(_Strict):
+    """County polygons: ``id_field`` holds GB/T 2260 six-digit codes, ``name_field`` the county names."""
+
+    path: InputPath
+    layer: str | None = None
+    id_field: str
+    name_field: str
+
+
+class GridSpec(_Strict):
+    """The analysis grid: equal-area ``crs`` (default: CGCS2000 China Albers) and cell size in metres."""
+
+    crs: str | None = None
+    resolution_m: float = Field(30.0, gt=0)
+    chunk: int = Field(1024, ge=64, le=8192)
+
+
+class BandRef(_Strict):
+    path: InputPath
+    band: int = Field(1, ge=1)
+
+
+class SceneMask(_Strict):
+    """A mask raster for a plain GeoTIFF scene: list the clear values or the masked values."""
+
+    path: InputPath
+    clear_values: list[int] | None = None
+    masked_values: list[int] | None = None
+
+
+class SceneSpec(_Strict):
+    """One image: a Landsat C2 L2 product folder, a Sentinel-2 L2A SAFE/COG folder, or plain band files."""
+
+    kind: Literal["sentinel2_l2a", "landsat_c2l2", "geotiff"]
+    path: InputPath | None = None
+    date: dt.date | None = None
+    sensor: str | None = None
+    bands: dict[str, InputPath | BandRef] | None = None
+    scale: float = 1.0
+    offset: float = 0.0
+    nodata: float | None = None
+    mask: SceneMask | None = None
+
+    @model_validator(mode="after")
+    def _paths_for_kind(self):
+        if self.kind == "geotiff":
+            if not self.bands:
+                raise ValueError("kind 'geotiff' needs 'bands' (band role -> file), e.g. {red: red.tif, nir: nir.tif}")
+            if self.date is None:
+                raise ValueError("kind 'geotiff' needs the acquisition 'date' (YYYY-MM-DD)")
+        elif self.path is None:
+            raise ValueError(f"kind '{self.kind}' needs 'path' (the product folder)")
+        return self
+
+
+class CompositeSpec(_Strict):
+    """How the scenes of a season become one per-pixel composite."""
+
+    method: Literal["median", "monthly_max_ndvi"] = "median"
+    months: list[Annotated[int, Field(ge=1, le=12)]] = Field(default_factory=lambda: [5, 6, 7, 8, 9])
+    min_clear: int = Field(1, ge=1)
+
+
+class MaskingSpec(_Strict):
+    """Which quality classes count as not clear (defaults: the readers' defaults)."""
+
+    scl_classes: list[Annotated[int, Field(ge=0, le=11)]] | None = None
+    landsat_flags: list[Literal["fill", "dilated_cloud", "cirrus", "cloud", "cloud_shadow", "snow", "water"]] | None = None
+
+
+class RasterSource(_Strict):
+    """A single-band raster input (land cover, DEM); ``crs`` only for files that carry none."""
+
+    path: InputPath
+    band: int = Field(1, ge=1)
+    legend: str | None = None
+    crs: str | None = None
+
+
+class RiverSource(VectorSource):
+    """River network lines; ``length_field`` to use a length attribute instead of the geometry."""
+
+    length_field: str | None = None
+
+
+class StationSource(_Strict):
+    """Monitoring sites (one row per site) and optional observations (one row per site and time)."""
+
+    sites: InputPath
+    observations: InputPath | None = None
+    id_field: str = "station_id"
+    x_field: str = "lon"
+    y_field: str = "lat"
+    crs: str = "EPSG:4490"
+
+
+class TableSource(_Strict):
+    """A table (CSV or Excel) with one row per county and year."""
+
+    path: InputPath
+    county_field: str = "county_code"
+    year_field: str = "year"
+    sheet: str | None = None
+
+
+class OutputSpec(_Strict):
+    tables: list[Literal["gpkg", "csv", "xlsx"]] = Field(default_factory=lambda: ["gpkg", "csv", "xlsx"])
+    maps: bool = True
+    lang: Literal["zh", "en"] = "zh"
+
+
+class RunSpec(_Strict):
+    """Execution: ``scheduler`` = a dask.distributed address (default: local threads); failure policy."""
+
+    scheduler: str | None = None
+    on_error: Literal["continue", "stop"] = "continue"
+
+
+class AssessmentConfig(_Strict):
+    """The whole assessment: study area, year(s), sources per year, zones, stations, tables, outputs."""
+
+    name: str = "ecoassess assessment"
+    year: int = Field(ge=1972, le=2100)
+    baseline_year: int | None = Field(None, ge=1972, le=2100)
+    study_area: StudyArea
+    grid: GridSpec = Field(default_factory=GridSpec)
+    imagery: dict[int, list[SceneSpec]] = Field(default_factory=dict)
+    composite: CompositeSpec = Field(default_factory=CompositeSpec)
+    masking: MaskingSpec = Field(default_factory=MaskingSpec)
+    thermal: dict[int, SceneSpec] = Field(default_factory=dict)
+    land_cover: dict[int, RasterSource] = Field(default_factory=dict)
+    dem: RasterSource | None = None
+    rivers: RiverSource | None = None
+    zones: dict[str, VectorSource] = Field(default_factory=dict)
+    stations: dict[Literal["air", "surface_water", "drinking_water", "soil", "noise", "ecology_plots"],
+                   StationSource] = Field(default_factory=dict)
+    statistics: TableSource | None = None
+    constraint_events: TableSource | None = None
+    change_truth: VectorSource | None = None
+    outputs: OutputSpec = Field(default_factory=OutputSpec)
+    run: RunSpec = Field(default_factory=RunSpec)
+
+    # set by load_config, not part of the YAML schema
+    source_path: Path | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _years(self):
+        if self.baseline_year is not None and self.baseline_year >= self.year:
+            raise ValueError(f"baseline_year {self.baseline_year} must be before year {self.year}")
+        if self.imagery and self.year not in self.imagery:
+            raise ValueError(f"imagery has years {sorted(self.imagery)} but not the assessment year {self.year}")
+        return self
+
+    @property
+    def years(self) -> list[int]:
+        """The assessment year and, if set, the baseline year (baseline first)."""
+        return [y for y in (self.baseline_year, self.year) if y is not None]
+
+    def to_yaml_dict(self) -> dict:
+        """The config as plain data with absolute paths (for the manifest)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+# -- loading ---------------------------------------------------------------------------------------------------
+
+def load_config(path, *, check_inputs: bool = True) -> AssessmentConfig:
+    """Load ``path``, check the schema and (``check_inputs``) the inputs; raise ConfigError listing all problems."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(path, [f"config file not found: {path}"])
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, [f"not valid YAML: {exc}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, [f"not UTF-8 text: {exc}"]) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(path, ["the file must hold a mapping of keys (name, year, study_area, ...)"])
+    config = parse_config(raw, base_dir=path.parent.resolve(), source=path)
+    config.source_path = path.resolve()
+    if check_inputs:
+        from ecoassess.validate import check_inputs as _check
+
+        problems = _check(config)
+        if problems:
+            raise ConfigError(path, problems)
+    return config
+
+
+def parse_config(raw: dict, *, base_dir: Path, source="<config>") -> AssessmentConfig:
+    """Schema-check a config mapping; paths resolve against ``base_dir``."""
+    try:
+        return AssessmentConfig.model_validate(raw, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        raise ConfigError(source, [_format_error(err) for err in exc.errors()]) from None
+
+
+def _format_error(err: dict) -> str:
+    loc = _format_loc(err.get("loc", ()))
+    kind = err.get("type", "")
+    msg = err.get("msg", "")
+    if kind == "extra_forbidden":
+        parent_loc, key = err["loc"][:-1], err["loc"][-1]
+        allowed = _allowed_keys(parent_loc)
+        hint = ""
+        if allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            hint += f" (allowed here: {', '.join(allowed)})"
+        return f"{_format_loc(parent_loc)}: unknown key '{key}'{hint}"
+    if kind == "missing":
+        return f"{loc}: required key is missing"
+    msg = msg.removeprefix("Value error, ")
+    given = err.get("input")
+    if kind.startswith(("date", "int", "float", "literal", "greater", "less")) and not isinstance(given, (dict, list)):
+        return f"{loc}: {msg} (got {given!r})"
+    return f"{loc}: {msg}"
+
+
+def _format_loc(loc) -> str:
+    """``('imagery', 2024, 0, 'kind')`` -> ``imagery.2024[0].kind``; pydantic's union/validator tags dropped."""
+    out = ""
+    for part in loc:
+        if isinstance(part, str) and (any(c in part for c in "[](),") or part[:1].isupper()):
+            continue  # 'function-after[...]', 'BandRef' - internal names of union members
+        if isinstance(part, int) and out and not out.endswith(("imagery", "thermal", "land_cover")):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "<config>"
+
+
+def _allowed_keys(loc) -> list[str]:
+    """The keys allowed at ``loc`` (walks the schema models)."""
+    model: Any = AssessmentConfig
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        fields = getattr(model, "model_fields", None)
+        if fields is None or part not in fields:
+            continue
+        model = _model_of(fields[part].annotation)
+    fields = getattr(model, "model_fields", None)
+    if not fields:
+        return []
+    return [name for name, f in fields.items() if not f.exclude]
+
+
+def _model_of(annotation):
+    """The BaseModel class inside an annotation like ``X | None``, ``dict[int, list[X]]``."""
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None

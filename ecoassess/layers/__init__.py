@@ -1,0 +1,1 @@
+"""Per-pixel ecological layers computed on the analysis grid (vegetation, land-cover reclassification, ...)."""

@@ -1,0 +1,53 @@
+"""Land-cover legends from ``layers/<legend>.yaml``: class codes, names, colours, water flags, HJ 192 classes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+import yaml
+
+from ecoassess.catalog import data_dir
+
+
+@dataclass(frozen=True)
+class Legend:
+    name: str
+    long_name: str
+    version: str
+    nodata: int | None
+    classes: dict[int, dict]
+
+    @property
+    def water_codes(self) -> list[int]:
+        return sorted(code for code, c in self.classes.items() if c.get("water"))
+
+    def label(self, code: int, lang: str = "zh") -> str:
+        return self.classes[code][lang]
+
+    def water_mask(self, land_cover: xr.DataArray) -> xr.DataArray:
+        """True where the land-cover class is open water (lazy)."""
+        data = land_cover.data
+        lib = da if isinstance(data, da.Array) else np
+        mask = lib.isin(data, np.asarray(self.water_codes))
+        out = land_cover.copy(data=mask)
+        out.name = "water"
+        return out
+
+    def unknown_codes(self, codes) -> list[int]:
+        """Codes present in a raster that the legend does not define (excluding nodata)."""
+        return sorted(int(c) for c in codes if int(c) not in self.classes and c != self.nodata)
+
+
+@lru_cache(maxsize=None)
+def load_legend(name: str) -> Legend:
+    path = data_dir("layers") / f"{name}.yaml"
+    if not path.is_file():
+        available = sorted(p.stem for p in data_dir("layers").glob("*.yaml"))
+        raise KeyError(f"unknown land-cover legend '{name}' (available: {', '.join(available)})")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    classes = {int(k): v for k, v in raw["classes"].items()}
+    return Legend(raw["name"], raw.get("long_name", raw["name"]), str(raw.get("version", "")), raw.get("nodata"), classes)

@@ -1,0 +1,89 @@
+"""The county statistics table: column names carry units, checked against ``indices/statistics_table.yaml``.
+
+A wrong unit (``cod_emission_kg`` where tonnes are expected), a missing column, a negative emission, a missing
+county or year, a non-numeric value: each becomes one problem naming the row (file line) and the column.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from ecoassess.catalog import data_path
+
+
+def statistics_spec() -> dict:
+    """The column spec (quantity -> unit, bounds, label) from ``indices/statistics_table.yaml``."""
+    return yaml.safe_load(data_path("indices", "statistics_table.yaml").read_text(encoding="utf-8"))
+
+
+def column_name(quantity: str, spec: dict | None = None) -> str:
+    """``cod_emission`` -> ``cod_emission_t``."""
+    spec = spec or statistics_spec()
+    unit = spec["columns"][quantity]["unit"]
+    return f"{quantity}_{unit}" if unit else quantity
+
+
+def check_statistics_table(table: pd.DataFrame, source, config, *, path: Path) -> list[str]:
+    """Problems of a statistics table: units in column names, value ranges, one row per county and year."""
+    from ecoassess.validate import normalise_code
+
+    spec = statistics_spec()
+    problems: list[str] = []
+    columns = [str(c) for c in table.columns]
+    for quantity, meta in spec["columns"].items():
+        expected = column_name(quantity, spec)
+        if expected in columns:
+            problems += _check_values(table, expected, meta, path)
+            continue
+        wrong = [c for c in columns if c.startswith(quantity + "_") and c != expected]
+        if wrong:
+            unit = wrong[0][len(quantity) + 1:]
+            problems.append(f"{path.name}: column '{wrong[0]}' has unit '{unit}', expected '{meta['unit']}' "
+                            f"(rename to '{expected}' after converting the values)")
+        elif not meta.get("optional"):
+            close = difflib.get_close_matches(expected, columns, n=1, cutoff=0.75)
+            hint = f"; is '{close[0]}' meant?" if close else ""
+            problems.append(f"{path.name}: column '{expected}' is missing (used by the {meta['used_by']}){hint}")
+    codes = table[source.county_field].map(normalise_code)
+    for line, (raw, code) in enumerate(zip(table[source.county_field], codes), start=2):
+        if code is None:
+            problems.append(f"{path.name} line {line}: '{source.county_field}' = {raw!r} is not a GB/T 2260 code")
+    years = pd.to_numeric(table[source.year_field], errors="coerce")
+    study_codes = _study_area_codes(config)
+    for year in config.years:
+        have = set(codes[years == year].dropna())
+        missing = sorted(study_codes - have)
+        if missing:
+            problems.append(f"{path.name}: no row for county {', '.join(missing)} in year {year}")
+    dupes = table[[source.county_field, source.year_field]].assign(_c=codes).duplicated(["_c", source.year_field])
+    for line in (dupes[dupes].index + 2):
+        problems.append(f"{path.name} line {line}: a second row for the same county and year")
+    return problems
+
+
+def _check_values(table: pd.DataFrame, column: str, meta: dict, path: Path) -> list[str]:
+    problems = []
+    values = pd.to_numeric(table[column], errors="coerce")
+    for idx in values.index[values.isna() & table[column].notna()][:5]:
+        problems.append(f"{path.name} line {idx + 2}: column '{column}' holds {table[column][idx]!r}, expected a number")
+    if "min" in meta:
+        for idx in values.index[values < meta["min"]][:5]:
+            problems.append(f"{path.name} line {idx + 2}: column '{column}' = {values[idx]:g} is below {meta['min']}")
+    if "max" in meta:
+        for idx in values.index[values > meta["max"]][:5]:
+            problems.append(f"{path.name} line {idx + 2}: column '{column}' = {values[idx]:g} is above {meta['max']}")
+    return problems
+
+
+def _study_area_codes(config) -> set[str]:
+    import pyogrio
+
+    from ecoassess.validate import normalise_code
+
+    sa = config.study_area
+    table = pyogrio.read_dataframe(sa.path, layer=sa.layer, columns=[sa.id_field], read_geometry=False)
+    return {c for c in table[sa.id_field].map(normalise_code) if c}

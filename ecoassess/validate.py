@@ -1,0 +1,264 @@
+"""Checks of a parsed config against its input files, without computing anything (``ecoassess validate``).
+
+Each check returns problems as sentences that name the config key, the file, the field and what was expected.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+from pathlib import Path
+
+import pandas as pd
+import pyogrio
+from pyproj import CRS as ProjCRS
+from pyproj.exceptions import CRSError
+
+from ecoassess.config import AssessmentConfig, SceneSpec, StationSource, TableSource, VectorSource
+from ecoassess.errors import InputError
+
+log = logging.getLogger(__name__)
+
+GB2260_CODE = re.compile(r"^[1-9]\d{5}$")
+
+
+def available_legends() -> list[str]:
+    """Land-cover legends defined in ``layers/`` (one YAML file each)."""
+    from ecoassess.catalog import data_dir
+
+    return sorted(p.stem for p in data_dir("layers").glob("*.yaml"))
+
+
+def check_inputs(config: AssessmentConfig) -> list[str]:
+    """All problems found in the inputs named by ``config`` (empty list = ready to run)."""
+    problems: list[str] = []
+    problems += _check_grid(config)
+    problems += _check_study_area(config)
+    for name, zone in config.zones.items():
+        problems += _check_vector(f"zones.{name}", zone, required=("id_field",), geometry="polygon")
+    if config.rivers is not None:
+        problems += _check_vector("rivers", config.rivers, geometry="line",
+                                  extra_fields=[config.rivers.length_field] if config.rivers.length_field else [])
+    if config.change_truth is not None:
+        problems += _check_vector("change_truth", config.change_truth, geometry="polygon")
+    for year, raster in config.land_cover.items():
+        problems += _check_raster(f"land_cover.{year}", raster.path, raster.crs)
+        legends = available_legends()
+        if raster.legend is None:
+            problems.append(f"land_cover.{year}: 'legend' is missing (one of {', '.join(legends)})")
+        elif raster.legend not in legends:
+            problems.append(f"land_cover.{year}.legend: unknown legend '{raster.legend}' "
+                            f"(expected one of {', '.join(legends)})")
+    if config.dem is not None:
+        problems += _check_raster("dem", config.dem.path, config.dem.crs)
+    for year, scenes in config.imagery.items():
+        for i, scene in enumerate(scenes):
+            problems += _check_scene(f"imagery.{year}[{i}]", scene, year, config.composite.months)
+    for year, scene in config.thermal.items():
+        problems += _check_scene(f"thermal.{year}", scene, year, None)
+    for kind, station in config.stations.items():
+        problems += _check_stations(f"stations.{kind}", station)
+    if config.statistics is not None:
+        problems += _check_table("statistics", config.statistics, config)
+    if config.constraint_events is not None:
+        problems += _check_table("constraint_events", config.constraint_events, None)
+    return problems
+
+
+# -- grid and vectors ------------------------------------------------------------------------------------------
+
+def _check_grid(config: AssessmentConfig) -> list[str]:
+    if config.grid.crs is None:
+        return []
+    from ecoassess.grid import is_equal_area
+
+    try:
+        crs = ProjCRS.from_user_input(config.grid.crs)
+    except CRSError as exc:
+        return [f"grid.crs: '{config.grid.crs}' is not a CRS PROJ understands ({exc})"]
+    if not is_equal_area(crs):
+        return [f"grid.crs: '{config.grid.crs}' ({crs.name}) is not an equal-area projection; areas in km² would be "
+                "wrong (expected e.g. an Albers equal-area conic; omit grid.crs for the China Albers default)"]
+    return []
+
+
+def _vector_info(key: str, path: Path, layer: str | None) -> tuple[dict | None, list[str]]:
+    try:
+        return pyogrio.read_info(path, layer=layer), []
+    except Exception as exc:  # noqa: BLE001 - any GDAL/OGR failure is a problem of this file
+        return None, [f"{key}.path: {path} cannot be read as a vector layer ({exc})"]
+
+
+def _check_vector(key: str, source: VectorSource, *, required=(), geometry: str | None = None,
+                  extra_fields=()) -> list[str]:
+    info, problems = _vector_info(key, source.path, source.layer)
+    if info is None:
+        return problems
+    fields = list(info["fields"])
+    for attr in required:
+        if getattr(source, attr) is None:
+            problems.append(f"{key}.{attr}: required key is missing (fields in {source.path.name}: {', '.join(fields)})")
+    for attr in ("id_field", "name_field", "type_field"):
+        value = getattr(source, attr, None)
+        if value is not None and value not in fields:
+            problems.append(f"{key}.{attr}: field '{value}' does not exist in {source.path} "
+                            f"(fields: {', '.join(fields) or 'none'})")
+    for value in extra_fields:
+        if value not in fields:
+            problems.append(f"{key}: field '{value}' does not exist in {source.path} (fields: {', '.join(fields)})")
+    if info.get("crs") is None:
+        problems.append(f"{key}.path: {source.path} has no CRS (expected a layer with a defined CRS, e.g. EPSG:4490)")
+    gtype = (info.get("geometry_type") or "").lower()
+    if geometry == "polygon" and gtype and "polygon" not in gtype and gtype != "unknown":
+        problems.append(f"{key}.path: {source.path} holds {info['geometry_type']} geometries (expected polygons)")
+    if geometry == "line" and gtype and "line" not in gtype and gtype != "unknown":
+        problems.append(f"{key}.path: {source.path} holds {info['geometry_type']} geometries (expected lines)")
+    if info.get("features", 1) == 0:
+        problems.append(f"{key}.path: {source.path} has no features")
+    return problems
+
+
+def _check_study_area(config: AssessmentConfig) -> list[str]:
+    sa = config.study_area
+    src = VectorSource(path=sa.path, layer=sa.layer, id_field=sa.id_field, name_field=sa.name_field)
+    problems = _check_vector("study_area", src, geometry="polygon")
+    if problems:
+        return problems
+    table = pyogrio.read_dataframe(sa.path, layer=sa.layer, columns=[sa.id_field, sa.name_field], read_geometry=False)
+    codes = table[sa.id_field].map(normalise_code)
+    bad = [str(v) for v, c in zip(table[sa.id_field], codes) if c is None]
+    if bad:
+        problems.append(f"study_area.id_field: '{sa.id_field}' in {sa.path.name} holds values that are not GB/T 2260 "
+                        f"six-digit codes: {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")
+    dupes = sorted(set(c for c in codes[codes.duplicated()] if c))
+    if dupes:
+        problems.append(f"study_area.id_field: codes appear more than once in {sa.path.name}: {', '.join(dupes)}")
+    empty = table[sa.name_field].isna() | (table[sa.name_field].astype(str).str.strip() == "")
+    if empty.any():
+        problems.append(f"study_area.name_field: {int(empty.sum())} feature(s) of {sa.path.name} have no name in "
+                        f"'{sa.name_field}'")
+    return problems
+
+
+def normalise_code(value) -> str | None:
+    """A GB/T 2260 code as a six-digit string, or None when ``value`` is not one (``510100`` / ``'510100'``)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return text if GB2260_CODE.match(text) else None
+
+
+# -- rasters and scenes ----------------------------------------------------------------------------------------
+
+def _check_raster(key: str, path: Path, declared_crs: str | None) -> list[str]:
+    from ecoassess.grid import raster_info
+
+    try:
+        info = raster_info(path)
+    except InputError as exc:
+        return [f"{key}.path: {exc}"]
+    if info["crs"] is None and declared_crs is None:
+        return [f"{key}.path: {path} has no CRS (expected a georeferenced raster, or declare it with {key}.crs)"]
+    return []
+
+
+def scene_date(spec: SceneSpec) -> dt.date | None:
+    """The acquisition date of a scene from its metadata (MTL DATE_ACQUIRED, STAC datetime, SAFE start time)."""
+    if spec.date is not None:
+        return spec.date
+    from ecoassess.sources import scene_date_from_metadata
+
+    return scene_date_from_metadata(spec.kind, spec.path)
+
+
+def _check_scene(key: str, spec: SceneSpec, year: int, months) -> list[str]:
+    problems: list[str] = []
+    if spec.kind == "geotiff":
+        for role, ref in (spec.bands or {}).items():
+            path = getattr(ref, "path", ref)
+            problems += _check_raster(f"{key}.bands.{role}", path, None)
+    try:
+        date = scene_date(spec)
+    except InputError as exc:
+        return problems + [f"{key}.path: {exc}"]
+    if date is None:
+        return problems + [f"{key}: the acquisition date cannot be read from {spec.path}; give it as '{key}.date'"]
+    if date.year != year:
+        problems.append(f"{key}: scene {Path(spec.path or '').name or 'bands'} was acquired on {date.isoformat()}, "
+                        f"which is not in year {year}")
+    elif months and date.month not in months:
+        log.warning("%s: scene acquired on %s is outside the composite months %s and will be skipped",
+                    key, date.isoformat(), months)
+    return problems
+
+
+# -- tables ----------------------------------------------------------------------------------------------------
+
+def read_table(path: Path, sheet: str | None = None) -> pd.DataFrame:
+    """Read a CSV (UTF-8, with or without BOM) or Excel table; a clear InputError if it cannot be read."""
+    try:
+        if path.suffix.lower() in (".xlsx", ".xls"):
+            return pd.read_excel(path, sheet_name=sheet or 0)
+        return pd.read_csv(path, encoding="utf-8-sig")
+    except Exception as exc:  # noqa: BLE001 - parser errors of any kind belong to this file
+        raise InputError(f"cannot be read as a table ({exc})", path=path,
+                         expected="a UTF-8 CSV or an Excel workbook with a header row") from exc
+
+
+def _check_columns(key: str, path: Path, columns, required: dict[str, str]) -> list[str]:
+    return [f"{key}.{attr}: column '{col}' does not exist in {path.name} (columns: {', '.join(map(str, columns))})"
+            for attr, col in required.items() if col not in columns]
+
+
+def _check_table(key: str, source: TableSource, config: AssessmentConfig | None) -> list[str]:
+    try:
+        table = read_table(source.path, source.sheet)
+    except InputError as exc:
+        return [f"{key}.path: {exc}"]
+    problems = _check_columns(key, source.path, table.columns,
+                              {"county_field": source.county_field, "year_field": source.year_field})
+    if problems or config is None:
+        return problems
+    from ecoassess.tables import check_statistics_table
+
+    return [f"{key}: {p}" for p in check_statistics_table(table, source, config, path=source.path)]
+
+
+def _check_stations(key: str, source: StationSource) -> list[str]:
+    try:
+        sites = read_table(source.sites)
+    except InputError as exc:
+        return [f"{key}.sites: {exc}"]
+    problems = _check_columns(key, source.sites, sites.columns,
+                              {"id_field": source.id_field, "x_field": source.x_field, "y_field": source.y_field})
+    if not problems:
+        for field in (source.x_field, source.y_field):
+            values = pd.to_numeric(sites[field], errors="coerce")
+            if values.isna().any():
+                rows = [int(i) + 2 for i in values[values.isna()].index[:5]]
+                problems.append(f"{key}.sites: column '{field}' of {source.sites.name} has non-numeric or empty "
+                                f"coordinates on line(s) {', '.join(map(str, rows))}")
+    try:
+        ProjCRS.from_user_input(source.crs)
+    except CRSError:
+        problems.append(f"{key}.crs: '{source.crs}' is not a CRS PROJ understands")
+    if source.observations is not None:
+        try:
+            obs = pd.read_csv(source.observations, nrows=5, encoding="utf-8-sig")
+        except Exception as exc:  # noqa: BLE001
+            return problems + [f"{key}.observations: {source.observations} cannot be read as a table ({exc})"]
+        if source.id_field not in obs.columns:
+            problems.append(f"{key}.observations: column '{source.id_field}' does not exist in "
+                            f"{source.observations.name} (columns: {', '.join(obs.columns)})")
+    return problems
+
+
+def load_json(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot be read as JSON ({exc})", path=path) from exc
