@@ -1,0 +1,209 @@
+"""The spectral index catalog (``indices/spectral.yaml``) and its evaluation on band layers.
+
+An entry is data: formula over band roles (``indices/sensors.yaml``), constants with defaults, valid range,
+reference, input level, worked example. Formulas are parsed by :mod:`ecoassess.formula` (never ``eval``-ed);
+a formula may name another index of the catalog (NDBSI = (SI + IBI) / 2), which is expanded on load.
+Every entry is checked when the catalog loads: an unknown name, a bad expression or a cycle is an error that
+names the entry.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+import yaml
+
+from ecoassess import formula as fx
+from ecoassess.catalog import data_path
+from ecoassess.errors import EcoassessError, InputError
+
+
+class CatalogError(EcoassessError):
+    """An index catalog entry that cannot be used (bad formula, unknown band role, cycle, ...)."""
+
+
+@dataclass(frozen=True)
+class SpectralIndex:
+    name: str
+    long_name: str
+    formula: str
+    tree: object = field(repr=False)
+    bands: tuple[str, ...]
+    constants: dict
+    valid_range: tuple[float, float] | None
+    reference: str
+    input_level: str = ""
+    application: str = ""
+    units: str = "1"
+    sensors: tuple[str, ...] = ()
+    spyndex: str | None = None
+    example: dict | None = None
+
+    def evaluate(self, values: dict, **constants):
+        """Evaluate on numbers or arrays: ``values`` maps band roles to reflectance (thermal: kelvin)."""
+        missing = [b for b in self.bands if b not in values]
+        if missing:
+            raise InputError(f"index {self.name} needs band role(s) {', '.join(missing)}",
+                             field=", ".join(missing), expected=f"bands {', '.join(self.bands)}")
+        unknown = set(constants) - set(self.constants)
+        if unknown:
+            raise CatalogError(f"index {self.name} has no constant(s) {', '.join(sorted(unknown))} "
+                               f"(constants: {', '.join(self.constants) or 'none'})")
+        env = {**self.constants, **constants, **{b: values[b] for b in self.bands}}
+        return fx.evaluate(self.tree, env)
+
+
+@dataclass(frozen=True)
+class IndexCatalog:
+    version: str
+    path: Path
+    roles: tuple[str, ...]
+    indices: dict
+
+    def __contains__(self, name):
+        return name in self.indices
+
+    def __getitem__(self, name) -> SpectralIndex:
+        try:
+            return self.indices[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, list(self.indices), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise CatalogError(f"no index '{name}' in the catalog ({self.path.name}){hint}") from None
+
+    def names(self) -> list[str]:
+        return list(self.indices)
+
+    def compute(self, name: str, bands: xr.Dataset | dict, **constants) -> xr.DataArray:
+        """Index ``name`` over a Dataset of band roles; float32, NaN where an input is missing or x/0."""
+        index = self[name]
+        values = {b: bands[b] for b in index.bands if b in bands}
+        out = index.evaluate(values, **constants)
+        if isinstance(out, xr.DataArray):
+            out = out.astype("float32")
+            template = bands[index.bands[0]]
+            out.attrs = {k: v for k, v in template.attrs.items() if k == "grid"}
+            out.attrs.update({"long_name": index.long_name, "units": index.units, "formula": index.formula,
+                              "reference": index.reference, "catalog_version": self.version})
+            out.name = name
+        return out
+
+
+def share_outside_range(layer: xr.DataArray, valid_range) -> float:
+    """Share of finite pixels of ``layer`` outside ``valid_range`` (reported, never clipped)."""
+    if valid_range is None:
+        return 0.0
+    lo, hi = valid_range
+    finite = np.isfinite(layer)
+    n = int(finite.sum().compute() if hasattr(finite.data, "compute") else finite.sum())
+    if n == 0:
+        return float("nan")
+    outside = finite & ((layer < lo) | (layer > hi))
+    m = int(outside.sum().compute() if hasattr(outside.data, "compute") else outside.sum())
+    return m / n
+
+
+# -- loading and checking ------------------------------------------------------------------------------------
+
+REQUIRED = ("long_name", "formula", "reference", "example")
+ALLOWED = set(REQUIRED) | {"constants", "valid_range", "application", "input_level", "units", "sensors", "spyndex"}
+
+
+@lru_cache(maxsize=8)
+def load_catalog(path: str | None = None) -> IndexCatalog:
+    """Load and check the catalog (default: the shipped ``indices/spectral.yaml``)."""
+    path = Path(path) if path else data_path("indices", "spectral.yaml")
+    sensors = yaml.safe_load(data_path("indices", "sensors.yaml").read_text(encoding="utf-8"))
+    roles = tuple(sensors["roles"])
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    entries = raw.get("indices") or {}
+    problems: list[str] = []
+    trees: dict[str, object] = {}
+    for name, entry in entries.items():
+        if not isinstance(entry, dict):
+            problems.append(f"{name}: an entry must be a mapping")
+            continue
+        for key in REQUIRED:
+            if key not in entry:
+                problems.append(f"{name}: '{key}' is missing")
+        for key in set(entry) - ALLOWED:
+            problems.append(f"{name}: unknown key '{key}' (allowed: {', '.join(sorted(ALLOWED))})")
+        try:
+            trees[name] = fx.parse(entry.get("formula", ""))
+        except fx.FormulaError as exc:
+            problems.append(f"{name}: bad formula: {exc}")
+    if problems:
+        raise CatalogError(f"{path}: " + "; ".join(problems))
+    expanded: dict[str, object] = {}
+    for name in trees:
+        try:
+            expanded[name] = _expand(name, trees, (), entries)
+        except CatalogError as exc:
+            problems.append(str(exc))
+    indices = {}
+    for name, tree in expanded.items():
+        entry = entries[name]
+        constants = {k: float(v) for k, v in (entry.get("constants") or {}).items()}
+        used = fx.names(tree)
+        unknown = sorted(used - set(roles) - set(constants) - _inherited_constants(name, entries))
+        if unknown:
+            problems.append(f"{name}: formula names {', '.join(unknown)}, which is neither a band role "
+                            f"({', '.join(roles)}), a constant of the entry nor an index of the catalog")
+            continue
+        constants = {**_inherited_constant_values(name, entries), **constants}
+        bands = tuple(r for r in roles if r in used)
+        vr = entry.get("valid_range")
+        indices[name] = SpectralIndex(
+            name=name, long_name=entry["long_name"], formula=entry["formula"], tree=tree, bands=bands,
+            constants=constants, valid_range=tuple(vr) if vr else None, reference=entry["reference"],
+            input_level=entry.get("input_level", ""), application=entry.get("application", ""),
+            units=entry.get("units", "1"), sensors=tuple(entry.get("sensors") or ()), spyndex=entry.get("spyndex"),
+            example=entry.get("example"))
+    if problems:
+        raise CatalogError(f"{path}: " + "; ".join(problems))
+    return IndexCatalog(version=str(raw.get("version", "")), path=Path(path), roles=roles, indices=indices)
+
+
+def _expand(name, trees, stack, entries):
+    """Replace names of other indices in ``name``'s tree by their trees (checking for cycles)."""
+    if name in stack:
+        raise CatalogError(f"{name}: formula refers to itself through {' -> '.join(stack + (name,))}")
+
+    def walk(node):
+        if isinstance(node, fx.Name) and node.name in trees and node.name not in (entries[name].get("constants") or {}):
+            return _expand(node.name, trees, stack + (name,), entries)
+        if isinstance(node, fx.Unary):
+            return fx.Unary(node.op, walk(node.operand))
+        if isinstance(node, fx.Binary):
+            return fx.Binary(node.op, walk(node.left), walk(node.right))
+        if isinstance(node, fx.Call):
+            return fx.Call(node.func, tuple(walk(a) for a in node.args))
+        return node
+
+    return walk(trees[name])
+
+
+def _referenced(name, entries, seen=()):
+    tree = fx.parse(entries[name]["formula"])
+    out = []
+    for n in fx.names(tree):
+        if n in entries and n != name and n not in seen:
+            out.append(n)
+            out += _referenced(n, entries, seen + (name,))
+    return out
+
+
+def _inherited_constants(name, entries) -> set[str]:
+    return set(_inherited_constant_values(name, entries))
+
+
+def _inherited_constant_values(name, entries) -> dict:
+    values = {}
+    for ref in _referenced(name, entries):
+        values.update({k: float(v) for k, v in (entries[ref].get("constants") or {}).items()})
+    return values
