@@ -278,7 +278,9 @@ def read_on_grid(path, grid: AnalysisGrid, *, band: int = 1, kind: str = "contin
         # WarpedVRT needs the CRS on the dataset: wrap the file in a VRT that declares it.
         path = _declare_crs_vrt(path, src_crs)
     arr = _WarpedBand(path, band, grid, resampling, out_dtype, nodata, dst_nodata, aligned)
-    token = f"read-{Path(path).name}-{band}-{kind}-{abs(hash((path, os.path.getmtime(path), grid, band, kind)))}"
+    key = (path, os.path.getmtime(path) if os.path.exists(path) else 0, grid, band, kind, str(out_dtype),
+           repr(nodata), repr(dst_nodata), chunk)
+    token = f"read-{Path(path).name}-{band}-{kind}-{abs(hash(key))}"
     data = da.from_array(arr, chunks=(chunk, chunk), name=token, lock=False, asarray=True, meta=np.empty((0, 0), out_dtype))
     out = grid.wrap(data, name=name or Path(path).stem)
     out.attrs.update({"source": str(path), "band": band, "resampling": resampling.name,

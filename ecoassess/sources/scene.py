@@ -1,0 +1,217 @@
+"""The common result of every imagery reader: one acquisition's surface reflectance and masks on one analysis grid.
+
+A :class:`Scene` is lazy: opening a product reads only metadata and raster headers; pixel values are read chunk by
+chunk when an array is computed. The one eager operation is :meth:`Scene.mask_summary` (and
+:meth:`Scene.require_clear`, which uses it), a single pass over the mask bands that counts observed, clear and
+masked pixels; it is cached on the scene.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dask
+import numpy as np
+import xarray as xr
+
+from ecoassess.errors import AllMaskedError, InputError
+from ecoassess.grid import DEFAULT_CHUNK, AnalysisGrid, raster_info, read_on_grid
+
+log = logging.getLogger(__name__)
+
+#: Band roles a scene may carry (surface reflectance, unitless 0..1, may be slightly negative).
+REFLECTANCE_ROLES: tuple[str, ...] = (
+    "coastal", "blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir", "nir08", "swir1", "swir2",
+)
+#: Roles every optical scene from a full product (Landsat C2 L2, Sentinel-2 L2A) carries.
+CORE_ROLES: tuple[str, ...] = ("blue", "green", "red", "nir", "swir1", "swir2")
+
+
+@dataclass
+class Scene:
+    """One acquisition on one grid.
+
+    ``bands`` holds float32 surface reflectance per band role (NaN where fill or outside the product);
+    ``valid`` is True where the product observed the surface; ``clear`` where valid and not masked;
+    ``water`` is the product's own water flag (kept separate, never removed from ``clear``);
+    ``thermal_k`` is surface temperature in kelvin (Landsat C2 ST) or None. ``mask_layers`` maps each mask
+    reason (``cloud``, ``cirrus``, SCL class names, ...) to a lazy boolean array (True = masked for that reason,
+    restricted to valid pixels); they explain ``valid & ~clear`` and feed :meth:`mask_summary`.
+    """
+
+    sensor: str
+    date: _dt.date
+    path: str
+    bands: xr.Dataset
+    valid: xr.DataArray
+    clear: xr.DataArray
+    water: xr.DataArray | None
+    thermal_k: xr.DataArray | None
+    grid: AnalysisGrid
+    metadata: dict
+    mask_layers: dict[str, xr.DataArray] = field(default_factory=dict)
+    _summary: dict | None = field(default=None, init=False, repr=False, compare=False)
+
+    # -- convenience --------------------------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        """Product identifier (product id from the metadata, else the file/folder name)."""
+        return str(self.metadata.get("product_id") or Path(self.path).name)
+
+    @property
+    def roles(self) -> list[str]:
+        return list(self.bands.data_vars)
+
+    def clear_bands(self) -> xr.Dataset:
+        """``bands`` with every pixel that is not clear set to NaN (lazy)."""
+        out = self.bands.where(self.clear)
+        for role in out.data_vars:
+            out[role].attrs = dict(self.bands[role].attrs)
+        out.attrs = dict(self.bands.attrs)
+        return out
+
+    def __repr__(self) -> str:  # the default dataclass repr would print whole dask graphs
+        return (f"Scene({self.sensor}, {self.date.isoformat()}, {self.id}, bands={self.roles}, "
+                f"grid={self.grid.height}x{self.grid.width} @ {self.grid.resolution:.6g})")
+
+    # -- the one eager check -----------------------------------------------------------------------------------
+    def mask_summary(self) -> dict:
+        """Counts of grid cells: ``cells``, ``valid`` (observed), ``clear``, ``masked`` (= valid − clear) and
+        ``by_reason`` {reason: masked valid cells} (reasons overlap). One pass over the mask bands; cached."""
+        if self._summary is None:
+            mask_summaries([self])
+        return self._summary
+
+    def _summary_tasks(self) -> list:
+        valid = self.valid.data
+        tasks = [valid.sum(), (self.clear.data & valid).sum()]
+        return tasks + [(layer.data & valid).sum() for layer in self.mask_layers.values()]
+
+    def _set_summary(self, values) -> None:
+        n_valid, n_clear = int(values[0]), int(values[1])
+        self._summary = {
+            "cells": self.grid.n_cells,
+            "valid": n_valid,
+            "clear": n_clear,
+            "masked": n_valid - n_clear,
+            "by_reason": {n: int(v) for n, v in zip(self.mask_layers, values[2:])},
+        }
+
+    def clear_problem(self, min_fraction: float = 0.0, min_pixels: int = 1) -> str | None:
+        """Why this scene has too few clear pixels (a sentence), or None when it has enough. See require_clear."""
+        s = self.mask_summary()
+        if s["valid"] == 0:
+            return (f"scene {self.id} ({self.date.isoformat()}) has no observed pixel on the analysis grid "
+                    f"({s['cells']:,} cells, all fill or outside the product footprint)")
+        need = max(int(min_pixels), int(np.ceil(min_fraction * s["valid"])))
+        if s["clear"] >= need:
+            return None
+        reasons = describe_reasons(s)
+        if s["clear"] == 0:
+            what = f"all {s['valid']:,} observed pixels are masked ({reasons}); no clear observation"
+        else:
+            what = (f"only {s['clear']:,} of {s['valid']:,} observed pixels are clear "
+                    f"({100.0 * s['clear'] / s['valid']:.2f} %, {need:,} needed); masked: {reasons}")
+        return f"scene {self.id} ({self.date.isoformat()}): {what}"
+
+    def require_clear(self, min_fraction: float = 0.0, min_pixels: int = 1) -> dict:
+        """Raise :class:`AllMaskedError` unless at least ``min_pixels`` clear pixels and at least ``min_fraction``
+        of the observed pixels are clear; returns :meth:`mask_summary`. The message names the mask file (e.g.
+        QA_PIXEL, SCL) and the share of each mask reason, so an all-cloud scene never becomes silent NaN tables."""
+        problem = self.clear_problem(min_fraction, min_pixels)
+        if problem is not None:
+            raise AllMaskedError(problem, path=self.metadata.get("mask_file") or self.path,
+                                 field=self.metadata.get("mask_band"),
+                                 expected="a scene with clear (unmasked) observations")
+        return self.mask_summary()
+
+
+def mask_summaries(scenes) -> list[dict]:
+    """:meth:`Scene.mask_summary` of several scenes in one dask pass (each mask band is read once)."""
+    todo = [s for s in scenes if s._summary is None]
+    if todo:
+        tasks = [s._summary_tasks() for s in todo]
+        values = dask.compute(*[t for group in tasks for t in group])
+        i = 0
+        for s, group in zip(todo, tasks):
+            s._set_summary(values[i:i + len(group)])
+            i += len(group)
+    return [s._summary for s in scenes]
+
+
+def describe_reasons(summary: dict) -> str:
+    """'cloud 99.9 %, cirrus 76.0 %' — share of observed pixels per mask reason, largest first (reasons overlap)."""
+    n = max(summary["valid"], 1)
+    items = sorted(((v, k) for k, v in summary["by_reason"].items() if v), reverse=True)
+    if not items:
+        return "no mask reason recorded"
+    return ", ".join(f"{k} {100.0 * v / n:.1f} %" for v, k in items)
+
+
+# -- helpers shared by the readers -----------------------------------------------------------------------------
+
+def native_grid(path) -> AnalysisGrid:
+    """The grid of a raster file itself (CRS, transform, size): what a reader uses when no grid is given."""
+    info = raster_info(path)
+    if info["crs"] is None:
+        raise InputError("has no CRS, so the product's own grid cannot be used", path=path, field="crs",
+                         expected="a georeferenced raster, or pass an analysis grid")
+    return AnalysisGrid(info["crs"], info["transform"], info["width"], info["height"])
+
+
+def _scale_block(block, scale, offset):
+    # DN -> physical value in float64, then float32: fill is already NaN, so it stays NaN.
+    return (block.astype(np.float64) * scale + offset).astype(np.float32)
+
+
+def read_scaled(path, grid: AnalysisGrid, *, band: int = 1, kind: str = "reflectance", scale: float = 1.0,
+                offset: float = 0.0, src_nodata=0, chunk: int = DEFAULT_CHUNK, name: str,
+                attrs: dict | None = None) -> xr.DataArray:
+    """``DN * scale + offset`` of one band on ``grid`` as lazy float32, NaN where DN == ``src_nodata`` or outside.
+
+    Fill is turned into NaN by the warp itself (``src_nodata``), i.e. *before* scaling and before any averaging, so a
+    fill DN never leaks into a resampled or scaled value.
+    """
+    raw = read_on_grid(path, grid, band=band, kind=kind, dtype="float32", src_nodata=src_nodata,
+                       dst_nodata=float("nan"), chunk=chunk, name=name)
+    if scale == 1.0 and offset == 0.0:
+        data = raw.data
+    else:
+        data = raw.data.map_blocks(_scale_block, float(scale), float(offset), dtype=np.float32)
+    out = grid.wrap(data, name=name)
+    out.attrs.update({k: v for k, v in raw.attrs.items() if k != "grid"})
+    out.attrs.update({"scale": float(scale), "add_offset_applied": float(offset)})
+    out.attrs.update(attrs or {})
+    return out
+
+
+def wrap_like(grid: AnalysisGrid, data, name: str, attrs: dict | None = None) -> xr.DataArray:
+    """Wrap a lazy array computed from other arrays on ``grid`` (arithmetic drops xarray attrs, incl. the grid)."""
+    if isinstance(data, xr.DataArray):
+        data = data.data
+    return grid.wrap(data, name=name, attrs=attrs)
+
+
+def make_dataset(grid: AnalysisGrid, arrays: dict[str, xr.DataArray], attrs: dict | None = None) -> xr.Dataset:
+    ds = xr.Dataset({k: v for k, v in arrays.items()})
+    for k, v in arrays.items():
+        ds[k].attrs = dict(v.attrs)
+    ds.attrs.update(attrs or {})
+    ds.attrs["grid"] = grid
+    return ds
+
+
+def parse_date(value) -> _dt.date:
+    """A date from a ``date``/``datetime`` or an ISO string ('2020-09-27', '2020-02-19T11:34:25.405Z')."""
+    if isinstance(value, _dt.datetime):
+        return value.date()
+    if isinstance(value, _dt.date):
+        return value
+    text = str(value).strip()
+    try:
+        return _dt.date.fromisoformat(text[:10])
+    except ValueError as exc:
+        raise ValueError(f"not an ISO date: {value!r}") from exc
