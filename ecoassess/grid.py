@@ -203,7 +203,7 @@ class _WarpedBand:
         with rasterio.Env(GDAL_NUM_THREADS="1"):
             with rasterio.open(self.path) as src:
                 if self.aligned:
-                    data = src.read(self.band, window=window, boundless=True, fill_value=self.src_nodata or 0)
+                    data = src.read(self.band, window=window)  # aligned: same grid, window always inside
                 else:
                     with WarpedVRT(src, crs=self.grid.crs, transform=self.grid.transform, width=self.grid.width,
                                    height=self.grid.height, resampling=self.resampling,

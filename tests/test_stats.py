@@ -1,0 +1,92 @@
+import dask.array as da
+import numpy as np
+import pytest
+
+import ecoassess.stats as st
+from ecoassess.errors import AllMaskedError
+from ecoassess.grid import AnalysisGrid
+from ecoassess.stats import streaming_covariance, streaming_quantiles
+
+QS = [0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0, 0.333, 0.9999]
+
+
+def _valid(x, mask=None):
+    ok = np.isfinite(x) if x.dtype.kind == "f" else np.ones(x.shape, bool)
+    if mask is not None:
+        ok &= ~mask
+    return x[ok]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int16", "uint8"])
+@pytest.mark.parametrize("gather_limit", [1, 50, 1 << 22])
+def test_quantiles_equal_numpy_exactly_with_ties_nans_and_masks(dtype, gather_limit, monkeypatch):
+    monkeypatch.setattr(st, "GATHER_LIMIT", gather_limit)  # small limits force several refinement passes
+    rng = np.random.default_rng(42)
+    x = rng.normal(50, 20, (97, 61))
+    x = np.round(x, 0 if dtype in ("int16", "uint8") else 1)  # many ties
+    x = np.clip(x, 0, 255).astype(dtype)
+    if x.dtype.kind == "f":
+        x[rng.random(x.shape) < 0.1] = np.nan
+    mask = rng.random(x.shape) < 0.15
+    got = streaming_quantiles(da.from_array(x, chunks=(13, 17)), QS, mask=da.from_array(mask, chunks=(20, 20)))
+    ref = np.quantile(_valid(x, mask), QS)
+    assert got.dtype == ref.dtype
+    np.testing.assert_array_equal(got, ref)
+
+
+def test_quantiles_xarray_layer_and_value_range():
+    grid = AnalysisGrid.from_bounds((0, 0, 300, 200), 10, "EPSG:3035")
+    rng = np.random.default_rng(1)
+    ndvi = rng.uniform(-0.2, 0.9, grid.shape).astype("float32")
+    ndvi[:3] = np.nan
+    layer = grid.wrap(da.from_array(ndvi, chunks=7), name="ndvi")
+    ref = np.quantile(_valid(ndvi), [0.05, 0.95])
+    np.testing.assert_array_equal(streaming_quantiles(layer, [0.05, 0.95]), ref)
+    # values outside a declared range fall in the end bins and stay exact
+    np.testing.assert_array_equal(streaming_quantiles(layer, [0.05, 0.95], value_range=(0.0, 0.5)), ref)
+
+
+def test_quantiles_scalar_q_single_value_and_huge_tie():
+    x = np.full((40, 40), 3.25, dtype="float32")
+    assert streaming_quantiles(x, 0.5) == np.quantile(x, 0.5)
+    one = np.array([[np.nan, 7.0]])
+    np.testing.assert_array_equal(streaming_quantiles(one, QS), np.quantile([7.0], QS))
+    y = np.zeros(10_000)
+    y[:3] = [1.0, 2.0, -1.0]
+    np.testing.assert_array_equal(streaming_quantiles(da.from_array(y, chunks=999), QS), np.quantile(y, QS))
+
+
+def test_quantiles_all_masked_raises_clear_error():
+    x = np.ones((10, 10), dtype="float32")
+    with pytest.raises(AllMaskedError, match="NaN or masked"):
+        streaming_quantiles(x, [0.5], mask=np.ones((10, 10), bool))
+    with pytest.raises(AllMaskedError):
+        streaming_quantiles(np.full((4, 4), np.nan), [0.5], value_range=(0, 1))
+
+
+def test_covariance_matches_numpy_and_sklearn_pca():
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(7)
+    shape = (123, 77)
+    base = rng.normal(size=(4,) + shape)
+    layers = [base[0] * 2 + 1000, base[0] + base[1], base[2] * 0.01 - 5, base[3] + 0.5 * base[1]]
+    layers = [lay.astype("float32") for lay in layers]
+    layers[1][rng.random(shape) < 0.05] = np.nan
+    mask = rng.random(shape) < 0.1
+    res = streaming_covariance([da.from_array(lay, chunks=(19, 23)) for lay in layers], mask=mask)
+    ok = ~mask & np.all([np.isfinite(lay) for lay in layers], axis=0)
+    X = np.column_stack([lay[ok].astype(np.float64) for lay in layers])
+    assert res.n == X.shape[0]
+    np.testing.assert_allclose(res.mean, X.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(res.cov, np.cov(X, rowvar=False), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(res.cov_population, np.cov(X, rowvar=False, ddof=0), rtol=1e-10, atol=1e-14)
+    eig, vec = res.pca()
+    pca = PCA().fit(X)
+    np.testing.assert_allclose(eig, pca.explained_variance_, rtol=1e-9)
+    np.testing.assert_allclose(np.abs(vec[:, 0]), np.abs(pca.components_[0]), rtol=1e-7, atol=1e-10)
+
+
+def test_covariance_all_masked():
+    with pytest.raises(AllMaskedError):
+        streaming_covariance([np.full((5, 5), np.nan), np.ones((5, 5))])
