@@ -1,0 +1,125 @@
+"""RSEI (STANDARDS §3) against an independent numpy/scikit-learn computation and on real scenes."""
+
+import warnings
+
+import dask.array as da
+import numpy as np
+import pytest
+import xarray as xr
+from affine import Affine
+
+from ecoassess.assess.rsei import (RseiSettings, RseiWarning, compute_rsei, rsei_change, rsei_grade,
+                                   rsei_indicators, water_mask)
+from ecoassess.grid import AnalysisGrid, china_albers_crs
+
+
+def _grid(h, w):
+    return AnalysisGrid(china_albers_crs(), Affine(30, 0, 0, 0, -30, 30 * h), w, h)
+
+
+def _synthetic(seed=1, h=40, w=50, shift=0.0):
+    rng = np.random.default_rng(seed)
+    g = rng.random((h, w))                      # "greenness" driver
+    ndvi = 0.1 + 0.7 * g + 0.05 * rng.standard_normal((h, w)) + shift
+    wet = -0.2 + 0.15 * g + 0.03 * rng.standard_normal((h, w))
+    lst = 38 - 12 * g + 1.5 * rng.standard_normal((h, w))
+    ndbsi = 0.2 - 0.5 * g + 0.05 * rng.standard_normal((h, w))
+    grid = _grid(h, w)
+    wrap = lambda a: grid.wrap(da.from_array(a.astype("float32"), chunks=16))  # noqa: E731
+    ds = xr.Dataset({"ndvi": wrap(ndvi), "wet": wrap(wet), "lst_celsius": wrap(lst), "ndbsi": wrap(ndbsi)})
+    valid = np.ones((h, w), bool)
+    valid[:5, :7] = False
+    return ds, grid.wrap(da.from_array(valid, chunks=16)), np.stack([ndvi, wet, lst, ndbsi]).astype("float32"), valid
+
+
+@pytest.mark.parametrize("normalisation", ["minmax", "percentile"])
+def test_rsei_matches_numpy_and_sklearn_pca(normalisation):
+    from sklearn.decomposition import PCA
+
+    ds, valid, raw, vmask = _synthetic()
+    settings = RseiSettings.from_spec(normalisation=normalisation)
+    result = compute_rsei(ds, valid, settings=settings)
+    # independent reference
+    x = raw[:, vmask].T.astype("float64")               # (n, 4)
+    if normalisation == "minmax":
+        lo, hi = x.min(axis=0), x.max(axis=0)
+        xn = (x - lo) / (hi - lo)
+    else:
+        lo, hi = np.quantile(x, 0.005, axis=0), np.quantile(x, 0.995, axis=0)
+        xn = np.clip((x - lo) / (hi - lo), 0, 1)
+    pca = PCA(n_components=4).fit(xn)
+    pc1 = pca.components_[0]
+    if pc1[0] + pc1[1] - pc1[2] - pc1[3] < 0:
+        pc1 = -pc1
+    score = xn @ pc1
+    ref = (score - score.min()) / (score.max() - score.min())
+    ours = np.asarray(result.rsei.values)[vmask]
+    np.testing.assert_allclose(ours, ref, atol=2e-5)
+    np.testing.assert_allclose(list(result.loadings.values()), pc1, atol=1e-6)
+    np.testing.assert_allclose(result.eigenvalues, pca.explained_variance_, rtol=1e-6)
+    assert result.pc1_share == pytest.approx(pca.explained_variance_ratio_[0], rel=1e-6)
+    assert result.loadings["ndvi"] > 0 and result.loadings["wet"] > 0
+    assert result.loadings["lst_celsius"] < 0 and result.loadings["ndbsi"] < 0
+    assert np.isnan(result.rsei.values[0, 0])  # outside the valid pixels
+    assert result.summary()["normalisation"] == normalisation
+
+
+def test_grades_follow_the_standard_boundaries():
+    grid = _grid(1, 7)
+    values = np.array([[0.0, 0.1999, 0.2, 0.4, 0.7999, 1.0, np.nan]], "float32")
+    grade = rsei_grade(grid.wrap(values)).values
+    assert grade.tolist() == [[1, 1, 2, 3, 4, 5, 0]]
+
+
+def test_joint_pca_two_years_gives_one_set_of_loadings_and_change_classes():
+    ds1, valid1, _, _ = _synthetic(seed=1)
+    ds2, valid2, _, _ = _synthetic(seed=1, shift=0.15)  # year 2 greener everywhere
+    r1, r2 = compute_rsei([ds1, ds2], [valid1, valid2], years=[2023, 2024])
+    assert r1.loadings == r2.loadings and r1.joint and r2.joint
+    delta, classes = rsei_change(r1, r2)
+    d = delta.values[np.isfinite(delta.values)]
+    assert (d > 0).mean() > 0.9
+    assert set(np.unique(classes.values)) <= {-99, -2, -1, 0, 1, 2}
+    assert (classes.values >= 0).sum() > (classes.values == -1).sum()
+
+
+def test_separate_pcas_warn_that_change_is_not_strictly_comparable():
+    ds1, valid1, _, _ = _synthetic(seed=1)
+    ds2, valid2, _, _ = _synthetic(seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r1, r2 = compute_rsei(ds1, valid1), compute_rsei(ds2, valid2)
+    with pytest.warns(RseiWarning, match="joint PCA"):
+        rsei_change(r1, r2)
+
+
+def test_rsei_on_the_liverpool_crop_orders_loadings_as_physics_says(shared_data):
+    from ecoassess.sources import open_landsat_c2l2
+
+    scene = open_landsat_c2l2(shared_data / "landsat8-c2l2-liverpool-20200927")
+    ind = rsei_indicators(scene.bands, scene.thermal_k, sensor=scene.sensor)
+    settings = RseiSettings.from_spec()
+    water = water_mask(scene.bands, scene.clear, settings)
+    result = compute_rsei(ind, scene.clear & ~water, settings=settings)
+    loads = result.loadings
+    assert loads["ndvi"] > 0 and loads["wet"] > 0 and loads["lst_celsius"] < 0 and loads["ndbsi"] < 0, loads
+    assert 0.4 < result.pc1_share <= 1.0
+    # greener pixels score higher: mean RSEI of the top NDVI decile above that of the bottom decile
+    ndvi = ind["ndvi"].values
+    r = result.rsei.values
+    ok = np.isfinite(r) & np.isfinite(ndvi)
+    hi, lo = np.quantile(ndvi[ok], [0.9, 0.1])
+    assert r[ok & (ndvi >= hi)].mean() > r[ok & (ndvi <= lo)].mean() + 0.2
+
+
+def test_near_constant_desert_scene_warns_about_low_variance(shared_data):
+    from ecoassess.sources import open_sentinel2_l2a
+
+    folder = shared_data / "sentinel2-l2a-fulltile-decimated-29RKH-20200219"
+    scene = open_sentinel2_l2a(folder)
+    grid = scene.grid
+    rng = np.random.default_rng(0)
+    thermal = grid.wrap(da.from_array((305 + rng.normal(0, 3, grid.shape)).astype("float32"), chunks=512))
+    ind = rsei_indicators(scene.bands, thermal, sensor="sentinel2", wetness_index="TCW_OLI_SR")
+    with pytest.warns(RseiWarning, match="low variance: ndvi spans only"):
+        compute_rsei(ind, scene.clear, settings=RseiSettings.from_spec(water_mask="none"))
