@@ -141,3 +141,49 @@ def _run_and_report(cfg, out, scheduler, quiet):
         click.secho("problems (the rest of the run completed):", fg="yellow")
         for problem in result.problems:
             click.secho(f"  - {problem}", fg="yellow")
+
+
+@main.group()
+def indices():
+    """The spectral index catalog (indices/spectral.yaml)."""
+
+
+@indices.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def indices_list(as_json):
+    """Show the catalog: name, bands, valid range, reference."""
+    from ecoassess.spectral import load_catalog
+
+    catalog = load_catalog()
+    rows = [{"name": i.name, "long_name": i.long_name, "formula": i.formula, "bands": list(i.bands),
+             "constants": i.constants, "valid_range": list(i.valid_range) if i.valid_range else None,
+             "input_level": i.input_level, "reference": i.reference} for i in catalog.indices.values()]
+    if as_json:
+        click.echo(json.dumps({"version": catalog.version, "indices": rows}, ensure_ascii=False, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"ecoassess index catalog {catalog.version} ({len(rows)} indices)")
+    for col in ("name", "bands", "valid range", "formula"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["name"], ", ".join(r["bands"]), str(r["valid_range"]), r["formula"])
+    Console().print(table)
+
+
+@indices.command("compute")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--year", type=int, default=None, help="Year of imagery to use (default: the assessment year).")
+def indices_compute(names, config_path, out, year):
+    """Compute catalog indices NAMES on the config's composite and write them as COGs into OUT."""
+    from ecoassess.config import load_config
+    from ecoassess.pipeline import compute_indices
+
+    cfg = load_config(config_path)
+    written = compute_indices(cfg, list(names), out, year=year)
+    for name, info in written.items():
+        click.echo(f"{name}: {info['path']}  ({info['share_outside_valid_range']:.2%} of pixels outside "
+                   f"the valid range {info['valid_range']})")

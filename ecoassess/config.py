@@ -160,6 +160,16 @@ class TableSource(_Strict):
     sheet: str | None = None
 
 
+class RseiSpec(_Strict):
+    """RSEI settings (defaults in indices/rsei.yaml); computed when ``thermal`` imagery is configured."""
+
+    enabled: bool = True
+    normalisation: Literal["percentile", "minmax"] | None = None
+    water_mask: Literal["mndwi", "otsu", "none", "land_cover"] | None = None
+    joint_pca: bool = True
+    wetness_index: str | None = None
+
+
 class OutputSpec(_Strict):
     tables: list[Literal["gpkg", "csv", "xlsx"]] = Field(default_factory=lambda: ["gpkg", "csv", "xlsx"])
     maps: bool = True
@@ -183,6 +193,7 @@ class AssessmentConfig(_Strict):
     grid: GridSpec = Field(default_factory=GridSpec)
     imagery: dict[int, list[SceneSpec]] = Field(default_factory=dict)
     composite: CompositeSpec = Field(default_factory=CompositeSpec)
+    rsei: RseiSpec = Field(default_factory=RseiSpec)
     masking: MaskingSpec = Field(default_factory=MaskingSpec)
     thermal: dict[int, SceneSpec] = Field(default_factory=dict)
     land_cover: dict[int, RasterSource] = Field(default_factory=dict)

@@ -97,22 +97,17 @@ def _band_ref(ref):
     return {"path": ref.path, "band": ref.band} if hasattr(ref, "band") else ref
 
 
-def water_mask(config: AssessmentConfig, year: int, grid: AnalysisGrid, bands: xr.Dataset | None) -> xr.DataArray | None:
+def vegetation_water_mask(config: AssessmentConfig, year: int, grid: AnalysisGrid,
+                          bands: xr.Dataset | None) -> xr.DataArray | None:
     """Open water for masking vegetation statistics: from the year's land cover when given, else MNDWI > 0."""
-    from ecoassess.grid import read_on_grid
     from ecoassess.layers.vegetation import normalized_difference
-    from ecoassess.legends import load_legend
 
-    source = config.land_cover.get(year)
-    if source is not None:
-        legend = load_legend(source.legend)
-        lc = read_on_grid(source.path, grid, band=source.band, kind="classes", crs=source.crs, chunk=config.grid.chunk,
-                          name=f"land_cover_{year}")
-        return legend.water_mask(lc)
+    water = water_mask_from_land_cover(config, year, grid)
+    if water is not None:
+        return water
     if bands is not None and "green" in bands and "swir1" in bands:
-        mndwi = normalized_difference(bands["green"], bands["swir1"])
         log.info("%d: no land cover given; water masked where MNDWI > 0 (Xu 2006)", year)
-        return mndwi > 0
+        return normalized_difference(bands["green"], bands["swir1"]) > 0
     return None
 
 
@@ -131,7 +126,7 @@ def vegetation_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, ins
         monthly = composite(scenes, method="monthly_max_ndvi", months=tuple(config.composite.months),
                             min_clear=config.composite.min_clear)
         ndvi_layer = monthly.ndvi
-    water = water_mask(config, year, grid, comp.bands)
+    water = vegetation_water_mask(config, year, grid, comp.bands)
     masked = comp.masked if water is None else (comp.masked | (water & ~comp.nodata))
     masked = masked & inside
     valid = np.isfinite(ndvi_layer) & ~masked & inside
@@ -143,6 +138,114 @@ def vegetation_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, ins
         layer.attrs["grid"] = grid
     return VegetationYear(year, ndvi_layer.where(inside), fvc_layer.where(inside), masked, comp.clear_count,
                           endmembers, len(scenes), config.composite.method)
+
+
+def compute_indices(config: AssessmentConfig, names: list[str], out, *, year: int | None = None) -> dict:
+    """Catalog indices on the year's composite, written as COGs into ``out`` (atomically, as one results folder)."""
+    from ecoassess.cog import write_cog
+    from ecoassess.sources import composite
+    from ecoassess.spectral import load_catalog, share_outside_range
+    from ecoassess.store import ResultsStore
+
+    catalog = load_catalog()
+    for name in names:
+        catalog[name]  # unknown names fail before any work
+    year = year or config.year
+    study_area = read_study_area(config)
+    grid = build_grid(config, study_area)
+    comp = composite(open_year_scenes(config, year, grid), method="median", months=tuple(config.composite.months),
+                     min_clear=config.composite.min_clear)
+    written = {}
+    with ResultsStore(Path(out)) as store:
+        for name in names:
+            layer = catalog.compute(name, comp.bands)
+            rel = Path(f"{name.lower()}_{year}.tif")
+            write_cog(layer, store.path(rel), nodata=float("nan"), dtype="float32",
+                      tags={"formula": catalog[name].formula, "catalog_version": catalog.version})
+            written[name] = {"path": Path(out) / rel, "valid_range": catalog[name].valid_range,
+                             "share_outside_valid_range": share_outside_range(layer, catalog[name].valid_range)}
+    return written
+
+
+def rsei_years(config: AssessmentConfig, grid: AnalysisGrid, inside: xr.DataArray) -> list:
+    """RSEI (Xu 2013; STANDARDS §3) for every year with thermal imagery; a joint PCA when there are two years.
+
+    Reflectance comes from the thermal product itself when it carries the six optical bands (a Landsat C2 L2
+    product: one date, one sensor, as in Xu 2013); otherwise from the year's composite of ``imagery``.
+    """
+    from ecoassess.assess.rsei import RseiSettings, compute_rsei, rsei_indicators
+    from ecoassess.assess.rsei import water_mask as mndwi_water_mask
+    from ecoassess.sources import CORE_ROLES, composite, open_scene
+
+    spec = config.rsei
+    years = [y for y in config.years if y in config.thermal]
+    if not spec.enabled or not years:
+        return []
+    settings = RseiSettings.from_spec(normalisation=spec.normalisation,
+                                      water_mask=None if spec.water_mask == "land_cover" else spec.water_mask,
+                                      wetness_index=spec.wetness_index)
+    indicators, valids, waters = [], [], []
+    for year in years:
+        tspec = config.thermal[year]
+        options = {"grid": grid, "chunk": config.grid.chunk}
+        thermal = (open_scene("geotiff", bands={k: _band_ref(v) for k, v in tspec.bands.items()}, date=tspec.date,
+                              **options) if tspec.kind == "geotiff" else open_scene(tspec.kind, path=tspec.path, **options))
+        if all(role in thermal.bands for role in CORE_ROLES):
+            bands, clear, sensor = thermal.bands, thermal.clear, thermal.sensor
+        else:
+            scenes = open_year_scenes(config, year, grid)
+            comp = composite(scenes, method="median", months=tuple(config.composite.months))
+            bands, clear, sensor = comp.bands, comp.clear_count > 0, scenes[0].sensor
+            clear = clear & thermal.clear
+        ind = rsei_indicators(bands, thermal.thermal_k, sensor=sensor, wetness_index=spec.wetness_index)
+        if spec.water_mask == "land_cover" or (spec.water_mask is None and year in config.land_cover):
+            water = water_mask_from_land_cover(config, year, grid)
+        else:
+            water = mndwi_water_mask(bands, clear, settings)
+        valid = clear & inside if water is None else clear & inside & ~water
+        indicators.append(ind)
+        valids.append(valid)
+        waters.append(water)
+    if spec.joint_pca and len(years) > 1:
+        return compute_rsei(indicators, valids, settings=settings, years=years, water=waters)
+    results = []
+    for ind, valid, year, water in zip(indicators, valids, years, waters):
+        result = compute_rsei(ind, valid, settings=settings, water=water)
+        result.year = year
+        results.append(result)
+    return results
+
+
+def water_mask_from_land_cover(config: AssessmentConfig, year: int, grid: AnalysisGrid) -> xr.DataArray | None:
+    """Open water of the year's land cover (legend water classes), lazily on the grid; None without land cover."""
+    from ecoassess.grid import read_on_grid
+    from ecoassess.legends import load_legend
+
+    source = config.land_cover.get(year)
+    if source is None:
+        return None
+    lc = read_on_grid(source.path, grid, band=source.band, kind="classes", crs=source.crs, chunk=config.grid.chunk,
+                      name=f"land_cover_{year}")
+    return load_legend(source.legend).water_mask(lc)
+
+
+def zone_rsei_table(zones, result) -> pd.DataFrame:
+    """RSEI mean/std and the area share of each grade per zone, with area accounting."""
+    from ecoassess.assess.rsei import rsei_spec
+    from ecoassess.zones import zonal_class_areas, zonal_stats
+
+    masked = ~result.valid & np.isfinite(result.indicators["ndvi"])
+    table = zonal_stats(zones, {"rsei": result.rsei}, masked=masked, stats=("mean", "std", "min", "max"))
+    areas = zonal_class_areas(zones, result.grade, nodata=0)
+    graded = sum(areas[c] for c in areas.attrs["class_columns"].values()) if areas.attrs["class_columns"] else 0
+    for grade in rsei_spec()["grades"]:
+        col = areas.attrs["class_columns"].get(grade["code"])
+        share = areas[col] / graded if col is not None else 0.0
+        table[f"grade{grade['code']}_{grade['en']}_share"] = share
+    table.insert(0, "year", result.year)
+    table["pc1_share"] = result.pc1_share
+    table["joint_pca"] = result.joint
+    return table
 
 
 def county_vegetation_table(zones, veg: VegetationYear) -> pd.DataFrame:
@@ -164,7 +267,6 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False) -> Ru
     """Run the assessment of ``config`` (a loaded config or a path to assessment.yaml) into folder ``out``."""
     from ecoassess.manifest import RunTimer, build_manifest, write_manifest
     from ecoassess.store import ResultsStore
-    from ecoassess.zones import ZoneSet
 
     if not isinstance(config, AssessmentConfig):
         config = load_config(config)
@@ -176,46 +278,20 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False) -> Ru
             with timer.stage("study area and grid"):
                 study_area = read_study_area(config)
                 grid = build_grid(config, study_area)
-                counties = ZoneSet.from_gdf(study_area, grid, id_field="code", name_field="name", kind="county",
-                                            source=config.study_area.path)
-                whole = ZoneSet.from_gdf(_dissolve(counties.gdf, config), grid, id_field="code", name_field="name",
-                                         kind="study_area", source=config.study_area.path)
-                inside = rasterize_mask(counties.gdf.geometry, grid, chunk=config.grid.chunk)
+                zone_sets = read_zone_sets(config, study_area, grid)
+                inside = rasterize_mask(zone_sets["county"].gdf.geometry, grid, chunk=config.grid.chunk)
             result = RunResult(out_dir=out, grid=grid)
-            rows = []
-            for year in config.years:
-                try:
-                    with timer.stage(f"vegetation {year}"):
-                        veg = vegetation_year(config, year, grid, inside)
-                        result.layers.update(_write_layers(store, veg))
-                    with timer.stage(f"zonal statistics {year}"):
-                        rows.append(pd.concat([county_vegetation_table(counties, veg),
-                                               county_vegetation_table(whole, veg)]))
-                except EcoassessError as exc:
-                    if config.run.on_error == "stop":
-                        raise
-                    message = f"year {year}: {exc}"
-                    log.error(message)
-                    result.problems.append(message)
-            if not rows:
-                raise EcoassessError("no year could be assessed:\n  " + "\n  ".join(result.problems))
-            with timer.stage("tables"):
-                table = pd.concat(rows)
-                table.index.name = "code"
-                table = table.reset_index()
-                result.tables["county_vegetation"] = table
-                geo = counties.gdf[["code", "geometry"]].merge(table, on="code", how="right")
-                geo = gpd.GeoDataFrame(geo, geometry="geometry", crs=counties.gdf.crs)
-                store.write_table("county_vegetation", geo, **_formats(config))
-            if config.outputs.maps:
+            _vegetation_stage(config, grid, zone_sets, inside, store, timer, result)
+            _rsei_stage(config, grid, zone_sets, inside, store, timer, result)
+            if config.outputs.maps and "county_vegetation" in result.tables:
                 with timer.stage("maps"):
-                    result.maps.update(_write_maps(store, counties, table, config))
+                    result.maps.update(_write_maps(store, zone_sets["county"], result.tables["county_vegetation"],
+                                                   config))
             with timer.stage("manifest"):
                 manifest = build_manifest(
                     config=config.to_yaml_dict(), config_path=config.source_path, inputs=config_input_paths(config),
                     outputs_dir=store.path("."), timings=timer.timings, grid=grid.to_dict(),
-                    extra={"problems": result.problems,
-                           "fvc_endmembers": _endmember_summary(table)})
+                    catalogs=_catalog_versions(), extra={"problems": result.problems, **result.manifest})
                 write_manifest(manifest, store.path("manifest.json"))
                 result.manifest = manifest
         result.layers = {k: out / v for k, v in result.layers.items()}
@@ -224,6 +300,128 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False) -> Ru
     finally:
         if client is not None:
             client.close()
+
+
+def read_zone_sets(config: AssessmentConfig, study_area: gpd.GeoDataFrame, grid: AnalysisGrid) -> dict:
+    """Counties, the whole study area (one dissolved zone) and every configured zone set, on the grid."""
+    from ecoassess.zones import ZoneSet
+
+    sets = {"county": ZoneSet.from_gdf(study_area, grid, id_field="code", name_field="name", kind="county",
+                                       source=config.study_area.path)}
+    sets["study_area"] = ZoneSet.from_gdf(_dissolve(sets["county"].gdf, config), grid, id_field="code",
+                                          name_field="name", kind="study_area", source=config.study_area.path)
+    for name, source in config.zones.items():
+        try:
+            gdf = gpd.read_file(source.path, layer=source.layer)
+        except Exception as exc:  # noqa: BLE001
+            raise InputError(f"cannot be read as a vector layer ({exc})", path=source.path) from exc
+        sets[name] = ZoneSet.from_gdf(gdf, grid, id_field=source.id_field, name_field=source.name_field, kind=name,
+                                      source=source.path)
+    return sets
+
+
+def _isolated(config: AssessmentConfig, result: RunResult, what: str, exc: EcoassessError) -> None:
+    """Record a failed part of the run (or re-raise when the config says to stop at the first error)."""
+    if config.run.on_error == "stop":
+        raise exc
+    message = f"{what}: {exc}"
+    log.error(message)
+    result.problems.append(message)
+
+
+def _vegetation_stage(config, grid, zone_sets, inside, store, timer, result: RunResult) -> None:
+    """NDVI/FVC layers and the county vegetation table, year by year (a failing year is reported)."""
+    rows = []
+    for year in config.years:
+        try:
+            with timer.stage(f"vegetation {year}"):
+                veg = vegetation_year(config, year, grid, inside)
+                result.layers.update(_write_layers(store, veg))
+            with timer.stage(f"zonal statistics {year}"):
+                rows.append(pd.concat([county_vegetation_table(zone_sets["county"], veg),
+                                       county_vegetation_table(zone_sets["study_area"], veg)]))
+        except EcoassessError as exc:
+            _isolated(config, result, f"vegetation {year}", exc)
+    if not rows:
+        raise EcoassessError("no year could be assessed:\n  " + "\n  ".join(result.problems))
+    table = _with_code(pd.concat(rows))
+    result.tables["county_vegetation"] = table
+    result.manifest["fvc_endmembers"] = _endmember_summary(table)
+    store.write_table("county_vegetation", _with_geometry(zone_sets["county"], table), **_formats(config))
+
+
+def _rsei_stage(config, grid, zone_sets, inside, store, timer, result: RunResult) -> None:
+    """RSEI layers, per-zone RSEI tables and the PCA report (skipped without thermal imagery)."""
+    from ecoassess.assess.rsei import rsei_change
+    from ecoassess.cog import write_cog
+
+    if not config.thermal or not config.rsei.enabled:
+        return
+    try:
+        with timer.stage("rsei"):
+            rsei = rsei_years(config, grid, inside)
+            for r in rsei:
+                for name, layer, nodata, dtype in (("rsei", r.rsei, float("nan"), "float32"),
+                                                   ("rsei_grade", r.grade, 0, "uint8")):
+                    rel = Path("layers") / f"{name}_{r.year}.tif"
+                    write_cog(layer, store.path(rel), nodata=nodata, dtype=dtype,
+                              tags={"long_name": layer.attrs.get("long_name", name), "pc1_share": f"{r.pc1_share:.4f}",
+                                    "joint_pca": str(r.joint)})
+                    result.layers[f"{name}_{r.year}"] = rel
+            if len(rsei) == 2:
+                delta, classes = rsei_change(rsei[0], rsei[1])
+                for name, layer, nodata, dtype in (("rsei_change", delta, float("nan"), "float32"),
+                                                   ("rsei_change_class", classes, -99, "int16")):
+                    rel = Path("layers") / f"{name}_{rsei[0].year}_{rsei[1].year}.tif"
+                    write_cog(layer, store.path(rel), nodata=nodata, dtype=dtype)
+                    result.layers[rel.stem] = rel
+        with timer.stage("rsei zonal statistics"):
+            for set_name, zones in zone_sets.items():
+                if set_name == "study_area":
+                    continue
+                parts = [zone_rsei_table(zones, r) for r in rsei]
+                if set_name == "county":
+                    parts += [zone_rsei_table(zone_sets["study_area"], r) for r in rsei]
+                table = _with_code(pd.concat(parts))
+                result.tables[f"{set_name}_rsei"] = table
+                store.write_table(f"{set_name}_rsei", _with_geometry(zones, table), **_formats(config))
+            pca = pd.DataFrame([{"year": r.year, "indicator": k, "pc1_loading": v, "normalisation_lower": r.bounds[k][0],
+                                 "normalisation_upper": r.bounds[k][1], "pc1_share": r.pc1_share,
+                                 "eigenvalues": ", ".join(f"{e:.6g}" for e in r.eigenvalues),
+                                 "pc1_flipped": r.flipped, "joint_pca": r.joint, "wetness_index": r.wetness_index,
+                                 "n_pixels": r.n_pixels, "warnings": " | ".join(r.warnings)}
+                                for r in rsei for k, v in r.loadings.items()])
+            result.tables["rsei_pca"] = pca
+            store.write_table("rsei_pca", pca, **_formats(config))
+            result.manifest["rsei"] = [r.summary() for r in rsei]
+    except EcoassessError as exc:
+        _isolated(config, result, "rsei", exc)
+
+
+def _with_code(table: pd.DataFrame) -> pd.DataFrame:
+    table = table.copy()
+    table.index.name = "code"
+    return table.reset_index()
+
+
+def _with_geometry(zones, table: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Attach each zone's polygon (analysis CRS) to a table keyed by ``code`` (the zone id)."""
+    geoms = zones.gdf.geometry.rename("geometry").reset_index()
+    geoms.columns = ["code", "geometry"]
+    geoms["code"] = geoms["code"].astype(str)
+    merged = geoms.merge(table.assign(code=table["code"].astype(str)), on="code", how="right")
+    return gpd.GeoDataFrame(merged, geometry="geometry", crs=zones.gdf.crs)
+
+
+def _catalog_versions() -> dict:
+    from ecoassess.assess.rsei import rsei_spec
+    from ecoassess.legends import load_legend
+    from ecoassess.spectral import load_catalog
+    from ecoassess.tables import statistics_spec
+
+    return {"indices/spectral.yaml": load_catalog().version, "indices/rsei.yaml": rsei_spec()["version"],
+            "indices/statistics_table.yaml": statistics_spec()["version"],
+            "layers/cas_lucc.yaml": load_legend("cas_lucc").version}
 
 
 def _dissolve(gdf: gpd.GeoDataFrame, config: AssessmentConfig) -> gpd.GeoDataFrame:
@@ -255,7 +453,7 @@ def _write_maps(store, counties, table: pd.DataFrame, config: AssessmentConfig) 
 
     year = config.year if config.year in set(table["year"]) else int(table["year"].max())
     rows = table[(table["year"] == year) & (table["code"] != "000000")]
-    gdf = counties.gdf[["code", "name", "geometry"]].merge(rows.drop(columns=["name"], errors="ignore"), on="code")
+    gdf = _with_geometry(counties, rows)
     zh = config.outputs.lang == "zh"
     rel = Path("maps") / f"ndvi_by_county_{year}.png"
     zone_choropleth(
