@@ -14,11 +14,13 @@ from ecoassess.errors import ConfigError, EcoassessError
 
 
 def _setup_logging(quiet: bool, verbose: bool) -> None:
+    from rich.console import Console
     from rich.logging import RichHandler
 
     level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
     logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]",
-                        handlers=[RichHandler(show_path=False, rich_tracebacks=False, markup=False)], force=True)
+                        handlers=[RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False,
+                                              markup=False)], force=True)
     for noisy in ("rasterio", "fiona", "pyogrio", "matplotlib", "distributed", "asyncio", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

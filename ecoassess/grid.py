@@ -200,20 +200,26 @@ class _WarpedBand:
         r0, r1, _ = rows.indices(self.grid.height)
         c0, c1, _ = cols.indices(self.grid.width)
         window = Window(c0, r0, c1 - c0, r1 - r0)
-        with rasterio.Env(GDAL_NUM_THREADS="1"):
-            with rasterio.open(self.path) as src:
-                if self.aligned:
-                    data = src.read(self.band, window=window)  # aligned: same grid, window always inside
-                else:
-                    with WarpedVRT(src, crs=self.grid.crs, transform=self.grid.transform, width=self.grid.width,
-                                   height=self.grid.height, resampling=self.resampling,
-                                   src_nodata=self.src_nodata, nodata=self.dst_nodata) as vrt:
-                        data = vrt.read(self.band, window=window)
+        try:
+            data = self._read(window)
+        except rasterio.errors.RasterioError as exc:
+            raise InputError(f"band {self.band} cannot be read in rows {r0}-{r1}, columns {c0}-{c1} of the analysis "
+                             f"grid ({exc})", path=self.path, expected="an intact GeoTIFF/COG") from exc
         data = data.astype(self.dtype, copy=False)
         if self.aligned and self.src_nodata is not None and self.dst_nodata is not None \
                 and not _same_value(self.src_nodata, self.dst_nodata):
             data = np.where(data == self.src_nodata, self.dst_nodata, data).astype(self.dtype, copy=False)
         return data
+
+    def _read(self, window: Window) -> np.ndarray:
+        with rasterio.Env(GDAL_NUM_THREADS="1"):
+            with rasterio.open(self.path) as src:
+                if self.aligned:
+                    return src.read(self.band, window=window)  # aligned: same grid, window always inside
+                with WarpedVRT(src, crs=self.grid.crs, transform=self.grid.transform, width=self.grid.width,
+                               height=self.grid.height, resampling=self.resampling,
+                               src_nodata=self.src_nodata, nodata=self.dst_nodata) as vrt:
+                    return vrt.read(self.band, window=window)
 
 
 def _same_value(a, b) -> bool:

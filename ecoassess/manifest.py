@@ -17,7 +17,6 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from ecoassess.errors import InputError
 
 MANIFEST_VERSION = 1
 _PACKAGES = ("numpy", "pandas", "xarray", "dask", "distributed", "rasterio", "geopandas", "shapely", "pyproj",
@@ -129,9 +128,11 @@ def _platform() -> dict:
 
 
 def _file_entry(path: Path, rel: str | None = None) -> dict:
+    name = rel if rel is not None else str(path)
+    if not path.is_file():  # a named input that is gone (its failure is in the run's problems): record, don't fail
+        return {"path": name, "size_bytes": None, "sha256": None, "missing": True}
     st = path.stat()
-    entry = {"path": rel if rel is not None else str(path), "size_bytes": st.st_size, "sha256": sha256_file(path)}
-    return entry
+    return {"path": name, "size_bytes": st.st_size, "sha256": sha256_file(path)}
 
 
 def _expand(paths) -> list[Path]:
@@ -140,10 +141,8 @@ def _expand(paths) -> list[Path]:
         p = Path(p).absolute()
         if p.is_dir():
             files.update(q for q in p.rglob("*") if q.is_file())
-        elif p.is_file():
-            files.add(p)
         else:
-            raise InputError("input file not found while writing the manifest", path=p)
+            files.add(p)  # a file, or a missing one that _file_entry records as missing
     return sorted(files)
 
 

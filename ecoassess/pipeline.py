@@ -16,6 +16,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import xarray as xr
+from pydantic import BaseModel
 
 from ecoassess.config import AssessmentConfig, load_config
 from ecoassess.errors import EcoassessError, InputError
@@ -482,7 +483,7 @@ def config_input_paths(config: AssessmentConfig) -> list[Path]:
         elif isinstance(value, (list, tuple)):
             for v in value:
                 walk(v)
-        elif hasattr(value, "model_fields"):
+        elif isinstance(value, BaseModel):
             for name in type(value).model_fields:
                 if name != "source_path":
                     walk(getattr(value, name))

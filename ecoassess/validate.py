@@ -35,7 +35,8 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
     """All problems found in the inputs named by ``config`` (empty list = ready to run)."""
     problems: list[str] = []
     problems += _check_grid(config)
-    problems += _check_study_area(config)
+    study_area_problems = _check_study_area(config)
+    problems += study_area_problems
     for name, zone in config.zones.items():
         problems += _check_vector(f"zones.{name}", zone, required=("id_field",), geometry="polygon")
     if config.rivers is not None:
@@ -61,7 +62,8 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
     for kind, station in config.stations.items():
         problems += _check_stations(f"stations.{kind}", station)
     if config.statistics is not None:
-        problems += _check_table("statistics", config.statistics, config)
+        # county codes can only be matched against a readable study area
+        problems += _check_table("statistics", config.statistics, None if study_area_problems else config)
     if config.constraint_events is not None:
         problems += _check_table("constraint_events", config.constraint_events, None)
     return problems

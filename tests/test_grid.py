@@ -70,3 +70,18 @@ def test_missing_band_and_missing_file_name_the_file(tmp_path):
     corrupt.write_bytes(b"II*\x00garbage")
     with pytest.raises(InputError, match="corrupt.tif.*cannot be read"):
         read_on_grid(corrupt, grid)
+
+
+def test_a_truncated_file_fails_on_read_with_its_name(tmp_path):
+    path = tmp_path / "truncated.tif"
+    data = np.random.default_rng(0).integers(0, 10000, (512, 512)).astype("uint16")
+    with rasterio.open(path, "w", driver="GTiff", width=512, height=512, count=1, dtype="uint16", crs="EPSG:32648",
+                       transform=Affine(10, 0, 400000, 0, -10, 3300000), tiled=True, blockxsize=256, blockysize=256,
+                       compress="deflate") as dst:
+        dst.write(data, 1)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    grid = AnalysisGrid.from_bounds((400000, 3294880, 405120, 3300000), 10, "EPSG:32648")
+    arr = read_on_grid(path, grid, chunk=256)
+    with pytest.raises(InputError, match="truncated.tif.*cannot be read"):
+        arr.values

@@ -1,0 +1,171 @@
+"""The annual assessment run end to end on the bundled sample: tables, layers, manifest, failure behaviour."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from click.testing import CliRunner
+
+import ecoassess
+from ecoassess.cli import main
+from ecoassess.errors import ConfigError, EcoassessError, InputError
+from ecoassess.grid import read_on_grid
+from ecoassess.sample import write_sample
+
+
+@pytest.fixture(scope="module")
+def sample_config(tmp_path_factory):
+    return write_sample(tmp_path_factory.mktemp("sample"), seed=0)
+
+
+@pytest.fixture(scope="module")
+def run(sample_config, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "results"
+    return ecoassess.run(ecoassess.load_config(sample_config), out=out)
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_every_zone_table_accounts_for_its_whole_area(run):
+    for name in ("county_vegetation", "county_rsei", "redline_rsei", "function_zones_rsei"):
+        table = run.tables[name]
+        layers = [c[: -len("_valid_km2")] for c in table.columns if c.endswith("_valid_km2")]
+        assert layers, name
+        for layer in layers:
+            total = (table[f"{layer}_valid_km2"] + table[f"{layer}_masked_km2"] + table[f"{layer}_nodata_km2"]
+                     + table["area_outside_km2"])
+            np.testing.assert_allclose(total, table["area_km2"], rtol=1e-9, err_msg=f"{name}.{layer}")
+
+
+def test_county_areas_add_up_to_the_study_area_and_match_the_polygons(run, sample_config):
+    import geopandas as gpd
+
+    from ecoassess.grid import china_albers_crs
+
+    veg = run.tables["county_vegetation"]
+    y = veg[veg["year"] == 2024]
+    whole = y[y["code"] == "000000"]["area_km2"].iloc[0]
+    counties = y[y["code"] != "000000"]
+    assert counties["area_km2"].sum() == pytest.approx(whole, rel=1e-6)
+    # independent: the county polygons' area in the equal-area CRS, by geopandas
+    gdf = gpd.read_file(sample_config.parent / "vectors" / "counties.gpkg").to_crs(china_albers_crs().to_wkt())
+    assert whole == pytest.approx(gdf.area.sum() / 1e6, rel=1e-6)
+
+
+def test_ndvi_and_fvc_layers_follow_land_cover(run, sample_config):
+    grid = run.grid
+    lc = read_on_grid(sample_config.parent / "landcover" / "lucc_2024.tif", grid, kind="classes").values
+    ndvi = rasterio.open(run.layers["ndvi_2024"]).read(1)
+    fvc = rasterio.open(run.layers["fvc_2024"]).read(1)
+    mean = {code: np.nanmean(ndvi[lc == code]) for code in (21, 11, 51, 43)}
+    assert mean[21] > mean[51] + 0.2          # forest greener than towns
+    assert mean[21] > mean[43]                # and than reservoirs
+    assert np.nanmin(fvc) >= 0 and np.nanmax(fvc) <= 1
+    veg = run.tables["county_vegetation"]
+    soil, vegetation = veg["ndvi_soil"].iloc[0], veg["ndvi_veg"].iloc[0]
+    assert -0.2 < soil < vegetation < 1.0
+
+
+def test_rsei_loadings_and_grades_follow_the_landscape(run, sample_config):
+    pca = run.tables["rsei_pca"]
+    load = pca[pca["year"] == 2024].set_index("indicator")["pc1_loading"]
+    assert load["ndvi"] > 0 and load["wet"] > 0 and load["lst_celsius"] < 0 and load["ndbsi"] < 0
+    assert pca["joint_pca"].all()
+    lc = read_on_grid(sample_config.parent / "landcover" / "lucc_2024.tif", run.grid, kind="classes").values
+    rsei = rasterio.open(run.layers["rsei_2024"]).read(1)
+    assert np.nanmean(rsei[lc == 21]) > np.nanmean(rsei[lc == 11]) > np.nanmean(rsei[lc == 51])
+    shares = run.tables["county_rsei"].filter(regex=r"^grade\d_")
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0, rtol=1e-9)
+
+
+def test_manifest_lists_inputs_and_outputs_with_true_hashes(run):
+    manifest = json.loads((run.out_dir / "manifest.json").read_text(encoding="utf-8"))
+    outputs = {o["path"]: o for o in manifest["outputs"]}
+    for rel in ("layers/ndvi_2024.tif", "tables/county_vegetation.csv", "results.gpkg", "maps/ndvi_by_county_2024.png"):
+        assert outputs[rel]["sha256"] == _sha(run.out_dir / rel)
+    some_input = manifest["inputs"][0]
+    from pathlib import Path
+
+    assert some_input["sha256"] == _sha(Path(some_input["path"]))
+    assert manifest["catalogs"]["indices/spectral.yaml"]
+    assert manifest["extra"]["rsei"][0]["loadings"]["ndvi"] > 0
+
+
+def test_same_inputs_and_config_give_identical_tables_and_layers(run, sample_config, tmp_path):
+    again = ecoassess.run(ecoassess.load_config(sample_config), out=tmp_path / "again")
+    for rel in ("tables/county_vegetation.csv", "tables/county_rsei.csv", "tables/rsei_pca.csv",
+                "layers/ndvi_2024.tif", "layers/rsei_2024.tif"):
+        assert _sha(run.out_dir / rel) == _sha(again.out_dir / rel), rel
+
+
+def test_a_failing_run_stops_with_a_clear_message_and_keeps_earlier_results(run, sample_config, tmp_path):
+    import shutil
+
+    out = tmp_path / "kept"
+    shutil.copytree(run.out_dir, out)
+    before = _sha(out / "manifest.json")
+    config = ecoassess.load_config(sample_config)
+    broken = tmp_path / "lucc_broken.tif"
+    raw = config.land_cover[2023].path.read_bytes()
+    broken.write_bytes(raw[: len(raw) // 3])
+    config.land_cover[2023].path = broken
+    config.run.on_error = "stop"
+    with pytest.raises(InputError, match="lucc_broken.tif"):
+        ecoassess.run(config, out=out)
+    assert _sha(out / "manifest.json") == before
+    assert not list(tmp_path.glob("kept.partial-*"))
+
+
+def test_with_on_error_continue_a_failing_year_is_reported_and_the_rest_completes(sample_config, tmp_path):
+    config = ecoassess.load_config(sample_config)
+    config.imagery[2023] = config.imagery[2023][:1]
+    config.thermal = {}                      # vegetation only, to keep it quick
+    config.outputs.maps = False
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    config.land_cover[2023].path = empty / "missing.tif"
+    result = ecoassess.run(config, out=tmp_path / "partial")
+    assert any("vegetation 2023" in p and "missing.tif" in p for p in result.problems)
+    assert set(result.tables["county_vegetation"]["year"]) == {2024}
+    manifest = json.loads((result.out_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["extra"]["problems"] == result.problems
+    assert any(i.get("missing") and i["path"].endswith("missing.tif") for i in manifest["inputs"])
+
+
+def test_cli_validate_and_run_errors(sample_config, tmp_path):
+    runner = CliRunner()
+    ok = runner.invoke(main, ["validate", str(sample_config)])
+    assert ok.exit_code == 0, ok.output
+    assert "OK" in ok.output
+    text = sample_config.read_text(encoding="utf-8").replace("id_field: code", "id_field: CODE", 1)
+    bad = sample_config.parent / "bad.yaml"
+    bad.write_text(text, encoding="utf-8")
+    res = runner.invoke(main, ["validate", "--json", str(bad)])
+    assert res.exit_code == 1
+    problems = json.loads(res.stdout)["problems"]
+    assert any("field 'CODE' does not exist" in p for p in problems)
+    res = runner.invoke(main, ["run", str(bad), "--out", str(tmp_path / "x")])
+    assert res.exit_code != 0 and "CODE" in (res.output + str(res.exception))
+    assert not (tmp_path / "x").exists()
+
+
+def test_indices_cli_lists_the_catalog_and_computes_layers(sample_config, tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(main, ["indices", "list", "--json"])
+    assert res.exit_code == 0
+    listed = json.loads(res.stdout)
+    assert len(listed["indices"]) >= 25
+    res = runner.invoke(main, ["indices", "compute", "MNDWI", "NDBSI", "--config", str(sample_config),
+                               "--out", str(tmp_path / "idx")])
+    assert res.exit_code == 0, res.output
+    with rasterio.open(tmp_path / "idx" / "mndwi_2024.tif") as src:
+        values = src.read(1)
+    assert np.nanmin(values) >= -1 and np.nanmax(values) <= 1 and np.isfinite(values).mean() > 0.5
+    assert "outside the valid range" in res.output
