@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/ecoassess demo --out $(DEMO_OUT)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_pipeline.py

@@ -128,3 +128,18 @@ def test_compute_on_a_dataset_keeps_nan_and_reports_range():
     # (-0.05 - 0.02) / (-0.03) = 2.33: outside [-1, 1], reported not clipped
     assert out.values[2] == pytest.approx(2.3333333, rel=1e-6)
     assert share_outside_range(out, CATALOG["NDVI"].valid_range) == pytest.approx(0.5)
+
+
+def test_sensor_band_maps_are_data_and_the_readers_use_them():
+    from ecoassess.sensors import landsat_spacecrafts, sentinel2_bands, sensors_spec
+    from ecoassess.sources import landsat, sentinel2
+
+    assert landsat.SPACECRAFTS == landsat_spacecrafts()
+    assert landsat.SPACECRAFTS["LANDSAT_8"] == ("landsat8", {"coastal": 1, "blue": 2, "green": 3, "red": 4, "nir": 5,
+                                                             "swir1": 6, "swir2": 7}, "ST_B10")
+    assert landsat.SPACECRAFTS["LANDSAT_5"][1]["swir2"] == 7 and landsat.SPACECRAFTS["LANDSAT_5"][2] == "ST_B6"
+    assert sentinel2.S2_BANDS == sentinel2_bands()
+    assert sentinel2.S2_BANDS["nir08"] == ("B8A", 20, 8) and sentinel2.S2_BANDS["swir1"] == ("B11", 20, 11)
+    roles = set(sensors_spec()["roles"])
+    for name, sensor in sensors_spec()["sensors"].items():
+        assert set(sensor["bands"]) <= roles, name

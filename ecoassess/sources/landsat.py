@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ecoassess.errors import InputError
 from ecoassess.grid import DEFAULT_CHUNK, AnalysisGrid, read_on_grid
+from ecoassess.sensors import landsat_spacecrafts
 from ecoassess.sources import qa as _qa
 from ecoassess.sources.scene import (
     Scene,
@@ -34,19 +35,9 @@ from ecoassess.sources.scene import (
 
 log = logging.getLogger(__name__)
 
-#: OLI (Landsat 8/9) reflective band number per role, and the surface-temperature band.
-OLI_BANDS = {"coastal": 1, "blue": 2, "green": 3, "red": 4, "nir": 5, "swir1": 6, "swir2": 7}
-#: TM / ETM+ (Landsat 4, 5, 7) reflective band number per role (band 6 is thermal).
-TM_BANDS = {"blue": 1, "green": 2, "red": 3, "nir": 4, "swir1": 5, "swir2": 7}
-
-#: SPACECRAFT_ID -> (sensor name, role table, surface-temperature band id).
-SPACECRAFTS = {
-    "LANDSAT_4": ("landsat4", TM_BANDS, "ST_B6"),
-    "LANDSAT_5": ("landsat5", TM_BANDS, "ST_B6"),
-    "LANDSAT_7": ("landsat7", TM_BANDS, "ST_B6"),
-    "LANDSAT_8": ("landsat8", OLI_BANDS, "ST_B10"),
-    "LANDSAT_9": ("landsat9", OLI_BANDS, "ST_B10"),
-}
+#: SPACECRAFT_ID -> (sensor name, {role: reflective band number}, surface-temperature band id), from the band
+#: maps in indices/sensors.yaml.
+SPACECRAFTS = landsat_spacecrafts()
 
 ROOT = "LANDSAT_METADATA_FILE"
 SR_GROUP = "LEVEL2_SURFACE_REFLECTANCE_PARAMETERS"

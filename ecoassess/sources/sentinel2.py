@@ -32,31 +32,15 @@ from urllib.parse import urlparse
 from ecoassess.errors import InputError
 from ecoassess.grid import DEFAULT_CHUNK, AnalysisGrid, read_on_grid
 from ecoassess.sources import qa as _qa
+from ecoassess.sensors import sentinel2_bands, sentinel2_stac_keys
 from ecoassess.sources.scene import CORE_ROLES, Scene, make_dataset, native_grid, parse_date, read_scaled, wrap_like
 
 log = logging.getLogger(__name__)
 
-#: role -> (band id, native resolution in m, band_id index used by BOA_ADD_OFFSET in MTD_MSIL2A.xml).
-S2_BANDS: dict[str, tuple[str, int, int]] = {
-    "coastal": ("B01", 60, 0),
-    "blue": ("B02", 10, 1),
-    "green": ("B03", 10, 2),
-    "red": ("B04", 10, 3),
-    "rededge1": ("B05", 20, 4),
-    "rededge2": ("B06", 20, 5),
-    "rededge3": ("B07", 20, 6),
-    "nir": ("B08", 10, 7),
-    "nir08": ("B8A", 20, 8),
-    "swir1": ("B11", 20, 11),
-    "swir2": ("B12", 20, 12),
-}
-#: STAC asset keys accepted per role (Element84 common names first, then band ids).
-STAC_ASSET_KEYS: dict[str, tuple[str, ...]] = {
-    "coastal": ("coastal", "B01"), "blue": ("blue", "B02"), "green": ("green", "B03"), "red": ("red", "B04"),
-    "rededge1": ("rededge1", "B05"), "rededge2": ("rededge2", "B06"), "rededge3": ("rededge3", "B07"),
-    "nir": ("nir", "B08"), "nir08": ("nir08", "B8A"), "swir1": ("swir16", "swir1", "B11"),
-    "swir2": ("swir22", "swir2", "B12"), "scl": ("scl", "SCL"),
-}
+#: role -> (band id, native resolution in m, band_id index used by BOA_ADD_OFFSET in MTD_MSIL2A.xml) and the
+#: STAC asset keys accepted per role: the band maps of indices/sensors.yaml.
+S2_BANDS: dict[str, tuple[str, int, int]] = sentinel2_bands()
+STAC_ASSET_KEYS: dict[str, tuple[str, ...]] = sentinel2_stac_keys()
 REQUIRED_ROLES = CORE_ROLES
 DEFAULT_QUANTIFICATION = 10000.0
 DEFAULT_BOA_ADD_OFFSET = -1000.0
