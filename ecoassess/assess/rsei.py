@@ -31,6 +31,7 @@ import yaml
 from ecoassess.catalog import data_path
 from ecoassess.errors import AllMaskedError, EcoassessError, InputError
 from ecoassess.grid import grid_of
+from ecoassess.materialize import materialize
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ class RseiResult:
     wetness_index: str
     joint: bool = False
     warnings: list[str] = field(default_factory=list)
+    cache: object = field(default=None, repr=False)   # keeps materialised indicators alive while layers are used
 
     def summary(self) -> dict:
         """Loadings, eigenvalues, PC1 contribution and settings, for tables and the manifest."""
@@ -200,8 +202,11 @@ def compute_rsei(indicators, valid, *, settings: RseiSettings | None = None, yea
                 "lst_celsius": spec["indicators"]["heat"]["sign"], "ndbsi": spec["indicators"]["dryness"]["sign"]}
     notes: list[str] = []
 
-    # pixels valid in every indicator
+    # pixels valid in every indicator; indicators computed once (one read of the bands) and kept for the passes
     usable = [v & _all_finite(ds) for ds, v in zip(inds, valids)]
+    caches = [materialize({**{n: ds[n] for n in names}, "_usable": u}) for ds, u in zip(inds, usable)]
+    inds = [xr.Dataset({n: c[n] for n in names}, attrs=ds.attrs) for c, ds in zip(caches, inds)]
+    usable = [c["_usable"] for c in caches]
     n_pixels = [int(_dask(u).sum().compute()) for u in usable]
     if sum(n_pixels) == 0:
         raise AllMaskedError("no pixel is clear, non-water and valid in all four RSEI indicators",
@@ -259,7 +264,7 @@ def compute_rsei(indicators, valid, *, settings: RseiSettings | None = None, yea
         warnings.warn(note, RseiWarning, stacklevel=2)
         log.warning("RSEI: %s", note)
     results = []
-    for ds, r0, u, w, n, year in zip(inds, rsei0, usable, waters, n_pixels, years):
+    for ds, r0, u, w, n, year, cache in zip(inds, rsei0, usable, waters, n_pixels, years, caches):
         rsei = ((r0 - lo0) / (hi0 - lo0)).clip(0, 1).astype("float32")
         rsei.attrs = {"grid": grid_of(ds[names[0]]), "long_name": "remote sensing ecological index", "units": "1"}
         rsei.name = "rsei"
@@ -267,7 +272,8 @@ def compute_rsei(indicators, valid, *, settings: RseiSettings | None = None, yea
             year=year, rsei=rsei, grade=rsei_grade(rsei), indicators=ds, valid=u, water=w, loadings=loadings,
             eigenvalues=[float(e) for e in eigenvalues], pc1_share=pc1_share, flipped=bool(flipped), bounds=bounds,
             rsei0_range=(float(lo0), float(hi0)), n_pixels=n, settings=settings,
-            wetness_index=ds.attrs.get("wetness_index", ""), joint=joint and len(inds) > 1, warnings=list(notes)))
+            wetness_index=ds.attrs.get("wetness_index", ""), joint=joint and len(inds) > 1, warnings=list(notes),
+            cache=cache))
     return results if joint else results[0]
 
 

@@ -1,0 +1,132 @@
+"""Benchmark: RSEI end to end (read → indices → PCA → RSEI COG) against just reading and decoding its inputs.
+
+Usage: python scripts/bench_rsei.py [--tiles 1 2 4 8] [--workdir DIR] [--sample DIR]
+
+The bundled sample's Landsat 9 C2 L2 product (SR_B1-B7, ST_B10, QA_PIXEL, MTL) is tiled k × k times into larger
+products (tiled 512, DEFLATE, like USGS COGs). For each size two fresh subprocesses run:
+
+* ``read``: open the product and decode every input band the RSEI needs (the floor: I/O + decompression);
+* ``rsei``: the whole RSEI — indicators from the catalog, MNDWI water mask, exact streaming quantiles and
+  covariance, PCA, RSEI and grade written as COGs.
+
+It prints Mpx/s (pixels of the product grid) and peak RSS for both, and the ratio rsei/read. Figures are
+printed, never asserted; a quiet machine gives steadier numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import rasterio
+
+READ = r"""
+import json, resource, sys, time
+import dask
+from ecoassess.sources import open_landsat_c2l2
+t0 = time.perf_counter()
+scene = open_landsat_c2l2(sys.argv[1])
+layers = [scene.bands[r].data for r in ("blue", "green", "red", "nir", "swir1", "swir2")]
+layers += [scene.thermal_k.data, scene.clear.data]
+dask.compute(*[x.sum() for x in layers])
+print(json.dumps({"seconds": time.perf_counter() - t0, "cells": scene.grid.n_cells,
+                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+RSEI = r"""
+import json, resource, sys, time, warnings
+warnings.simplefilter("ignore")
+from pathlib import Path
+from ecoassess.assess.rsei import RseiSettings, compute_rsei, rsei_indicators, water_mask
+from ecoassess.cog import write_cog
+from ecoassess.sources import open_landsat_c2l2
+t0 = time.perf_counter()
+scene = open_landsat_c2l2(sys.argv[1])
+out = Path(sys.argv[2]); out.mkdir(parents=True, exist_ok=True)
+settings = RseiSettings.from_spec()
+ind = rsei_indicators(scene.bands, scene.thermal_k, sensor=scene.sensor)
+water = water_mask(scene.bands, scene.clear, settings)
+result = compute_rsei(ind, scene.clear & ~water, settings=settings)
+write_cog(result.rsei, out / "rsei.tif", nodata=float("nan"), dtype="float32")
+write_cog(result.grade, out / "rsei_grade.tif", nodata=0, dtype="uint8")
+print(json.dumps({"seconds": time.perf_counter() - t0, "cells": scene.grid.n_cells, "pc1_share": result.pc1_share,
+                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def tiled_product(src: Path, dst: Path, k: int) -> Path:
+    """Copy a Landsat C2 L2 product folder with every band tiled k x k times (same georeference origin)."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in sorted(src.iterdir()):
+        if f.suffix.upper() != ".TIF":
+            shutil.copy(f, dst / f.name)
+            continue
+        with rasterio.open(f) as s:
+            profile = s.profile
+            data = s.read(1)
+        profile.update(width=s.width * k, height=s.height * k, tiled=True, blockxsize=512, blockysize=512,
+                       compress="deflate", driver="GTiff")
+        with rasterio.open(dst / f.name, "w", **profile) as d:
+            for i in range(k):  # one tile row at a time: bounded memory while writing
+                row = np.tile(data, (1, k))
+                d.write(row, 1, window=rasterio.windows.Window(0, i * s.height, s.width * k, s.height))
+    return dst
+
+
+def child(code: str, *args) -> dict:
+    proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(proc.stderr[-3000:], file=sys.stderr)
+        raise SystemExit("benchmark child failed")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tiles", type=int, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--sample", type=Path, default=None, help="an existing sample folder (else one is written)")
+    args = parser.parse_args()
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="ecoassess-bench-rsei-"))
+    work.mkdir(parents=True, exist_ok=True)
+    sample = args.sample
+    if sample is None:
+        from ecoassess.sample import write_sample
+
+        sample = work / "sample"
+        write_sample(sample, seed=0)
+    product = sorted((sample / "imagery" / "2024").glob("LC09_*"))[0]
+    rows = []
+    try:
+        for k in args.tiles:
+            folder = tiled_product(product, work / f"landsat-x{k}" / product.name, k)
+            read = child(READ, folder)
+            t0 = time.perf_counter()
+            rsei = child(RSEI, folder, work / f"out-x{k}")
+            rows.append((k, read, rsei))
+            print(f"tiles {k}x{k}: read {read['seconds']:.1f} s, rsei {rsei['seconds']:.1f} s "
+                  f"(wall {time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+            shutil.rmtree(work / f"landsat-x{k}", ignore_errors=True)
+            shutil.rmtree(work / f"out-x{k}", ignore_errors=True)
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    print()
+    print("| tiles | Mpx (grid) | read+decode s | read Mpx/s | read peak MiB | RSEI s | RSEI Mpx/s | RSEI peak MiB | RSEI/read |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for k, read, rsei in rows:
+        mpx = read["cells"] / 1e6
+        print(f"| {k}x{k} | {mpx:.1f} | {read['seconds']:.1f} | {mpx / read['seconds']:.1f} | {read['peak_rss_mib']:.0f} | "
+              f"{rsei['seconds']:.1f} | {mpx / rsei['seconds']:.1f} | {rsei['peak_rss_mib']:.0f} | "
+              f"{rsei['seconds'] / read['seconds']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Materialising layers in memory or spilled to disk gives the same values, and the spill folder is cleaned up."""
+
+import gc
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from ecoassess.materialize import materialize
+
+
+def _layers():
+    rng = np.random.default_rng(0)
+    a = rng.random((50, 70)).astype("float32")
+    a[3, 4] = np.nan
+    b = rng.random((50, 70)) > 0.5
+    wrap = lambda x: xr.DataArray(da.from_array(x, chunks=16), dims=("y", "x"))  # noqa: E731
+    return {"a": wrap(a), "b": wrap(b)}, a, b
+
+
+def test_in_memory_and_spilled_are_identical_and_spill_is_removed(tmp_path):
+    layers, a, b = _layers()
+    mem = materialize(layers, memory_budget_mb=100)
+    assert mem.spill_dir is None
+    spilled = materialize(layers, memory_budget_mb=0, spill_root=tmp_path)
+    folder = spilled.spill_dir
+    assert folder.exists() and folder.parent == tmp_path
+    for m in (mem, spilled):
+        np.testing.assert_array_equal(m["a"].values, a)
+        np.testing.assert_array_equal(m["b"].values, b)
+        assert m["b"].dtype == bool and m["a"].data.chunks == layers["a"].data.chunks
+    del spilled, m
+    gc.collect()
+    assert not folder.exists()
+
+
+def test_rsei_with_spilled_indicators_equals_in_memory(monkeypatch):
+    from tests.test_rsei import _synthetic
+
+    from ecoassess.assess.rsei import compute_rsei
+
+    ds, valid, _, _ = _synthetic()
+    in_memory = compute_rsei(ds, valid).rsei.values
+    monkeypatch.setenv("ECOASSESS_MEMORY_BUDGET_MB", "0")
+    spilled = compute_rsei(ds, valid)
+    assert spilled.cache.spill_dir is not None
+    np.testing.assert_array_equal(spilled.rsei.values, in_memory)
