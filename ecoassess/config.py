@@ -170,6 +170,43 @@ class RseiSpec(_Strict):
     wetness_index: str | None = None
 
 
+class ErosionClassSource(_Strict):
+    """A soil-erosion intensity raster in SL 190-2007 classes; ``class_map`` maps its codes to classes 1..6."""
+
+    path: InputPath
+    band: int = Field(1, ge=1)
+    class_map: dict[int, int] | None = None
+    crs: str | None = None
+
+
+class ErosionSpec(_Strict):
+    """Soil erosion for the HJ 192 land-stress index: a given class raster, else a RUSLE estimate from the DEM.
+
+    ``r_factor`` in MJ·mm·ha⁻¹·h⁻¹·a⁻¹ and ``k_factor`` in t·ha·h·ha⁻¹·MJ⁻¹·mm⁻¹ (numbers or raster paths);
+    ``region`` picks the SL 190-2007 tolerable soil loss (e.g. southwest_rocky_mountain: 500 t·km⁻²·a⁻¹).
+    """
+
+    classes: ErosionClassSource | None = None
+    r_factor: float | InputPath | None = None
+    k_factor: float | InputPath | None = None
+    region: str | None = None
+    slope_length_m: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _given_or_estimated(self):
+        if self.classes is None and (self.r_factor is None or self.k_factor is None or self.region is None):
+            raise ValueError("give either 'classes' (an SL 190-2007 class raster) or 'r_factor', 'k_factor' and "
+                             "'region' for a RUSLE estimate")
+        return self
+
+
+class Hj192Spec(_Strict):
+    """HJ 192-2015 EI settings: ``coefficients`` = a corrected copy of indices/hj192_2015.yaml, if any."""
+
+    enabled: bool = True
+    coefficients: InputPath | None = None
+
+
 class OutputSpec(_Strict):
     tables: list[Literal["gpkg", "csv", "xlsx"]] = Field(default_factory=lambda: ["gpkg", "csv", "xlsx"])
     maps: bool = True
@@ -198,6 +235,8 @@ class AssessmentConfig(_Strict):
     thermal: dict[int, SceneSpec] = Field(default_factory=dict)
     land_cover: dict[int, RasterSource] = Field(default_factory=dict)
     dem: RasterSource | None = None
+    erosion: ErosionSpec | None = None
+    hj192: Hj192Spec = Field(default_factory=Hj192Spec)
     rivers: RiverSource | None = None
     zones: dict[str, VectorSource] = Field(default_factory=dict)
     stations: dict[Literal["air", "surface_water", "drinking_water", "soil", "noise", "ecology_plots"],

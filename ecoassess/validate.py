@@ -54,6 +54,8 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
                             f"(expected one of {', '.join(legends)})")
     if config.dem is not None:
         problems += _check_raster("dem", config.dem.path, config.dem.crs)
+    if config.erosion is not None:
+        problems += _check_erosion(config)
     for year, scenes in config.imagery.items():
         for i, scene in enumerate(scenes):
             problems += _check_scene(f"imagery.{year}[{i}]", scene, year, config.composite.months)
@@ -166,6 +168,26 @@ def _check_raster(key: str, path: Path, declared_crs: str | None) -> list[str]:
     if info["crs"] is None and declared_crs is None:
         return [f"{key}.path: {path} has no CRS (expected a georeferenced raster, or declare it with {key}.crs)"]
     return []
+
+
+def _check_erosion(config: AssessmentConfig) -> list[str]:
+    from ecoassess.assess.erosion import sl190_regions
+
+    erosion, problems = config.erosion, []
+    if erosion.classes is not None:
+        problems += _check_raster("erosion.classes", erosion.classes.path, erosion.classes.crs)
+    if erosion.region is not None and erosion.region not in sl190_regions():
+        problems.append(f"erosion.region: unknown SL 190-2007 region '{erosion.region}' "
+                        f"(expected one of {', '.join(sorted(sl190_regions()))})")
+    for key in ("r_factor", "k_factor"):
+        value = getattr(erosion, key)
+        if isinstance(value, Path):
+            problems += _check_raster(f"erosion.{key}", value, None)
+        elif value is not None and value <= 0:
+            problems.append(f"erosion.{key}: {value} must be > 0")
+    if erosion.classes is None and config.dem is None:
+        problems.append("erosion: a RUSLE estimate needs 'dem' (or give erosion.classes, an SL 190-2007 class raster)")
+    return problems
 
 
 def scene_date(spec: SceneSpec) -> dt.date | None:

@@ -29,6 +29,9 @@ def assessment_config(scenes: dict, thermal: dict, year: int, baseline: int) -> 
         "thermal": {str(y): {"kind": "landsat_c2l2", "path": thermal[y]} for y in (year, baseline)},
         "land_cover": {str(y): {"path": f"landcover/lucc_{y}.tif", "legend": "cas_lucc"} for y in (year, baseline)},
         "dem": {"path": "terrain/dem.tif"},
+        # RUSLE inputs for the HJ 192 land-stress index (no erosion survey in the sample): R in MJ·mm·ha⁻¹·h⁻¹·a⁻¹
+        # and K in t·ha·h·ha⁻¹·MJ⁻¹·mm⁻¹, typical of the purple-soil hills of the Sichuan basin
+        "erosion": {"r_factor": 4500.0, "k_factor": 0.032, "region": "southwest_purple_soil"},
         "rivers": {"path": "vectors/rivers.gpkg", "length_field": None},
         "zones": {
             "redline": {"path": "vectors/redline.gpkg", "id_field": "unit_id", "name_field": "name",

@@ -152,8 +152,10 @@ def make_landscape(world: World, terrain: Terrain, counties: Counties) -> Landsc
         own = (counties.labels == k)
         core = ndimage.binary_erosion(own, iterations=int(1500 / RES_M))
         ok = core & big_river & (res_labels == 0)
-        if not ok.any():
-            ok = core & (up >= 2.0)
+        for fallback in (core & (up >= 2.0), own & (up >= 2.0), own):  # small or dry counties at large scales
+            if ok.any():
+                break
+            ok = fallback
         rr, cc = np.nonzero(ok)
         j = int(np.argmin(np.hypot(rr - sr, cc - sc)))
         towns.append(Town(TOWN_NAMES[0] if k == 1 else f"{counties.names[k - 1][:2]}镇", int(rr[j]), int(cc[j]),
