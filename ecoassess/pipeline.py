@@ -284,6 +284,7 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False) -> Ru
             result = RunResult(out_dir=out, grid=grid)
             _vegetation_stage(config, grid, zone_sets, inside, store, timer, result)
             _rsei_stage(config, grid, zone_sets, inside, store, timer, result)
+            _ei_stage(config, grid, zone_sets, store, timer, result)
             if config.outputs.maps and "county_vegetation" in result.tables:
                 with timer.stage("maps"):
                     result.maps.update(_write_maps(store, zone_sets["county"], result.tables["county_vegetation"],
@@ -399,6 +400,116 @@ def _rsei_stage(config, grid, zone_sets, inside, store, timer, result: RunResult
         _isolated(config, result, "rsei", exc)
 
 
+def ei_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, zone_sets: dict):
+    """HJ 192-2015 EI of every county and the whole area for ``year`` (STANDARDS §1), with every intermediate.
+
+    Returns the :class:`~ecoassess.assess.hj192.EiResult`, the erosion class layer (or None) and the habitat areas.
+    """
+    from ecoassess.assess import ei_inputs as gather
+    from ecoassess.assess.hj192 import EiInputs, compute_ei
+    from ecoassess.sources import composite
+
+    counties = zone_sets["county"]
+    land_cover, legend = gather.land_cover_layer(config, year, grid)
+    habitat, assumptions = gather.habitat_km2(counties, land_cover, legend)
+    monthly = composite(open_year_scenes(config, year, grid), method="monthly_max_ndvi",
+                        months=tuple(config.composite.months), min_clear=config.composite.min_clear)
+    ndvi_mean, ndvi_weight = gather.zone_ndvi(counties, monthly.ndvi)
+    erosion, erosion_layer, erosion_notes = gather.erosion_km2(config, counties, grid, land_cover, legend, None)
+    rivers = gather.river_length_km(config, counties)
+    notes = [f"vegetation cover from the May–September monthly-maximum NDVI composite of {len(monthly.dates)} "
+             "scene(s) (float NDVI with A_veg = 121.165124)",
+             "river length from the river layer clipped to each county" if rivers is not None else
+             "river length from the statistics table (river_length_km)",
+             f"other land stress = {' + '.join(gather.OTHER_STRESS_SUBCLASSES)} areas of the land cover [C]"]
+    area = pd.Series(counties.area_km2 - counties.area_outside_km2, index=counties.ids)
+    inputs = EiInputs(
+        habitat_km2=habitat, ndvi_mean=ndvi_mean, ndvi_scale="float", statistics=gather.statistics_rows(config, year),
+        river_length_km=rivers, area_km2=area, ndvi_weight=ndvi_weight,
+        severe_erosion_km2=None if erosion is None else erosion["severe_erosion_km2"],
+        moderate_erosion_km2=None if erosion is None else erosion["moderate_erosion_km2"],
+        other_stress_km2=gather.other_stress_km2(habitat), events=gather.constraint_events(config, year),
+        event_zone_field="county_code", names=pd.Series(counties.names, index=counties.ids), year=year,
+        whole_area_id="000000", whole_area_name="全区" if config.outputs.lang == "zh" else "study area",
+        assumptions=list(assumptions) + erosion_notes + notes)
+    return compute_ei(inputs, coefficients=config.hj192.coefficients), erosion_layer, habitat
+
+
+def _ei_stage(config, grid, zone_sets, store, timer, result: RunResult) -> None:
+    """HJ 192-2015 EI per county and year, ΔEI and its change class, function-zone indicators."""
+    from ecoassess.assess.ei_inputs import habitat_km2, land_cover_layer
+    from ecoassess.assess.hj192 import change_class, fluctuation_flag, function_zone_indicators
+    from ecoassess.cog import write_cog
+
+    if not config.hj192.enabled:
+        return
+    years = [y for y in config.years if y in config.land_cover and y in config.imagery]
+    if config.statistics is None or not years:
+        log.info("HJ 192 EI skipped: it needs land cover, imagery and the statistics table")
+        return
+    try:
+        tables, assumptions = [], []
+        for year in years:
+            with timer.stage(f"hj192 ei {year}"):
+                ei, erosion_layer, habitat = ei_year(config, year, grid, zone_sets)
+                if erosion_layer is not None:
+                    rel = Path("layers") / f"erosion_class_{year}.tif"
+                    write_cog(erosion_layer, store.path(rel), nodata=0, dtype="uint8", resampling="nearest",
+                              tags={"long_name": "SL 190-2007 erosion intensity class",
+                                    "source": erosion_layer.attrs.get("erosion_source", "")})
+                    result.layers[f"erosion_class_{year}"] = rel
+                tables.append(ei.table.assign(year=year))
+                assumptions += [{"year": year, "assumption": a} for a in ei.assumptions]
+                assumptions += [{"year": year, "assumption": f"capped at 100: {r.zone} {r.quantity} "
+                                 f"{r.before:.4g} -> {r.after:.4g}"} for r in ei.capped.itertuples()]
+                result.manifest.setdefault("hj192", {})[str(year)] = {
+                    "coefficients": str(ei.coefficients.path), "version": ei.coefficients.version,
+                    "ei": {str(k): float(v) for k, v in ei.table["ei"].items()}}
+        table = _with_code(pd.concat(tables))
+        cols = ["code", "year"] + [c for c in table.columns if c not in ("code", "year")]
+        table = table[cols]
+        result.tables["county_ei"] = table
+        store.write_table("county_ei", _with_geometry_or_total(zone_sets, table), **_formats(config))
+        if len(years) > 1:
+            wide = table.pivot(index="code", columns="year", values="ei")
+            change = pd.DataFrame({"name": table.drop_duplicates("code").set_index("code")["name"],
+                                   "ei_baseline": wide[years[0]], "ei": wide[years[-1]]})
+            change["delta_ei"] = change["ei"] - change["ei_baseline"]
+            change["change_class"] = change_class(change["delta_ei"])
+            flags = fluctuation_flag(wide)
+            change = change.join(flags[["fluctuation_level", "fluctuating"]])
+            change.insert(0, "years", f"{years[0]}-{years[-1]}")
+            change = _with_code(change)
+            result.tables["county_ei_change"] = change
+            store.write_table("county_ei_change", change, **_formats(config))
+        if "function_zones" in config.zones and config.zones["function_zones"].type_field:
+            fz_source = config.zones["function_zones"]
+            fz = zone_sets["function_zones"]
+            land_cover, legend = land_cover_layer(config, years[-1], grid)
+            fz_habitat, _ = habitat_km2(fz, land_cover, legend)
+            types = gpd.read_file(fz_source.path, layer=fz_source.layer).set_index(fz_source.id_field)[
+                fz_source.type_field]
+            area = pd.Series(fz.area_km2 - fz.area_outside_km2, index=fz.ids)
+            indicators = function_zone_indicators(fz_habitat, area, types.reindex(fz.ids))
+            indicators.insert(0, "year", years[-1])
+            indicators.insert(1, "name", pd.Series(fz.names, index=fz.ids))
+            indicators = _with_code(indicators)
+            result.tables["function_zone_indicators"] = indicators
+            store.write_table("function_zone_indicators", indicators, **_formats(config))
+        notes = pd.DataFrame(assumptions).drop_duplicates()
+        result.tables["ei_assumptions"] = notes
+        store.write_table("ei_assumptions", notes, **_formats(config))
+    except EcoassessError as exc:
+        _isolated(config, result, "hj192 ei", exc)
+
+
+def _with_geometry_or_total(zone_sets, table: pd.DataFrame) -> gpd.GeoDataFrame:
+    """County rows with their polygons, the whole-area row (000000) with the dissolved study area."""
+    counties = _with_geometry(zone_sets["county"], table[table["code"] != "000000"])
+    whole = _with_geometry(zone_sets["study_area"], table[table["code"] == "000000"])
+    return gpd.GeoDataFrame(pd.concat([counties, whole], ignore_index=True), geometry="geometry", crs=counties.crs)
+
+
 def _with_code(table: pd.DataFrame) -> pd.DataFrame:
     table = table.copy()
     table.index.name = "code"
@@ -420,9 +531,15 @@ def _catalog_versions() -> dict:
     from ecoassess.spectral import load_catalog
     from ecoassess.tables import statistics_spec
 
-    return {"indices/spectral.yaml": load_catalog().version, "indices/rsei.yaml": rsei_spec()["version"],
-            "indices/statistics_table.yaml": statistics_spec()["version"],
-            "layers/cas_lucc.yaml": load_legend("cas_lucc").version}
+    from ecoassess.assess.erosion import rusle_table
+    from ecoassess.assess.hj192_coefficients import load_hj192
+    from ecoassess.validate import available_legends
+
+    versions = {"indices/spectral.yaml": load_catalog().version, "indices/rsei.yaml": rsei_spec()["version"],
+                "indices/statistics_table.yaml": statistics_spec()["version"],
+                "indices/hj192_2015.yaml": load_hj192().version, "indices/rusle.yaml": rusle_table().get("version", "")}
+    versions.update({f"layers/{name}.yaml": load_legend(name).version for name in available_legends()})
+    return versions
 
 
 def _dissolve(gdf: gpd.GeoDataFrame, config: AssessmentConfig) -> gpd.GeoDataFrame:

@@ -169,3 +169,32 @@ def test_indices_cli_lists_the_catalog_and_computes_layers(sample_config, tmp_pa
         values = src.read(1)
     assert np.nanmin(values) >= -1 and np.nanmax(values) <= 1 and np.isfinite(values).mean() > 0.5
     assert "outside the valid range" in res.output
+
+
+def test_ei_table_recomputes_by_hand_and_the_whole_area_comes_from_totals(run):
+    ei = run.tables["county_ei"]
+    # EI = 0.35 BA + 0.25 VC + 0.15 WND + 0.15 (100 - LS) + 0.10 (100 - PL)   (HJ 192-2015; STANDARDS §1.1)
+    by_hand = (0.35 * ei["biological_abundance"] + 0.25 * ei["vegetation_cover"] + 0.15 * ei["water_network_density"]
+               + 0.15 * (100 - ei["land_stress"]) + 0.10 * (100 - ei["pollution_load"]))
+    np.testing.assert_allclose(ei["ei_before_constraint"], by_hand, rtol=1e-12)
+    # HQ = A_bio * weighted habitat area / area, A_bio = 511.2642131067 (STANDARDS §1.2)
+    np.testing.assert_allclose(ei["hq_raw"], 511.2642131067 * ei["hq_weighted_km2"] / ei["area_km2"], rtol=1e-12)
+    for year, rows in ei.groupby("year"):
+        whole = rows[rows["code"] == "000000"].iloc[0]
+        counties = rows[rows["code"] != "000000"]
+        for total in ("area_km2", "hq_weighted_km2", "river_length_km", "water_area_km2", "construction_km2",
+                      "severe_erosion_km2", "cod_emission_t"):
+            assert whole[total] == pytest.approx(counties[total].sum(), rel=1e-9), total
+        assert whole["ei_before_constraint"] != pytest.approx(counties["ei_before_constraint"].mean(), abs=1e-3)
+    # the planted constraint event (a 较大 event in 2024) caps its county one grade down, never adds to EI
+    hit = ei[(ei["year"] == 2024) & ei["constraint_rule"].fillna("").str.len().gt(0)]
+    assert len(hit) == 1 and hit["ei"].iloc[0] < hit["ei_before_constraint"].iloc[0]
+
+
+def test_ei_change_classes_follow_the_standard_thresholds(run):
+    change = run.tables["county_ei_change"]
+    for _, row in change.iterrows():
+        d = abs(row["delta_ei"])
+        expected = "无明显变化" if d < 1 else ("略微" if d < 3 else ("明显" if d < 8 else "显著"))
+        assert row["change_class"].startswith(expected[:2]), row.to_dict()
+    assert "county_ei" in run.tables and (run.out_dir / "layers" / "erosion_class_2024.tif").exists()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import warnings
 from dataclasses import dataclass, field
 
 import dask.array as da
@@ -59,22 +58,29 @@ class Composite:
 
 # -- block functions (numpy, run per dask block) ---------------------------------------------------------------
 
+def _nan_reduce(block, func, **kwargs):
+    """``func`` over axis 0 ignoring NaN; pixels with no value at all give NaN without numpy's warning.
+
+    (``warnings.catch_warnings`` is not thread-safe, and dask runs these blocks on threads.)
+    """
+    empty = np.isnan(block).all(axis=0)
+    if empty.any():
+        block = np.where(empty[None], 0.0, block)
+    out = func(block, axis=0, **kwargs).astype(np.float32)
+    out[empty] = np.nan
+    return out
+
+
 def _nanmedian_block(block):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels -> NaN
-        return np.nanmedian(block, axis=0).astype(np.float32)
+    return _nan_reduce(block, np.nanmedian)
 
 
 def _nanmax_block(block):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmax(block, axis=0).astype(np.float32)
+    return _nan_reduce(block, np.nanmax)
 
 
 def _nanmean_block(block):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(block, axis=0, dtype=np.float64).astype(np.float32)
+    return _nan_reduce(block, np.nanmean, dtype=np.float64)
 
 
 def _reduce_scenes(layers: list[da.Array], func) -> da.Array:

@@ -1,0 +1,159 @@
+"""Gather the per-county inputs of the HJ 192-2015 EI from a config: areas, NDVI, rivers, erosion, tables.
+
+Each function returns plain pandas objects indexed by zone id, in the units :class:`EiInputs` documents, and
+says where every number came from (the ``assumptions`` list ends up in the results and the report):
+
+* habitat sub-class areas: the year's land cover through its legend's HJ 192 crosswalk (``layers/``);
+* vegetation cover: zone mean of the May–September monthly-maximum NDVI composite (float NDVI);
+* river length: the river layer clipped to each zone in the equal-area CRS, else the statistics table;
+* erosion: a given SL 190-2007 class raster, else a RUSLE estimate (stated as estimated);
+* other land stress: sand + saline land + bare rock of the land cover [C: STANDARDS §1.5];
+* statistics and constraint events: the tables, rows of the year.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ecoassess.config import AssessmentConfig
+from ecoassess.errors import InputError
+from ecoassess.grid import AnalysisGrid, read_on_grid
+
+log = logging.getLogger(__name__)
+
+#: HJ 192 sub-classes counted as 其他土地胁迫 (sandification, salinisation, rocky desertification) [C].
+OTHER_STRESS_SUBCLASSES = ("sand", "saline", "bare_rock")
+
+
+def land_cover_layer(config: AssessmentConfig, year: int, grid: AnalysisGrid) -> tuple[xr.DataArray, object]:
+    """The year's land cover on the grid (nearest) and its legend."""
+    from ecoassess.legends import load_legend
+
+    source = config.land_cover.get(year)
+    if source is None:
+        raise InputError(f"the HJ 192 EI needs land cover for {year}", field=f"land_cover.{year}",
+                         expected="a land-cover raster with a legend (e.g. cas_lucc)")
+    legend = load_legend(source.legend)
+    lc = read_on_grid(source.path, grid, band=source.band, kind="classes", crs=source.crs, chunk=config.grid.chunk,
+                      name=f"land_cover_{year}", dst_nodata=legend.nodata)
+    lc.attrs["nodata"] = legend.nodata
+    return lc, legend
+
+
+def habitat_km2(zones, land_cover: xr.DataArray, legend) -> tuple[pd.DataFrame, list[str]]:
+    """km² per HJ 192 sub-class per zone (coverage-weighted) and the crosswalk assumptions used."""
+    from ecoassess.assess.landcover import habitat_areas
+    from ecoassess.zones import zonal_class_areas
+
+    class_areas = zonal_class_areas(zones, land_cover, nodata=legend.nodata)
+    unknown = legend.unknown_codes(class_areas.attrs["class_columns"])
+    if unknown:
+        raise InputError(f"land-cover codes {unknown} are not in the legend '{legend.name}'",
+                         path=land_cover.attrs.get("source"), expected=f"codes of layers/{legend.name}.yaml")
+    return habitat_areas(class_areas, legend)
+
+
+def river_length_km(config: AssessmentConfig, zones) -> pd.Series | None:
+    """River length (km) per zone: river lines clipped to each zone polygon in the grid's equal-area CRS."""
+    if config.rivers is None:
+        return None
+    rivers = gpd.read_file(config.rivers.path, layer=config.rivers.layer).to_crs(zones.gdf.crs)
+    polys = zones.gdf.geometry
+    lengths = {}
+    for zone_id, poly in polys.items():
+        clipped = rivers.geometry.intersection(poly)
+        lengths[zone_id] = float(clipped.length.sum()) / 1000.0
+    return pd.Series(lengths, name="river_length_km")
+
+
+def erosion_km2(config: AssessmentConfig, zones, grid: AnalysisGrid, land_cover: xr.DataArray, legend,
+                fvc: xr.DataArray | None) -> tuple[pd.DataFrame | None, xr.DataArray | None, list[str]]:
+    """Moderate and severe erosion areas per zone (SL 190-2007 → HJ 192 groups) and the class layer."""
+    from ecoassess.assess.erosion import (erosion_areas_by_class, erosion_classes, estimate_soil_loss,
+                                          read_erosion_classes)
+
+    spec = config.erosion
+    if spec is None:
+        return None, None, ["no erosion input: severe and moderate erosion areas counted as 0 km² "
+                            "(land stress understated, EI overstated)"]
+    if spec.classes is not None:
+        classes = read_erosion_classes(spec.classes.path, grid, band=spec.classes.band,
+                                       class_map=spec.classes.class_map, chunk=config.grid.chunk)
+        notes = [f"erosion areas from the given SL 190-2007 class raster {spec.classes.path.name}"]
+    else:
+        if config.dem is None:
+            raise InputError("a RUSLE erosion estimate needs a DEM", field="dem")
+        dem = read_on_grid(config.dem.path, grid, band=config.dem.band, kind="continuous", dtype="float32",
+                           crs=config.dem.crs, chunk=config.grid.chunk, name="dem")
+        r = _factor(spec.r_factor, grid, config)
+        k = _factor(spec.k_factor, grid, config)
+        loss = estimate_soil_loss(dem, land_cover, legend, r_factor=r, k_factor=k, fvc=fvc,
+                                  slope_length_m=spec.slope_length_m)
+        classes = erosion_classes(loss, region=spec.region)
+        notes = [f"erosion areas ESTIMATED with RUSLE (R = {spec.r_factor}, K = {spec.k_factor}, SL 190 region "
+                 f"{spec.region}); not a surveyed erosion map"]
+    table = erosion_areas_by_class(zones, classes)
+    return table, classes, notes
+
+
+def _factor(value, grid: AnalysisGrid, config: AssessmentConfig):
+    if isinstance(value, (int, float)):
+        return float(value)
+    return read_on_grid(value, grid, kind="continuous", dtype="float32", chunk=config.grid.chunk)
+
+
+def statistics_rows(config: AssessmentConfig, year: int) -> pd.DataFrame:
+    """The statistics-table rows of ``year``, indexed by six-digit county code."""
+    from ecoassess.validate import normalise_code, read_table
+
+    if config.statistics is None:
+        raise InputError("the HJ 192 EI needs the county statistics table (emissions, precipitation, water "
+                         "resources)", field="statistics")
+    source = config.statistics
+    table = read_table(source.path, source.sheet)
+    table = table[pd.to_numeric(table[source.year_field], errors="coerce") == year].copy()
+    table.index = table[source.county_field].map(normalise_code)
+    table.index.name = "code"
+    return table
+
+
+def constraint_events(config: AssessmentConfig, year: int) -> pd.DataFrame | None:
+    """Constraint events of ``year`` with a six-digit ``county_code``."""
+    from ecoassess.validate import normalise_code, read_table
+
+    if config.constraint_events is None:
+        return None
+    source = config.constraint_events
+    table = read_table(source.path, source.sheet)
+    table = table[pd.to_numeric(table[source.year_field], errors="coerce") == year].copy()
+    table["county_code"] = table[source.county_field].map(normalise_code)
+    return table
+
+
+def other_stress_km2(habitat: pd.DataFrame) -> pd.Series:
+    """其他土地胁迫面积: sand + saline + bare rock sub-class areas [C: STANDARDS §1.5]."""
+    cols = [f"{c}_km2" for c in OTHER_STRESS_SUBCLASSES if f"{c}_km2" in habitat.columns]
+    return habitat[cols].sum(axis=1) if cols else pd.Series(0.0, index=habitat.index)
+
+
+def zone_ndvi(zones, ndvi: xr.DataArray) -> tuple[pd.Series, pd.Series]:
+    """Zone mean NDVI over observed pixels (water included: HJ 192 averages every pixel) and its weight (km²)."""
+    from ecoassess.zones import zonal_stats
+
+    table = zonal_stats(zones, {"ndvi": ndvi}, stats=("mean",))
+    return table["ndvi_mean"], table["ndvi_valid_km2"]
+
+
+def dominant_function_type(counties, function_zones_gdf: gpd.GeoDataFrame, type_field: str) -> pd.Series:
+    """The function type covering the largest share of each county (NaN when no zone overlaps it)."""
+    fz = function_zones_gdf.to_crs(counties.gdf.crs)
+    out = {}
+    for code, poly in counties.gdf.geometry.items():
+        overlap = fz.geometry.intersection(poly).area
+        out[code] = fz[type_field].iloc[int(np.argmax(overlap.values))] if overlap.max() > 0 else np.nan
+    return pd.Series(out, name="function_type")
