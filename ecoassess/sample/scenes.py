@@ -81,7 +81,7 @@ def cloud_fields(world: World, rng, spec: SceneSpec, sun_az: float, sun_el: floa
     drow, dcol = np.cos(np.radians(sun_az)) * d, -np.sin(np.radians(sun_az)) * d
     shadow = ndimage.shift(alpha, (drow, dcol), order=0, mode="constant", cval=0.0)
     if spec.cirrus:
-        cf = fractal(rng, (world.n, world.n // 4), beta=3.0)
+        cf = fractal(rng, (world.n, -(-world.n // 4)), beta=3.0)  # ceil: n need not be a multiple of 4
         cir = np.repeat(cf, 4, axis=1)[:, : world.n]
         cir = upsample(np.clip((cir - 1.0) * 0.12, 0.0, 0.15).astype("float32"), f)
     else:
