@@ -201,10 +201,16 @@ class ErosionSpec(_Strict):
 
 
 class Hj192Spec(_Strict):
-    """HJ 192-2015 EI settings: ``coefficients`` = a corrected copy of indices/hj192_2015.yaml, if any."""
+    """HJ 192-2015 EI settings.
+
+    ``coefficients``: a corrected copy of indices/hj192_2015.yaml; ``previous_results``: results.gpkg files of
+    earlier runs whose ``county_ei`` layer gives the baseline year's EI (when it is not computed in this run) and
+    the EI series for the fluctuation flag.
+    """
 
     enabled: bool = True
     coefficients: InputPath | None = None
+    previous_results: list[InputPath] = Field(default_factory=list)
 
 
 class OutputSpec(_Strict):

@@ -334,7 +334,7 @@ def _isolated(config: AssessmentConfig, result: RunResult, what: str, exc: Ecoas
 def _vegetation_stage(config, grid, zone_sets, inside, store, timer, result: RunResult) -> None:
     """NDVI/FVC layers and the county vegetation table, year by year (a failing year is reported)."""
     rows = []
-    for year in config.years:
+    for year in [y for y in config.years if y in config.imagery]:  # a baseline may come from earlier results
         try:
             with timer.stage(f"vegetation {year}"):
                 veg = vegetation_year(config, year, grid, inside)
@@ -438,7 +438,7 @@ def ei_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, zone_sets: 
 def _ei_stage(config, grid, zone_sets, store, timer, result: RunResult) -> None:
     """HJ 192-2015 EI per county and year, ΔEI and its change class, function-zone indicators."""
     from ecoassess.assess.ei_inputs import habitat_km2, land_cover_layer
-    from ecoassess.assess.hj192 import change_class, fluctuation_flag, function_zone_indicators
+    from ecoassess.assess.hj192 import function_zone_indicators
     from ecoassess.cog import write_cog
 
     if not config.hj192.enabled:
@@ -470,16 +470,8 @@ def _ei_stage(config, grid, zone_sets, store, timer, result: RunResult) -> None:
         table = table[cols]
         result.tables["county_ei"] = table
         store.write_table("county_ei", _with_geometry_or_total(zone_sets, table), **_formats(config))
-        if len(years) > 1:
-            wide = table.pivot(index="code", columns="year", values="ei")
-            change = pd.DataFrame({"name": table.drop_duplicates("code").set_index("code")["name"],
-                                   "ei_baseline": wide[years[0]], "ei": wide[years[-1]]})
-            change["delta_ei"] = change["ei"] - change["ei_baseline"]
-            change["change_class"] = change_class(change["delta_ei"])
-            flags = fluctuation_flag(wide)
-            change = change.join(flags[["fluctuation_level", "fluctuating"]])
-            change.insert(0, "years", f"{years[0]}-{years[-1]}")
-            change = _with_code(change)
+        change = ei_change_table(config, table, zone_sets)
+        if change is not None:
             result.tables["county_ei_change"] = change
             store.write_table("county_ei_change", change, **_formats(config))
         if "function_zones" in config.zones and config.zones["function_zones"].type_field:
@@ -501,6 +493,55 @@ def _ei_stage(config, grid, zone_sets, store, timer, result: RunResult) -> None:
         store.write_table("ei_assumptions", notes, **_formats(config))
     except EcoassessError as exc:
         _isolated(config, result, "hj192 ei", exc)
+
+
+def previous_ei(config: AssessmentConfig) -> pd.DataFrame:
+    """``code, year, ei, name`` rows of the ``county_ei`` layer of earlier runs' results.gpkg (may be empty)."""
+    import pyogrio
+
+    rows = []
+    for path in config.hj192.previous_results:
+        try:
+            layer = pyogrio.read_dataframe(path, layer="county_ei", read_geometry=False,
+                                           columns=["code", "year", "name", "ei"])
+        except Exception as exc:  # noqa: BLE001
+            raise InputError(f"has no readable 'county_ei' layer ({exc})", path=path, field="county_ei",
+                             expected="the results.gpkg of an earlier ecoassess run") from exc
+        rows.append(layer.assign(code=layer["code"].astype(str), source=str(path)))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["code", "year", "name", "ei"])
+
+
+def ei_change_table(config: AssessmentConfig, table: pd.DataFrame, zone_sets: dict) -> pd.DataFrame | None:
+    """ΔEI against the baseline year (this run or earlier results), change classes, the fluctuation flag and,
+    for counties of key ecological function zones, the 7-class change (cut-offs unverified, marked)."""
+    from ecoassess.assess.ei_inputs import dominant_function_type
+    from ecoassess.assess.hj192 import change_class, fluctuation_flag, function_zone_change_class
+
+    previous = previous_ei(config)
+    series = pd.concat([previous[["code", "year", "ei"]], table[["code", "year", "ei"]]])
+    series = series.drop_duplicates(["code", "year"], keep="last")  # this run wins over earlier results
+    series = series.astype({"code": str, "year": int, "ei": float})
+    wide = series.pivot(index="code", columns="year", values="ei").reindex(table["code"].unique())
+    base = config.baseline_year
+    if base is None or base not in wide.columns or config.year not in wide.columns:
+        if base is not None:
+            log.warning("no EI for the baseline year %s (neither computed nor in hj192.previous_results)", base)
+        return None
+    names = table.drop_duplicates("code").set_index("code")["name"]
+    change = pd.DataFrame({"name": names, "ei_baseline": wide[base], "ei": wide[config.year]})
+    change["delta_ei"] = change["ei"] - change["ei_baseline"]
+    change["change_class"] = change_class(change["delta_ei"])
+    change = change.join(fluctuation_flag(wide)[["fluctuation_level", "fluctuating"]])
+    change.insert(0, "years", f"{base}-{config.year}")
+    change["baseline_source"] = "this run" if base in set(table["year"]) else "hj192.previous_results"
+    fz = config.zones.get("function_zones")
+    if fz is not None and fz.type_field:
+        types = dominant_function_type(zone_sets["county"], gpd.read_file(fz.path, layer=fz.layer), fz.type_field)
+        change["function_type"] = types.reindex(change.index)
+        key = change["function_type"].notna()
+        change["function_zone_change_class"] = function_zone_change_class(change["delta_ei"]).where(key)
+        change["function_zone_change_verified"] = False  # cut-offs [C]: indices/hj192_2015.yaml
+    return _with_code(change)
 
 
 def _with_geometry_or_total(zone_sets, table: pd.DataFrame) -> gpd.GeoDataFrame:

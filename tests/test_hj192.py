@@ -551,3 +551,16 @@ def test_function_zone_indicators_for_the_four_types():
     assert one["water_wetland_ratio"].iloc[0] == pytest.approx(1418.4397163121 * 35 / 1000, abs=TOL)
     with pytest.raises(InputError, match="unknown function-zone type"):
         function_zone_indicators(hab.iloc[:1], 1000.0, "荒漠化防治")
+
+
+def test_function_zone_county_seven_change_classes_and_their_boundaries():
+    from ecoassess.assess.hj192 import function_zone_change_class
+    from ecoassess.assess.hj192_coefficients import load_hj192
+
+    assert function_zone_change_class(1.0) == "基本稳定"          # |Δ| ≤ 1
+    assert function_zone_change_class(-1.01) == "轻微变差"
+    assert function_zone_change_class(2.0) == "轻微变好"          # 1 < |Δ| ≤ 2
+    assert function_zone_change_class(2.5) == "一般变好"
+    assert function_zone_change_class(-4.0) == "一般变差"
+    assert function_zone_change_class(4.2) == "明显变好"
+    assert load_hj192().raw["function_zone_change_classes"]["verified"] is False

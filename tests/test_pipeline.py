@@ -198,3 +198,21 @@ def test_ei_change_classes_follow_the_standard_thresholds(run):
         expected = "无明显变化" if d < 1 else ("略微" if d < 3 else ("明显" if d < 8 else "显著"))
         assert row["change_class"].startswith(expected[:2]), row.to_dict()
     assert "county_ei" in run.tables and (run.out_dir / "layers" / "erosion_class_2024.tif").exists()
+
+
+def test_baseline_ei_can_come_from_last_years_results(run, sample_config, tmp_path):
+    config = ecoassess.load_config(sample_config)
+    config.baseline_year = None      # this run computes only 2024 ...
+    config.thermal = {}
+    config.outputs.maps = False
+    config.hj192.previous_results = [run.out_dir / "results.gpkg"]   # ... and reads 2023 from last year's results
+    config.baseline_year = 2023
+    config.imagery.pop(2023)
+    config.land_cover.pop(2023)
+    result = ecoassess.run(config, out=tmp_path / "next")
+    assert set(result.tables["county_ei"]["year"]) == {2024}
+    change = result.tables["county_ei_change"].set_index("code")
+    earlier = run.tables["county_ei_change"].set_index("code")
+    np.testing.assert_allclose(change["ei_baseline"], earlier.loc[change.index, "ei_baseline"], rtol=1e-12)
+    assert (change["baseline_source"] == "hj192.previous_results").all()
+    assert "function_zone_change_class" in change.columns and not change["function_zone_change_verified"].any()

@@ -483,6 +483,35 @@ def change_class(delta, *, lang: str = "zh", coefficients=None):
     return one(delta)
 
 
+def function_zone_change_class(delta, *, lang: str = "zh", coefficients=None):
+    """7-class change of a key ecological function zone county (STANDARDS §6.1)::
+
+        |Δ| ≤ 1 基本稳定; 1 < |Δ| ≤ 2 轻微变好/变差; 2 < |Δ| ≤ 4 一般变好/变差; |Δ| > 4 明显变好/变差
+
+    Class names [A]; cut-offs [C] unverified (``function_zone_change_classes.verified`` in the coefficient file,
+    carried into every output). Applied to ΔEI. Scalar → label; Series → Series.
+    """
+    co = as_coefficients(coefficients)
+    classes = co.raw["function_zone_change_classes"]["classes"]
+    tol = co.boundary_tolerance
+
+    def one(d):
+        if d is None or (isinstance(d, float) and math.isnan(d)):
+            return None
+        a = abs(float(d))
+        cls = classes[0]
+        for c in classes[1:]:
+            if a > c["lower"] + tol:
+                cls = c
+        if cls["lower"] == 0.0:
+            return cls[lang]
+        return cls[f"{lang}_better"] if d > 0 else cls[f"{lang}_worse"]
+
+    if isinstance(delta, pd.Series):
+        return delta.map(one).rename("function_zone_change_class")
+    return one(delta)
+
+
 def fluctuation_flag(series_by_year, *, coefficients=None):
     """波动 heuristic (STANDARDS §1.7 [C]) on an EI series per zone.
 
