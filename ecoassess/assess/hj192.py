@@ -464,23 +464,8 @@ def change_class(delta, *, lang: str = "zh", coefficients=None):
     (e.g. 1.0 → 略微变好, 0.999 → 无明显变化, −3 → 明显变差). Scalar → label; Series → Series.
     """
     co = as_coefficients(coefficients)
-    tol = co.boundary_tolerance
-
-    def one(d):
-        if d is None or (isinstance(d, float) and math.isnan(d)):
-            return None
-        a = abs(float(d))
-        cls = co.change_classes[0]
-        for c in co.change_classes:
-            if a >= c["lower"] - tol:
-                cls = c
-        if cls["lower"] == 0.0:
-            return cls[lang]
-        return cls[f"{lang}_better"] if d > 0 else cls[f"{lang}_worse"]
-
-    if isinstance(delta, pd.Series):
-        return delta.map(one).rename("change_class")
-    return one(delta)
+    return _signed_class(delta, co.change_classes, co.boundary_tolerance, lang, lower_inclusive=True,
+                         name="change_class")
 
 
 def function_zone_change_class(delta, *, lang: str = "zh", coefficients=None):
@@ -492,23 +477,30 @@ def function_zone_change_class(delta, *, lang: str = "zh", coefficients=None):
     carried into every output). Applied to ΔEI. Scalar → label; Series → Series.
     """
     co = as_coefficients(coefficients)
-    classes = co.raw["function_zone_change_classes"]["classes"]
-    tol = co.boundary_tolerance
+    return _signed_class(delta, co.raw["function_zone_change_classes"]["classes"], co.boundary_tolerance, lang,
+                         lower_inclusive=False, name="function_zone_change_class")
 
+
+def _signed_class(delta, classes: list[dict], tol: float, lang: str, *, lower_inclusive: bool, name: str):
+    """The class of |Δ| in ``classes`` (ascending ``lower`` bounds), labelled 变好/变差 by the sign of Δ.
+
+    ``lower_inclusive``: a class starts at its lower bound (|Δ| ≥ lower, HJ 192 §1.7) or just above it
+    (|Δ| > lower, the function-zone table). ``tol`` absorbs floating-point error at the boundaries.
+    """
     def one(d):
         if d is None or (isinstance(d, float) and math.isnan(d)):
             return None
         a = abs(float(d))
         cls = classes[0]
         for c in classes[1:]:
-            if a > c["lower"] + tol:
+            if (a >= c["lower"] - tol) if lower_inclusive else (a > c["lower"] + tol):
                 cls = c
         if cls["lower"] == 0.0:
             return cls[lang]
         return cls[f"{lang}_better"] if d > 0 else cls[f"{lang}_worse"]
 
     if isinstance(delta, pd.Series):
-        return delta.map(one).rename("function_zone_change_class")
+        return delta.map(one).rename(name)
     return one(delta)
 
 
