@@ -154,3 +154,15 @@ def test_not_yaml_and_not_a_mapping(tmp_path):
     bad.write_text("- 1\n- 2\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="mapping"):
         load_config(bad)
+
+
+def test_layers_without_crs_or_in_the_wrong_crs_are_named(root):
+    gdf = gpd.read_file(root / "v" / "counties.gpkg")
+    gdf.set_crs(None, allow_override=True).to_file(root / "v" / "nocrs.gpkg")
+    text = _problems(_config(root, **{"study_area.path": "v/nocrs.gpkg", "statistics": None}))
+    assert "nocrs.gpkg has no CRS" in text
+    with rasterio.open(root / "lc.tif", "w", driver="GTiff", width=2, height=2, count=1, dtype="uint8",
+                       transform=Affine(30, 0, 0, 0, -30, 60)) as dst:
+        dst.write(np.full((2, 2), 21, "uint8"), 1)
+    text = _problems(_config(root, land_cover={"2024": {"path": "lc.tif", "legend": "cas_lucc"}}))
+    assert "land_cover.2024.path" in text and "lc.tif has no CRS" in text

@@ -85,3 +85,15 @@ def test_a_truncated_file_fails_on_read_with_its_name(tmp_path):
     arr = read_on_grid(path, grid, chunk=256)
     with pytest.raises(InputError, match="truncated.tif.*cannot be read"):
         arr.values
+
+
+def test_a_raster_without_crs_is_refused_unless_its_crs_is_declared(tmp_path):
+    path = tmp_path / "nocrs.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=4, height=4, count=1, dtype="uint8",
+                       transform=Affine(30, 0, 399990, 0, -30, 3300000)) as dst:
+        dst.write(np.arange(16, dtype="uint8").reshape(4, 4), 1)
+    grid = AnalysisGrid.from_bounds((399990, 3299880, 400110, 3300000), 30, "EPSG:32648")
+    with pytest.raises(InputError, match="nocrs.tif.*has no CRS"):
+        read_on_grid(path, grid)
+    values = read_on_grid(path, grid, crs="EPSG:32648", kind="classes").values
+    assert values.tolist() == np.arange(16).reshape(4, 4).tolist()
