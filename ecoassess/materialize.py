@@ -23,7 +23,7 @@ import xarray as xr
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MEMORY_BUDGET_MB = 1024.0
+DEFAULT_MEMORY_BUDGET_MB = 256.0
 
 
 class Materialized(dict):
@@ -40,7 +40,7 @@ class Materialized(dict):
 
 
 def memory_budget_mb() -> float:
-    """The in-memory budget for materialised layers: ``ECOASSESS_MEMORY_BUDGET_MB`` or 1024 MiB."""
+    """The in-memory budget for materialised layers: ``ECOASSESS_MEMORY_BUDGET_MB`` or 256 MiB."""
     return float(os.environ.get("ECOASSESS_MEMORY_BUDGET_MB", DEFAULT_MEMORY_BUDGET_MB))
 
 
