@@ -411,7 +411,11 @@ def ei_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, zone_sets: 
 
     counties = zone_sets["county"]
     land_cover, legend = gather.land_cover_layer(config, year, grid)
-    habitat, assumptions = gather.habitat_km2(counties, land_cover, legend)
+    grass = None
+    if gather.needs_grass_split(legend):  # e.g. CLCD/WorldCover grass: split by this year's FVC (5/20/50 %)
+        inside = rasterize_mask(counties.gdf.geometry, grid, chunk=config.grid.chunk)
+        grass = gather.grass_fvc_km2(counties, vegetation_year(config, year, grid, inside).fvc, land_cover, legend)
+    habitat, assumptions = gather.habitat_km2(counties, land_cover, legend, grass_fvc_areas=grass)
     monthly = composite(open_year_scenes(config, year, grid), method="monthly_max_ndvi",
                         months=tuple(config.composite.months), min_clear=config.composite.min_clear)
     ndvi_mean, ndvi_weight = gather.zone_ndvi(counties, monthly.ndvi)
@@ -422,6 +426,9 @@ def ei_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, zone_sets: 
              "river length from the river layer clipped to each county" if rivers is not None else
              "river length from the statistics table (river_length_km)",
              f"other land stress = {' + '.join(gather.OTHER_STRESS_SUBCLASSES)} areas of the land cover [C]"]
+    if grass is not None:
+        notes.append(f"{legend.name} grass split into high/medium/low cover by the {year} FVC (5/20/50 %, STANDARDS "
+                     "§1.2; FVC by the 5 %/95 % NDVI dichotomy, STANDARDS §4)")
     area = pd.Series(counties.area_km2 - counties.area_outside_km2, index=counties.ids)
     inputs = EiInputs(
         habitat_km2=habitat, ndvi_mean=ndvi_mean, ndvi_scale="float", statistics=gather.statistics_rows(config, year),

@@ -216,3 +216,30 @@ def test_baseline_ei_can_come_from_last_years_results(run, sample_config, tmp_pa
     np.testing.assert_allclose(change["ei_baseline"], earlier.loc[change.index, "ei_baseline"], rtol=1e-12)
     assert (change["baseline_source"] == "hj192.previous_results").all()
     assert "function_zone_change_class" in change.columns and not change["function_zone_change_verified"].any()
+
+
+def test_a_grass_class_without_cover_levels_is_split_by_this_years_fvc(sample_config, tmp_path):
+    """CLCD has one grass class; HJ 192 needs high/medium/low cover: the run splits it by FVC 5/20/50 %."""
+    from ecoassess.pipeline import build_grid, ei_year, read_study_area, read_zone_sets
+
+    config = ecoassess.load_config(sample_config)
+    cas_to_clcd = {11: 1, 12: 1, 21: 2, 22: 3, 23: 2, 24: 2, 31: 4, 32: 4, 33: 4, 41: 5, 42: 5, 43: 5,
+                   51: 8, 52: 8, 53: 8, 65: 7, 66: 7}
+    with rasterio.open(config.land_cover[2024].path) as src:
+        cas, profile = src.read(1), src.profile
+    clcd = np.zeros_like(cas)
+    for a, b in cas_to_clcd.items():
+        clcd[cas == a] = b
+    assert set(np.unique(cas)) <= set(cas_to_clcd) | {0}
+    path = tmp_path / "clcd_2024.tif"
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(clcd, 1)
+    config.land_cover[2024].path, config.land_cover[2024].legend = path, "clcd"
+    study_area = read_study_area(config)
+    grid = build_grid(config, study_area)
+    ei, _, habitat = ei_year(config, 2024, grid, read_zone_sets(config, study_area, grid))
+    grass = habitat[["grass_high", "grass_medium", "grass_low"]]
+    with_grass = grass[grass.sum(axis=1) > 0.5]
+    assert len(with_grass) >= 2
+    assert (with_grass.gt(0).sum(axis=1) >= 2).all()    # more than one cover level: a real split, not a default
+    assert any("FVC" in a or "fvc" in a for a in ei.assumptions)

@@ -45,8 +45,13 @@ def land_cover_layer(config: AssessmentConfig, year: int, grid: AnalysisGrid) ->
     return lc, legend
 
 
-def habitat_km2(zones, land_cover: xr.DataArray, legend) -> tuple[pd.DataFrame, list[str]]:
-    """km² per HJ 192 sub-class per zone (coverage-weighted) and the crosswalk assumptions used."""
+def habitat_km2(zones, land_cover: xr.DataArray, legend, *,
+                grass_fvc_areas: pd.DataFrame | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """km² per HJ 192 sub-class per zone (coverage-weighted) and the crosswalk assumptions used.
+
+    ``grass_fvc_areas``: grass km² per FVC class (:func:`grass_fvc_km2`) for legends whose grass class must be
+    split into high/medium/low cover (STANDARDS §1.2, 5/20/50 %).
+    """
     from ecoassess.assess.landcover import habitat_areas
     from ecoassess.zones import zonal_class_areas
 
@@ -55,7 +60,32 @@ def habitat_km2(zones, land_cover: xr.DataArray, legend) -> tuple[pd.DataFrame, 
     if unknown:
         raise InputError(f"land-cover codes {unknown} are not in the legend '{legend.name}'",
                          path=land_cover.attrs.get("source"), expected=f"codes of layers/{legend.name}.yaml")
-    return habitat_areas(class_areas, legend)
+    return habitat_areas(class_areas, legend, grass_fvc_areas=grass_fvc_areas)
+
+
+def needs_grass_split(legend) -> bool:
+    """True when the legend has a grass class that HJ 192 splits by cover (CLCD, WorldCover, Dynamic World, ...)."""
+    from ecoassess.assess.landcover import legend_codes
+
+    return bool(legend_codes(legend, "grass"))
+
+
+def grass_fvc_km2(zones, fvc: xr.DataArray, land_cover: xr.DataArray, legend) -> pd.DataFrame:
+    """Grass area per FVC cover class (low < 20 %, medium 20–50 %, high ≥ 50 %) per zone, lazily per chunk."""
+    import dask.array as da
+
+    from ecoassess.assess.landcover import grass_cover_class, grass_fvc_areas_from_class_areas, legend_codes
+    from ecoassess.zones import zonal_class_areas
+
+    codes = np.asarray(legend_codes(legend, "grass"))
+
+    def block(f, lc):
+        return np.where(np.isin(lc, codes), grass_cover_class(f), 0).astype("uint8")
+
+    data = da.map_blocks(block, fvc.data, land_cover.data.rechunk(fvc.data.chunks), dtype="uint8")
+    layer = fvc.copy(data=data)
+    layer.attrs.update({"nodata": 0, "grid": fvc.attrs.get("grid") or land_cover.attrs.get("grid")})
+    return grass_fvc_areas_from_class_areas(zonal_class_areas(zones, layer, nodata=0))
 
 
 def river_length_km(config: AssessmentConfig, zones) -> pd.Series | None:
