@@ -35,6 +35,8 @@ from ecoassess.errors import InputError
 log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK = 1024
+#: GDAL block cache (MB) while reading a chunk onto the grid.
+READ_CACHE_MB = 64
 
 #: Resampling per kind of raster (issue: classes nearest or mode; reflectance bilinear/average).
 RESAMPLING_BY_KIND = {
@@ -212,7 +214,8 @@ class _WarpedBand:
         return data
 
     def _read(self, window: Window) -> np.ndarray:
-        with rasterio.Env(GDAL_NUM_THREADS="1"):
+        # each chunk is read once, so GDAL's block cache only costs memory (default: 5 % of RAM): keep it small
+        with rasterio.Env(GDAL_NUM_THREADS="1", GDAL_CACHEMAX=READ_CACHE_MB):
             with rasterio.open(self.path) as src:
                 if self.aligned:
                     return src.read(self.band, window=window)  # aligned: same grid, window always inside
