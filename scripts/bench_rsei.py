@@ -27,13 +27,19 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-READ = r"""
-import json, resource, sys, time
+PEAK_RSS = r"""
+import resource
+
+
 def peak_rss_mib():  # VmHWM: this process's own high-water mark (ru_maxrss survives exec from a big parent)
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+"""
+
+READ = PEAK_RSS + r"""
+import json, sys, time
 import dask
 from ecoassess.sources import open_landsat_c2l2
 t0 = time.perf_counter()
@@ -45,13 +51,8 @@ print(json.dumps({"seconds": time.perf_counter() - t0, "cells": scene.grid.n_cel
                   "peak_rss_mib": peak_rss_mib()}))
 """
 
-RSEI = r"""
-import json, resource, sys, time
-def peak_rss_mib():  # VmHWM: this process's own high-water mark (ru_maxrss survives exec from a big parent)
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+RSEI = PEAK_RSS + r"""
+import json, sys, time
 import warnings
 warnings.simplefilter("ignore")
 from pathlib import Path

@@ -97,9 +97,9 @@ def _count(layers: list[da.Array]) -> da.Array:
 
 def _ndvi(scene: Scene, valid_range) -> da.Array:
     """NDVI of the clear observations of ``scene`` (NaN elsewhere, and outside ``valid_range``)."""
-    nir, red = scene.bands["nir"].data, scene.bands["red"].data
-    den = nir + red
-    ndvi = (nir - red) / da.where(den == 0, np.nan, den)
+    from ecoassess.layers.vegetation import ndvi as ndvi_of
+
+    ndvi = ndvi_of(scene.bands).data
     keep = scene.clear.data & da.isfinite(ndvi)
     if valid_range is not None:
         keep = keep & (ndvi >= valid_range[0]) & (ndvi <= valid_range[1])
