@@ -2,9 +2,9 @@
 
 Multi-pass statistics (exact quantiles, covariance, min/max, then writing) would otherwise re-read and
 re-decode every input band on every pass. ``materialize`` computes the given layers in one pass over the
-inputs; when they fit in ``memory_budget_mb`` they stay in memory (``persist``), otherwise each chunk is
-written to a ``.npy`` file in a temporary folder and read back lazily with memory mapping, so memory stays
-bounded whatever the area. The folder is removed when the returned ``Materialized`` object is garbage
+inputs; when they fit in ``memory_budget_mb`` they stay in memory (``persist``), otherwise each chunk (all
+layers) is written to its own ``.npy`` file in a temporary folder and read back lazily with memory mapping, so
+memory stays bounded by the chunk size whatever the area. The folder is removed when the returned ``Materialized`` object is garbage
 collected or closed.
 """
 
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import dask
 import dask.array as da
+import numpy as np
 import xarray as xr
 
 log = logging.getLogger(__name__)
@@ -57,13 +58,28 @@ def materialize(layers: dict[str, xr.DataArray], *, memory_budget_mb: float | No
     spill = Path(tempfile.mkdtemp(prefix="ecoassess-spill-", dir=spill_root))
     log.info("materialising %.0f MiB of layers to %s (over the %.0f MiB memory budget)", nbytes / 2**20, spill,
              memory_budget_mb)
-    # one stack, one pass over the inputs: (layer, y, x) in float32, written strip by strip along y
+    # one pass over the inputs; each chunk of each layer goes to its own .npy file, so memory stays one chunk
+    # per worker thread whatever the raster's width
     names = list(layers)
-    stack = da.stack([layers[n].data.astype("float32") for n in names], axis=0)
-    da.to_npy_stack(spill / "stack", stack, axis=1)
-    stored = da.from_npy_stack(spill / "stack", mmap_mode="r")
+    stack = da.stack([layers[n].data for n in names], axis=0).astype("float32")
+    chunks = stack.chunks
+
+    def save(block, block_info=None):
+        (_, _), (r0, _), (c0, _) = block_info[0]["array-location"]
+        np.save(spill / f"{r0}_{c0}.npy", block)
+        return np.zeros((1, 1, 1), dtype="uint8")
+
+    written = stack.rechunk((len(names), chunks[1], chunks[2])).map_blocks(
+        save, chunks=((1,), (1,) * len(chunks[1]), (1,) * len(chunks[2])), dtype="uint8")
+    written.compute()
+
+    def load(block_info=None, *, index):
+        (r0, _), (c0, _) = block_info[None]["array-location"]
+        return np.load(spill / f"{r0}_{c0}.npy", mmap_mode="r")[index]
+
     out = {}
     for i, (name, arr) in enumerate(layers.items()):
-        data = stored[i].rechunk(arr.data.chunks).astype(arr.dtype)
-        out[name] = arr.copy(data=data)
+        data = da.map_blocks(load, index=i, chunks=chunks[1:], dtype="float32", meta=np.empty((0, 0), "float32"),
+                             name=f"spilled-{name}-{spill.name}")
+        out[name] = arr.copy(data=data.astype(arr.dtype))
     return Materialized(out, spill)
