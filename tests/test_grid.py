@@ -4,7 +4,6 @@ import pytest
 import rasterio
 from affine import Affine
 from pyproj import Geod
-from rasterio.crs import CRS
 from shapely.geometry import box
 
 from ecoassess.errors import InputError

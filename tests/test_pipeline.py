@@ -6,14 +6,13 @@ import hashlib
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 import rasterio
 from click.testing import CliRunner
 
 import ecoassess
 from ecoassess.cli import main
-from ecoassess.errors import ConfigError, EcoassessError, InputError
+from ecoassess.errors import InputError
 from ecoassess.grid import read_on_grid
 from ecoassess.sample import write_sample
 
@@ -220,7 +219,8 @@ def test_baseline_ei_can_come_from_last_years_results(run, sample_config, tmp_pa
 
 def test_a_grass_class_without_cover_levels_is_split_by_this_years_fvc(sample_config, tmp_path):
     """CLCD has one grass class; HJ 192 needs high/medium/low cover: the run splits it by FVC 5/20/50 %."""
-    from ecoassess.pipeline import build_grid, ei_year, read_study_area, read_zone_sets
+    from ecoassess.pipeline import build_grid, read_study_area, read_zone_sets
+    from ecoassess.stages.ei import ei_year
 
     config = ecoassess.load_config(sample_config)
     cas_to_clcd = {11: 1, 12: 1, 21: 2, 22: 3, 23: 2, 24: 2, 31: 4, 32: 4, 33: 4, 41: 5, 42: 5, 43: 5,

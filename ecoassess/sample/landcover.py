@@ -87,7 +87,7 @@ def _reservoir(terrain: Terrain, dam: int, target_km2: float):
 def make_landscape(world: World, terrain: Terrain, counties: Counties) -> Landscape:
     rng = world.rng("landcover")
     n, shape = world.n, world.shape
-    dem, slope, hand = terrain.dem_m, terrain.slope_deg, terrain.hand_m
+    slope, hand = terrain.slope_deg, terrain.hand_m
     up = terrain.upstream_km2
     rivers = up >= RIVER_KM2
     river_dist_m = ndimage.distance_transform_edt(~rivers) * RES_M

@@ -1,0 +1,175 @@
+"""HJ 192-2015 EI stage: county EI with every intermediate, ΔEI and change classes, function-zone indicators."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from ecoassess.config import AssessmentConfig
+from ecoassess.errors import EcoassessError, InputError
+from ecoassess.grid import AnalysisGrid, rasterize_mask
+from ecoassess.stages.common import formats, isolated, open_year_scenes, with_code, with_geometry
+from ecoassess.stages.vegetation import vegetation_year
+
+if TYPE_CHECKING:
+    from ecoassess.pipeline import RunResult
+
+log = logging.getLogger(__name__)
+
+
+def ei_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, zone_sets: dict):
+    """HJ 192-2015 EI of every county and the whole area for ``year`` (STANDARDS §1), with every intermediate.
+
+    Returns the :class:`~ecoassess.assess.hj192.EiResult`, the erosion class layer (or None) and the habitat areas.
+    """
+    from ecoassess.assess import ei_inputs as gather
+    from ecoassess.assess.hj192 import EiInputs, compute_ei
+    from ecoassess.sources import composite
+
+    counties = zone_sets["county"]
+    land_cover, legend = gather.land_cover_layer(config, year, grid)
+    grass = None
+    if gather.needs_grass_split(legend):  # e.g. CLCD/WorldCover grass: split by this year's FVC (5/20/50 %)
+        inside = rasterize_mask(counties.gdf.geometry, grid, chunk=config.grid.chunk)
+        grass = gather.grass_fvc_km2(counties, vegetation_year(config, year, grid, inside).fvc, land_cover, legend)
+    habitat, assumptions = gather.habitat_km2(counties, land_cover, legend, grass_fvc_areas=grass)
+    monthly = composite(open_year_scenes(config, year, grid), method="monthly_max_ndvi",
+                        months=tuple(config.composite.months), min_clear=config.composite.min_clear)
+    ndvi_mean, ndvi_weight = gather.zone_ndvi(counties, monthly.ndvi)
+    erosion, erosion_layer, erosion_notes = gather.erosion_km2(config, counties, grid, land_cover, legend, None)
+    rivers = gather.river_length_km(config, counties)
+    notes = [f"vegetation cover from the May–September monthly-maximum NDVI composite of {len(monthly.dates)} "
+             "scene(s) (float NDVI with A_veg = 121.165124)",
+             "river length from the river layer clipped to each county" if rivers is not None else
+             "river length from the statistics table (river_length_km)",
+             f"other land stress = {' + '.join(gather.OTHER_STRESS_SUBCLASSES)} areas of the land cover [C]"]
+    if grass is not None:
+        notes.append(f"{legend.name} grass split into high/medium/low cover by the {year} FVC (5/20/50 %, STANDARDS "
+                     "§1.2; FVC by the 5 %/95 % NDVI dichotomy, STANDARDS §4)")
+    area = pd.Series(counties.area_km2 - counties.area_outside_km2, index=counties.ids)
+    inputs = EiInputs(
+        habitat_km2=habitat, ndvi_mean=ndvi_mean, ndvi_scale="float", statistics=gather.statistics_rows(config, year),
+        river_length_km=rivers, area_km2=area, ndvi_weight=ndvi_weight,
+        severe_erosion_km2=None if erosion is None else erosion["severe_erosion_km2"],
+        moderate_erosion_km2=None if erosion is None else erosion["moderate_erosion_km2"],
+        other_stress_km2=gather.other_stress_km2(habitat), events=gather.constraint_events(config, year),
+        event_zone_field="county_code", names=pd.Series(counties.names, index=counties.ids), year=year,
+        whole_area_id="000000", whole_area_name="全区" if config.outputs.lang == "zh" else "study area",
+        assumptions=list(assumptions) + erosion_notes + notes)
+    return compute_ei(inputs, coefficients=config.hj192.coefficients), erosion_layer, habitat
+
+def ei_stage(config, grid, zone_sets, store, timer, result: RunResult) -> None:
+    """HJ 192-2015 EI per county and year, ΔEI and its change class, function-zone indicators."""
+    from ecoassess.assess.ei_inputs import habitat_km2, land_cover_layer
+    from ecoassess.assess.hj192 import function_zone_indicators
+    from ecoassess.cog import write_cog
+
+    if not config.hj192.enabled:
+        return
+    years = [y for y in config.years if y in config.land_cover and y in config.imagery]
+    if config.statistics is None or not years:
+        log.info("HJ 192 EI skipped: it needs land cover, imagery and the statistics table")
+        return
+    try:
+        tables, assumptions = [], []
+        for year in years:
+            with timer.stage(f"hj192 ei {year}"):
+                ei, erosion_layer, habitat = ei_year(config, year, grid, zone_sets)
+                if erosion_layer is not None:
+                    rel = Path("layers") / f"erosion_class_{year}.tif"
+                    write_cog(erosion_layer, store.path(rel), nodata=0, dtype="uint8", resampling="nearest",
+                              tags={"long_name": "SL 190-2007 erosion intensity class",
+                                    "source": erosion_layer.attrs.get("erosion_source", "")})
+                    result.layers[f"erosion_class_{year}"] = rel
+                tables.append(ei.table.assign(year=year))
+                assumptions += [{"year": year, "assumption": a} for a in ei.assumptions]
+                assumptions += [{"year": year, "assumption": f"capped at 100: {r.zone} {r.quantity} "
+                                 f"{r.before:.4g} -> {r.after:.4g}"} for r in ei.capped.itertuples()]
+                result.manifest.setdefault("hj192", {})[str(year)] = {
+                    "coefficients": str(ei.coefficients.path), "version": ei.coefficients.version,
+                    "ei": {str(k): float(v) for k, v in ei.table["ei"].items()}}
+        table = with_code(pd.concat(tables))
+        cols = ["code", "year"] + [c for c in table.columns if c not in ("code", "year")]
+        table = table[cols]
+        result.tables["county_ei"] = table
+        store.write_table("county_ei", with_geometry_or_total(zone_sets, table), **formats(config))
+        change = ei_change_table(config, table, zone_sets)
+        if change is not None:
+            result.tables["county_ei_change"] = change
+            store.write_table("county_ei_change", change, **formats(config))
+        if "function_zones" in config.zones and config.zones["function_zones"].type_field:
+            fz_source = config.zones["function_zones"]
+            fz = zone_sets["function_zones"]
+            land_cover, legend = land_cover_layer(config, years[-1], grid)
+            fz_habitat, _ = habitat_km2(fz, land_cover, legend)
+            types = gpd.read_file(fz_source.path, layer=fz_source.layer).set_index(fz_source.id_field)[
+                fz_source.type_field]
+            area = pd.Series(fz.area_km2 - fz.area_outside_km2, index=fz.ids)
+            indicators = function_zone_indicators(fz_habitat, area, types.reindex(fz.ids))
+            indicators.insert(0, "year", years[-1])
+            indicators.insert(1, "name", pd.Series(fz.names, index=fz.ids))
+            indicators = with_code(indicators)
+            result.tables["function_zone_indicators"] = indicators
+            store.write_table("function_zone_indicators", indicators, **formats(config))
+        notes = pd.DataFrame(assumptions).drop_duplicates()
+        result.tables["ei_assumptions"] = notes
+        store.write_table("ei_assumptions", notes, **formats(config))
+    except EcoassessError as exc:
+        isolated(config, result, "hj192 ei", exc)
+
+def previous_ei(config: AssessmentConfig) -> pd.DataFrame:
+    """``code, year, ei, name`` rows of the ``county_ei`` layer of earlier runs' results.gpkg (may be empty)."""
+    import pyogrio
+
+    rows = []
+    for path in config.hj192.previous_results:
+        try:
+            layer = pyogrio.read_dataframe(path, layer="county_ei", read_geometry=False,
+                                           columns=["code", "year", "name", "ei"])
+        except Exception as exc:  # noqa: BLE001
+            raise InputError(f"has no readable 'county_ei' layer ({exc})", path=path, field="county_ei",
+                             expected="the results.gpkg of an earlier ecoassess run") from exc
+        rows.append(layer.assign(code=layer["code"].astype(str), source=str(path)))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["code", "year", "name", "ei"])
+
+def ei_change_table(config: AssessmentConfig, table: pd.DataFrame, zone_sets: dict) -> pd.DataFrame | None:
+    """ΔEI against the baseline year (this run or earlier results), change classes, the fluctuation flag and,
+    for counties of key ecological function zones, the 7-class change (cut-offs unverified, marked)."""
+    from ecoassess.assess.ei_inputs import dominant_function_type
+    from ecoassess.assess.hj192 import change_class, fluctuation_flag, function_zone_change_class
+
+    previous = previous_ei(config)
+    series = pd.concat([previous[["code", "year", "ei"]], table[["code", "year", "ei"]]])
+    series = series.drop_duplicates(["code", "year"], keep="last")  # this run wins over earlier results
+    series = series.astype({"code": str, "year": int, "ei": float})
+    wide = series.pivot(index="code", columns="year", values="ei").reindex(table["code"].unique())
+    base = config.baseline_year
+    if base is None or base not in wide.columns or config.year not in wide.columns:
+        if base is not None:
+            log.warning("no EI for the baseline year %s (neither computed nor in hj192.previous_results)", base)
+        return None
+    names = table.drop_duplicates("code").set_index("code")["name"]
+    change = pd.DataFrame({"name": names, "ei_baseline": wide[base], "ei": wide[config.year]})
+    change["delta_ei"] = change["ei"] - change["ei_baseline"]
+    change["change_class"] = change_class(change["delta_ei"])
+    change = change.join(fluctuation_flag(wide)[["fluctuation_level", "fluctuating"]])
+    change.insert(0, "years", f"{base}-{config.year}")
+    change["baseline_source"] = "this run" if base in set(table["year"]) else "hj192.previous_results"
+    fz = config.zones.get("function_zones")
+    if fz is not None and fz.type_field:
+        types = dominant_function_type(zone_sets["county"], gpd.read_file(fz.path, layer=fz.layer), fz.type_field)
+        change["function_type"] = types.reindex(change.index)
+        key = change["function_type"].notna()
+        change["function_zone_change_class"] = function_zone_change_class(change["delta_ei"]).where(key)
+        change["function_zone_change_verified"] = False  # cut-offs [C]: indices/hj192_2015.yaml
+    return with_code(change)
+
+def with_geometry_or_total(zone_sets, table: pd.DataFrame) -> gpd.GeoDataFrame:
+    """County rows with their polygons, the whole-area row (000000) with the dissolved study area."""
+    counties = with_geometry(zone_sets["county"], table[table["code"] != "000000"])
+    whole = with_geometry(zone_sets["study_area"], table[table["code"] == "000000"])
+    return gpd.GeoDataFrame(pd.concat([counties, whole], ignore_index=True), geometry="geometry", crs=counties.crs)

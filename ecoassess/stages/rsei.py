@@ -1,0 +1,136 @@
+"""RSEI stage: per-year RSEI (joint PCA over two years), layers, per-zone tables and the PCA report."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ecoassess.config import AssessmentConfig
+from ecoassess.errors import EcoassessError
+from ecoassess.grid import AnalysisGrid
+from ecoassess.stages.common import (band_ref, formats, isolated, open_year_scenes, water_mask_from_land_cover,
+                                     with_code, with_geometry)
+
+if TYPE_CHECKING:
+    from ecoassess.pipeline import RunResult
+
+log = logging.getLogger(__name__)
+
+
+def rsei_years(config: AssessmentConfig, grid: AnalysisGrid, inside: xr.DataArray) -> list:
+    """RSEI (Xu 2013; STANDARDS §3) for every year with thermal imagery; a joint PCA when there are two years.
+
+    Reflectance comes from the thermal product itself when it carries the six optical bands (a Landsat C2 L2
+    product: one date, one sensor, as in Xu 2013); otherwise from the year's composite of ``imagery``.
+    """
+    from ecoassess.assess.rsei import RseiSettings, compute_rsei, rsei_indicators
+    from ecoassess.assess.rsei import water_mask as mndwi_water_mask
+    from ecoassess.sources import CORE_ROLES, composite, open_scene
+
+    spec = config.rsei
+    years = [y for y in config.years if y in config.thermal]
+    if not spec.enabled or not years:
+        return []
+    settings = RseiSettings.from_spec(normalisation=spec.normalisation,
+                                      water_mask=None if spec.water_mask == "land_cover" else spec.water_mask,
+                                      wetness_index=spec.wetness_index)
+    indicators, valids, waters = [], [], []
+    for year in years:
+        tspec = config.thermal[year]
+        options = {"grid": grid, "chunk": config.grid.chunk}
+        thermal = (open_scene("geotiff", bands={k: band_ref(v) for k, v in tspec.bands.items()}, date=tspec.date,
+                              **options) if tspec.kind == "geotiff" else open_scene(tspec.kind, path=tspec.path, **options))
+        if all(role in thermal.bands for role in CORE_ROLES):
+            bands, clear, sensor = thermal.bands, thermal.clear, thermal.sensor
+        else:
+            scenes = open_year_scenes(config, year, grid)
+            comp = composite(scenes, method="median", months=tuple(config.composite.months))
+            bands, clear, sensor = comp.bands, comp.clear_count > 0, scenes[0].sensor
+            clear = clear & thermal.clear
+        ind = rsei_indicators(bands, thermal.thermal_k, sensor=sensor, wetness_index=spec.wetness_index)
+        if spec.water_mask == "land_cover" or (spec.water_mask is None and year in config.land_cover):
+            water = water_mask_from_land_cover(config, year, grid)
+        else:
+            water = mndwi_water_mask(bands, clear, settings)
+        valid = clear & inside if water is None else clear & inside & ~water
+        indicators.append(ind)
+        valids.append(valid)
+        waters.append(water)
+    if spec.joint_pca and len(years) > 1:
+        return compute_rsei(indicators, valids, settings=settings, years=years, water=waters)
+    results = []
+    for ind, valid, year, water in zip(indicators, valids, years, waters):
+        result = compute_rsei(ind, valid, settings=settings, water=water)
+        result.year = year
+        results.append(result)
+    return results
+
+def zone_rsei_table(zones, result) -> pd.DataFrame:
+    """RSEI mean/std and the area share of each grade per zone, with area accounting."""
+    from ecoassess.assess.rsei import rsei_spec
+    from ecoassess.zones import zonal_class_areas, zonal_stats
+
+    masked = ~result.valid & np.isfinite(result.indicators["ndvi"])
+    table = zonal_stats(zones, {"rsei": result.rsei}, masked=masked, stats=("mean", "std", "min", "max"))
+    areas = zonal_class_areas(zones, result.grade, nodata=0)
+    graded = sum(areas[c] for c in areas.attrs["class_columns"].values()) if areas.attrs["class_columns"] else 0
+    for grade in rsei_spec()["grades"]:
+        col = areas.attrs["class_columns"].get(grade["code"])
+        share = areas[col] / graded if col is not None else 0.0
+        table[f"grade{grade['code']}_{grade['en']}_share"] = share
+    table.insert(0, "year", result.year)
+    table["pc1_share"] = result.pc1_share
+    table["joint_pca"] = result.joint
+    return table
+
+def rsei_stage(config, grid, zone_sets, inside, store, timer, result: RunResult) -> None:
+    """RSEI layers, per-zone RSEI tables and the PCA report (skipped without thermal imagery)."""
+    from ecoassess.assess.rsei import rsei_change
+    from ecoassess.cog import write_cog
+
+    if not config.thermal or not config.rsei.enabled:
+        return
+    try:
+        with timer.stage("rsei"):
+            rsei = rsei_years(config, grid, inside)
+            for r in rsei:
+                for name, layer, nodata, dtype in (("rsei", r.rsei, float("nan"), "float32"),
+                                                   ("rsei_grade", r.grade, 0, "uint8")):
+                    rel = Path("layers") / f"{name}_{r.year}.tif"
+                    write_cog(layer, store.path(rel), nodata=nodata, dtype=dtype,
+                              tags={"long_name": layer.attrs.get("long_name", name), "pc1_share": f"{r.pc1_share:.4f}",
+                                    "joint_pca": str(r.joint)})
+                    result.layers[f"{name}_{r.year}"] = rel
+            if len(rsei) == 2:
+                delta, classes = rsei_change(rsei[0], rsei[1])
+                for name, layer, nodata, dtype in (("rsei_change", delta, float("nan"), "float32"),
+                                                   ("rsei_change_class", classes, -99, "int16")):
+                    rel = Path("layers") / f"{name}_{rsei[0].year}_{rsei[1].year}.tif"
+                    write_cog(layer, store.path(rel), nodata=nodata, dtype=dtype)
+                    result.layers[rel.stem] = rel
+        with timer.stage("rsei zonal statistics"):
+            for set_name, zones in zone_sets.items():
+                if set_name == "study_area":
+                    continue
+                parts = [zone_rsei_table(zones, r) for r in rsei]
+                if set_name == "county":
+                    parts += [zone_rsei_table(zone_sets["study_area"], r) for r in rsei]
+                table = with_code(pd.concat(parts))
+                result.tables[f"{set_name}_rsei"] = table
+                store.write_table(f"{set_name}_rsei", with_geometry(zones, table), **formats(config))
+            pca = pd.DataFrame([{"year": r.year, "indicator": k, "pc1_loading": v, "normalisation_lower": r.bounds[k][0],
+                                 "normalisation_upper": r.bounds[k][1], "pc1_share": r.pc1_share,
+                                 "eigenvalues": ", ".join(f"{e:.6g}" for e in r.eigenvalues),
+                                 "pc1_flipped": r.flipped, "joint_pca": r.joint, "wetness_index": r.wetness_index,
+                                 "n_pixels": r.n_pixels, "warnings": " | ".join(r.warnings)}
+                                for r in rsei for k, v in r.loadings.items()])
+            result.tables["rsei_pca"] = pca
+            store.write_table("rsei_pca", pca, **formats(config))
+            result.manifest["rsei"] = [r.summary() for r in rsei]
+    except EcoassessError as exc:
+        isolated(config, result, "rsei", exc)

@@ -1,0 +1,145 @@
+"""Vegetation stage: composites, NDVI and FVC (STANDARDS §4) per year, county table, COGs and the county map."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ecoassess.config import AssessmentConfig
+from ecoassess.errors import EcoassessError, InputError
+from ecoassess.grid import AnalysisGrid
+from ecoassess.stages.common import formats, isolated, open_year_scenes, water_mask_from_land_cover, with_code, with_geometry
+
+if TYPE_CHECKING:
+    from ecoassess.pipeline import RunResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class VegetationYear:
+    """The vegetation layers of one year on the analysis grid, and how they were made."""
+
+    year: int
+    ndvi: xr.DataArray
+    fvc: xr.DataArray
+    masked: xr.DataArray           # bool: observed but never clear, or water
+    clear_count: xr.DataArray
+    endmembers: object
+    n_scenes: int
+    composite_method: str
+
+def vegetation_water_mask(config: AssessmentConfig, year: int, grid: AnalysisGrid,
+                          bands: xr.Dataset | None) -> xr.DataArray | None:
+    """Open water for masking vegetation statistics: from the year's land cover when given, else MNDWI > 0."""
+    from ecoassess.layers.vegetation import normalized_difference
+
+    water = water_mask_from_land_cover(config, year, grid)
+    if water is not None:
+        return water
+    if bands is not None and "green" in bands and "swir1" in bands:
+        log.info("%d: no land cover given; water masked where MNDWI > 0 (Xu 2006)", year)
+        return normalized_difference(bands["green"], bands["swir1"]) > 0
+    return None
+
+def vegetation_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, inside: xr.DataArray) -> VegetationYear:
+    """Composite the year's scenes, then NDVI and FVC (STANDARDS §4) on the grid, lazily."""
+    from ecoassess.layers.vegetation import fvc, fvc_endmembers, ndvi
+    from ecoassess.sources import composite
+
+    scenes = open_year_scenes(config, year, grid)
+    if not scenes:
+        raise InputError(f"no imagery is configured for year {year}", field=f"imagery.{year}")
+    comp = composite(scenes, method="median", months=tuple(config.composite.months),
+                     min_clear=config.composite.min_clear)
+    ndvi_layer = ndvi(comp.bands)
+    if config.composite.method == "monthly_max_ndvi":
+        monthly = composite(scenes, method="monthly_max_ndvi", months=tuple(config.composite.months),
+                            min_clear=config.composite.min_clear)
+        ndvi_layer = monthly.ndvi
+    water = vegetation_water_mask(config, year, grid, comp.bands)
+    masked = comp.masked if water is None else (comp.masked | (water & ~comp.nodata))
+    masked = masked & inside
+    valid = np.isfinite(ndvi_layer) & ~masked & inside
+    endmembers = fvc_endmembers(ndvi_layer, valid)
+    log.info("%d: FVC end-members NDVI_soil = %.4f, NDVI_veg = %.4f over %d valid pixels", year,
+             endmembers.ndvi_soil, endmembers.ndvi_veg, endmembers.n_pixels)
+    fvc_layer = fvc(ndvi_layer, endmembers)
+    for layer in (ndvi_layer, fvc_layer, masked):
+        layer.attrs["grid"] = grid
+    return VegetationYear(year, ndvi_layer.where(inside), fvc_layer.where(inside), masked, comp.clear_count,
+                          endmembers, len(scenes), config.composite.method)
+
+def county_vegetation_table(zones, veg: VegetationYear) -> pd.DataFrame:
+    """Per-zone NDVI and FVC statistics with area accounting (valid / masked / nodata / outside, km²)."""
+    from ecoassess.zones import zonal_stats
+
+    table = zonal_stats(zones, {"ndvi": veg.ndvi, "fvc": veg.fvc}, masked=veg.masked, stats=("mean", "std", "min", "max"))
+    table.insert(0, "year", veg.year)
+    table["ndvi_soil"] = veg.endmembers.ndvi_soil
+    table["ndvi_veg"] = veg.endmembers.ndvi_veg
+    table["composite_method"] = veg.composite_method
+    table["n_scenes"] = veg.n_scenes
+    return table
+
+
+# -- the run ---------------------------------------------------------------------------------------------------
+
+def vegetation_stage(config, grid, zone_sets, inside, store, timer, result: RunResult) -> None:
+    """NDVI/FVC layers and the county vegetation table, year by year (a failing year is reported)."""
+    rows = []
+    for year in [y for y in config.years if y in config.imagery]:  # a baseline may come from earlier results
+        try:
+            with timer.stage(f"vegetation {year}"):
+                veg = vegetation_year(config, year, grid, inside)
+                result.layers.update(write_vegetation_layers(store, veg))
+            with timer.stage(f"zonal statistics {year}"):
+                rows.append(pd.concat([county_vegetation_table(zone_sets["county"], veg),
+                                       county_vegetation_table(zone_sets["study_area"], veg)]))
+        except EcoassessError as exc:
+            isolated(config, result, f"vegetation {year}", exc)
+    if not rows:
+        raise EcoassessError("no year could be assessed:\n  " + "\n  ".join(result.problems))
+    table = with_code(pd.concat(rows))
+    result.tables["county_vegetation"] = table
+    result.manifest["fvc_endmembers"] = endmember_summary(table)
+    store.write_table("county_vegetation", with_geometry(zone_sets["county"], table), **formats(config))
+
+def write_vegetation_layers(store, veg: VegetationYear) -> dict[str, Path]:
+    from ecoassess.cog import write_cog
+
+    written = {}
+    for name, layer, nodata, dtype in (("ndvi", veg.ndvi, float("nan"), "float32"),
+                                       ("fvc", veg.fvc, float("nan"), "float32"),
+                                       ("clear_count", veg.clear_count, -1, "int16")):
+        rel = Path("layers") / f"{name}_{veg.year}.tif"
+        write_cog(layer, store.path(rel), nodata=nodata, dtype=dtype,
+                  tags={k: str(v) for k, v in layer.attrs.items() if k in ("long_name", "units", "formula",
+                                                                            "ndvi_soil", "ndvi_veg")})
+        written[f"{name}_{veg.year}"] = rel
+    return written
+
+def write_vegetation_map(store, counties, table: pd.DataFrame, config: AssessmentConfig) -> dict[str, Path]:
+    from ecoassess.report.maps import zone_choropleth
+
+    year = config.year if config.year in set(table["year"]) else int(table["year"].max())
+    rows = table[(table["year"] == year) & (table["code"] != "000000")]
+    gdf = with_geometry(counties, rows)
+    zh = config.outputs.lang == "zh"
+    rel = Path("maps") / f"ndvi_by_county_{year}.png"
+    zone_choropleth(
+        gdf, "ndvi_mean", store.path(rel),
+        title=f"{year}年各县归一化植被指数(NDVI)均值" if zh else f"Mean NDVI by county, {year}",
+        legend_label="NDVI 均值" if zh else "mean NDVI", label_field="name", lang=config.outputs.lang,
+        cmap="RdYlGn", note=config.name)
+    return {f"ndvi_by_county_{year}": rel}
+
+def endmember_summary(table: pd.DataFrame) -> dict:
+    first = table.drop_duplicates("year").set_index("year")
+    return {int(y): {"ndvi_soil": float(r["ndvi_soil"]), "ndvi_veg": float(r["ndvi_veg"])} for y, r in first.iterrows()}
