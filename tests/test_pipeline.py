@@ -197,6 +197,7 @@ def test_ei_change_classes_follow_the_standard_thresholds(run):
         expected = "无明显变化" if d < 1 else ("略微" if d < 3 else ("明显" if d < 8 else "显著"))
         assert row["change_class"].startswith(expected[:2]), row.to_dict()
     assert "county_ei" in run.tables and (run.out_dir / "layers" / "erosion_class_2024.tif").exists()
+    assert run.maps["ei_by_county_2024"].exists()
 
 
 def test_baseline_ei_can_come_from_last_years_results(run, sample_config, tmp_path):

@@ -97,6 +97,8 @@ def ei_stage(config, grid, zone_sets, store, timer, result: RunResult) -> None:
         table = table[cols]
         result.tables["county_ei"] = table
         store.write_table("county_ei", with_geometry_or_total(zone_sets, table), **formats(config))
+        if config.outputs.maps:
+            result.maps.update(write_ei_map(store, zone_sets["county"], table, config))
         change = ei_change_table(config, table, zone_sets)
         if change is not None:
             result.tables["county_ei_change"] = change
@@ -120,6 +122,32 @@ def ei_stage(config, grid, zone_sets, store, timer, result: RunResult) -> None:
         store.write_table("ei_assumptions", notes, **formats(config))
     except EcoassessError as exc:
         isolated(config, result, "hj192 ei", exc)
+
+#: Map colours of the five EI grades (优 … 差), green to red.
+GRADE_COLOURS = ("#1a9641", "#a6d96a", "#ffffbf", "#fdae61", "#d7191c")
+
+
+def write_ei_map(store, counties, table: pd.DataFrame, config: AssessmentConfig) -> dict[str, Path]:
+    """County map of the assessment year's EI in the five HJ 192-2015 grades (class limits from the coefficients)."""
+    from ecoassess.assess.hj192_coefficients import load_hj192
+    from ecoassess.report.maps import zone_choropleth
+
+    year = config.year if config.year in set(table["year"]) else int(table["year"].max())
+    rows = table[(table["year"] == year) & (table["code"] != "000000")]
+    gdf = with_geometry(counties, rows.drop(columns=["name"]).merge(
+        pd.DataFrame({"code": counties.ids.astype(str), "name": counties.names}), on="code"))
+    zh = config.outputs.lang == "zh"
+    grades = load_hj192(config.hj192.coefficients).raw["grades"]["classes"]
+    classes = [(g["lower"] if g["lower"] is not None else 0.0, g["upper"] if g["upper"] is not None else 100.0,
+                f"{g['zh'] if zh else g['en']} ({g['lower'] or 0:g}–{g['upper'] or 100:g})", colour)
+               for g, colour in zip(grades, GRADE_COLOURS)][::-1]
+    rel = Path("maps") / f"ei_by_county_{year}.png"
+    zone_choropleth(gdf, "ei", store.path(rel),
+                    title=f"{year}年各县生态环境状况指数(EI)" if zh else f"Ecological index (EI) by county, {year}",
+                    legend_label="EI 等级" if zh else "EI grade", label_field="name", lang=config.outputs.lang,
+                    classes=classes, note=f"{config.name}; HJ 192-2015")
+    return {f"ei_by_county_{year}": rel}
+
 
 def previous_ei(config: AssessmentConfig) -> pd.DataFrame:
     """``code, year, ei, name`` rows of the ``county_ei`` layer of earlier runs' results.gpkg (may be empty)."""
