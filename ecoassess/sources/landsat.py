@@ -27,6 +27,7 @@ from ecoassess.sources import qa as _qa
 from ecoassess.sources.scene import (
     Scene,
     make_dataset,
+    maybe_float,
     native_grid,
     parse_date,
     read_scaled,
@@ -278,8 +279,8 @@ def open_landsat_c2l2(path, grid: AnalysisGrid | None = None, *,
         "wrs_path": image.get("WRS_PATH"),
         "wrs_row": image.get("WRS_ROW"),
         "scene_center_time": image.get("SCENE_CENTER_TIME"),
-        "cloud_cover_percent": _maybe_float(image.get("CLOUD_COVER")),
-        "cloud_cover_land_percent": _maybe_float(image.get("CLOUD_COVER_LAND")),
+        "cloud_cover_percent": maybe_float(image.get("CLOUD_COVER")),
+        "cloud_cover_land_percent": maybe_float(image.get("CLOUD_COVER_LAND")),
         "band_files": {role: str(f) for role, f in files.items()},
         "band_numbers": dict(role_bands),
         "reflectance_scale": {role: {"mult": m, "add": a} for role, (m, a) in factors.items()},
@@ -293,10 +294,3 @@ def open_landsat_c2l2(path, grid: AnalysisGrid | None = None, *,
     return Scene(sensor=sensor, date=date, path=str(folder), bands=bands,
                  valid=wrap_like(grid, valid, name="valid"), clear=wrap_like(grid, clear, name="clear"),
                  water=water, thermal_k=thermal, grid=grid, metadata=metadata, mask_layers=mask_layers)
-
-
-def _maybe_float(value):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None

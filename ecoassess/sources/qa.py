@@ -121,13 +121,7 @@ def scl_class_values(classes: Iterable[int | str]) -> frozenset[int]:
 
 def scl_is(scl, classes: Iterable[int]):
     """Boolean array: SCL value is one of ``classes``."""
-    classes = sorted(set(int(c) for c in classes))
-    if not classes:
-        return (scl == 0) & False  # all False, same type and shape
-    out = scl == classes[0]
-    for c in classes[1:]:
-        out = out | (scl == c)
-    return out
+    return isin_values(scl, sorted(set(int(c) for c in classes)))
 
 
 def isin_values(arr, values: Iterable[float]):

@@ -215,3 +215,11 @@ def parse_date(value) -> _dt.date:
         return _dt.date.fromisoformat(text[:10])
     except ValueError as exc:
         raise ValueError(f"not an ISO date: {value!r}") from exc
+
+
+def maybe_float(value) -> float | None:
+    """``float(value)``, or None for a missing or non-numeric metadata value (e.g. cloud cover)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

@@ -33,7 +33,8 @@ from ecoassess.errors import InputError
 from ecoassess.grid import DEFAULT_CHUNK, AnalysisGrid, read_on_grid
 from ecoassess.sources import qa as _qa
 from ecoassess.sensors import sentinel2_bands, sentinel2_stac_keys
-from ecoassess.sources.scene import CORE_ROLES, Scene, make_dataset, native_grid, parse_date, read_scaled, wrap_like
+from ecoassess.sources.scene import (CORE_ROLES, Scene, make_dataset, maybe_float, native_grid, parse_date,
+                                     read_scaled, wrap_like)
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ def _open_safe(path: Path) -> dict:
                         else f"DN / {quant:g} (baseline {baseline_text} < 04.00: no offset)"),
         "baseline": baseline_text, "platform": info.get("SPACECRAFT_NAME"), "date": date,
         "product_id": (info.get("PRODUCT_URI") or safe.name).removesuffix(".SAFE"),
-        "cloud_cover_percent": _maybe_float(info.get("Cloud_Coverage_Assessment")),
+        "cloud_cover_percent": maybe_float(info.get("Cloud_Coverage_Assessment")),
         "start_time": info.get("PRODUCT_START_TIME"),
     }
 
@@ -271,7 +272,7 @@ def _open_stac(path: Path, boa_offset) -> dict:
         "quantification": quant, "offset_dn": offsets, "offset_rule": "; ".join(notes),
         "baseline": baseline_text, "platform": props.get("platform"), "date": date,
         "product_id": item.get("id") or item_path.stem,
-        "cloud_cover_percent": _maybe_float(props.get("eo:cloud_cover")),
+        "cloud_cover_percent": maybe_float(props.get("eo:cloud_cover")),
         "start_time": dt, "boa_offset_applied": applied, "skipped_assets": skipped,
     }
 
@@ -373,10 +374,3 @@ def open_sentinel2_l2a(path, grid: AnalysisGrid | None = None, *, mask_scl=_qa.D
     return Scene(sensor=_sensor_name(p["platform"]), date=p["date"], path=str(p["path"]), bands=bands,
                  valid=wrap_like(grid, valid, name="valid"), clear=wrap_like(grid, clear, name="clear"),
                  water=water, thermal_k=None, grid=grid, metadata=metadata, mask_layers=mask_layers)
-
-
-def _maybe_float(value):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
