@@ -1,7 +1,11 @@
 """Streaming statistics over the chunks of a dask-backed layer, in bounded memory.
 
 * :func:`streaming_quantiles` — exact ``numpy.quantile(valid, qs)`` (method 'linear') by histogram refinement.
+* :func:`streaming_quantiles_many` — the same for several layers, every pass reading all of them together.
+* :func:`streaming_range` — n, min and max of the valid values.
 * :func:`streaming_covariance` — n, mean and covariance of k layers, merged chunk by chunk (Chan et al.).
+
+The per-chunk work runs in compiled kernels (:mod:`ecoassess.stats_kernels`).
 
 Cells that are NaN/±inf, or True in ``mask``, are excluded everywhere. Per-chunk partials are combined by a
 tree reduction (:func:`ecoassess.zones.tree_reduce`), so the driver never holds more than a few partials.
@@ -16,6 +20,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from ecoassess import stats_kernels as kernels
 from ecoassess.errors import AllMaskedError
 from ecoassess.grid import DEFAULT_CHUNK
 from ecoassess.zones import tree_reduce
@@ -37,22 +42,25 @@ def _as_dask(arr, chunks=None) -> da.Array:
     return data
 
 
-def _valid_values(block, mask_block) -> np.ndarray:
+def _flat(block) -> np.ndarray:
     x = np.asarray(block)
-    ok = np.isfinite(x) if x.dtype.kind in "fc" else np.ones(x.shape, bool)
-    if mask_block is not None:
-        m = np.asarray(mask_block)
-        ok &= ~(m.astype(bool) if m.dtype != bool else m)
-    return x[ok]
+    return np.ascontiguousarray(x).reshape(-1)
 
 
-def _blocks(arr, mask):
-    data = _as_dask(arr)
-    blocks = data.to_delayed().ravel()
-    if mask is None:
-        return list(zip(blocks, [None] * len(blocks))), data.dtype
-    m = _as_dask(mask, data.chunks).to_delayed().ravel()
-    return list(zip(blocks, m)), data.dtype
+def _flat_mask(mask_block, size: int) -> np.ndarray:
+    if mask_block is None:
+        return np.zeros(size, bool)
+    m = _flat(mask_block)
+    return m if m.dtype == bool else m.astype(bool)
+
+
+def _chunk_pairs(arrays: list, mask):
+    """Per chunk: (tuple of the arrays' blocks, mask block or None); every array on the first one's chunks."""
+    first = _as_dask(arrays[0])
+    datas = [first] + [_as_dask(a, first.chunks) for a in arrays[1:]]
+    blocks = [d.to_delayed().ravel() for d in datas]
+    masks = _as_dask(mask, first.chunks).to_delayed().ravel() if mask is not None else [None] * len(blocks[0])
+    return [(tuple(b[i] for b in blocks), masks[i]) for i in range(len(masks))], [d.dtype for d in datas]
 
 
 def _run(pairs, leaf, combine):
@@ -65,33 +73,33 @@ def _run(pairs, leaf, combine):
 # -- quantiles ---------------------------------------------------------------------------------------------------
 
 def _bin_index(v: np.ndarray, lo: float, scale: float) -> np.ndarray:
-    """floor((v − lo)·scale) clipped to [0, N_BINS − 1]: monotone non-decreasing in v (each step is)."""
+    """floor((v − lo)·scale) clipped to [0, N_BINS − 1]: monotone non-decreasing in v (each step is).
+
+    The reference for :func:`ecoassess.stats_kernels._bin`, which computes the same bins chunk by chunk.
+    """
     b = np.floor((v - lo) * scale)
     return np.clip(b, 0, N_BINS - 1).astype(np.int64)
 
 
-def _member(v: np.ndarray, chain) -> np.ndarray:
-    ok = np.ones(v.shape, bool)
-    for lo, scale, b in chain:
-        ok &= _bin_index(v, lo, scale) == b
-    return ok
+def _chain_arrays(chain):
+    return (np.array([c[0] for c in chain], np.float64), np.array([c[1] for c in chain], np.float64),
+            np.array([c[2] for c in chain], np.int64))
 
 
-def _quantile_pass(block, mask_block, *, tasks):
-    """One pass: for each task (chain, mode, lo, scale) return counts/min/max+histogram, or the gathered values."""
-    v = _valid_values(block, mask_block)
-    vf = v.astype(np.float64, copy=False)
+def _quantile_pass(blocks, mask_block, *, tasks):
+    """One pass over a chunk of several layers: per task (layer, chain, mode, lo, scale) the counts, min, max
+    (+ histogram) or the gathered values of the layer's valid values inside the task's interval."""
+    flats = [_flat(b) for b in blocks]
+    m = _flat_mask(mask_block, flats[0].size)
     out = []
-    for chain, mode, lo, scale in tasks:
-        sel = _member(vf, chain) if chain else slice(None)
-        w = vf[sel]
-        if mode == "gather":
-            out.append(v[sel].copy() if chain else v.copy())
-        elif mode == "range":
-            out.append((w.size, w.min() if w.size else np.inf, w.max() if w.size else -np.inf))
+    for layer, chain, mode, lo, scale in tasks:
+        x = flats[layer]
+        if mode == "range":
+            out.append(kernels.range_count(x, m))
+        elif mode == "gather":
+            out.append(kernels.gather(x, m, *_chain_arrays(chain), N_BINS))
         else:
-            out.append((w.size, w.min() if w.size else np.inf, w.max() if w.size else -np.inf,
-                        np.bincount(_bin_index(w, lo, scale), minlength=N_BINS)))
+            out.append(kernels.histogram(x, m, *_chain_arrays(chain), lo, scale, N_BINS))
     return out
 
 
@@ -136,6 +144,127 @@ def _numpy_linear(n: int, qs: np.ndarray, order_stat, weak_q: bool = False) -> n
     return lerp
 
 
+def streaming_ranges(layers: dict, *, mask=None) -> dict[str, tuple[int, float, float]]:
+    """``{name: (n, min, max)}`` of each layer's valid values (finite and not ``mask``), all in one pass;
+    (0, inf, −inf) for a layer without valid values."""
+    names = list(layers)
+    pairs, _ = _chunk_pairs([layers[n] for n in names], mask)
+    tasks = tuple((i, (), "range", 0.0, 0.0) for i in range(len(names)))
+    res = _run(pairs, lambda b, m: _quantile_pass(b, m, tasks=tasks), _quantile_combine)
+    return {n: (int(r[0]), float(r[1]), float(r[2])) for n, r in zip(names, res)}
+
+
+def streaming_range(arr, *, mask=None) -> tuple[int, float, float]:
+    """(n, min, max) of the valid values (finite and not ``mask``) in one pass; (0, inf, −inf) when none."""
+    return streaming_ranges({"layer": arr}, mask=mask)["layer"]
+
+
+class _RankSearch:
+    """The refinement state of one layer: which order statistics are wanted, found, and still being narrowed."""
+
+    def __init__(self, name: str, dtype, q: np.ndarray, value_range):
+        self.name, self.dtype, self.q = name, dtype, q
+        self.n: int | None = None
+        self.ranks: list[int] = []
+        self.resolved: dict[int, object] = {}
+        # active intervals: (chain of (lo, scale, bin), count of valid values below it, lo, hi, mode)
+        self.active: list = []
+        if value_range is not None:
+            lo, hi = float(value_range[0]), float(value_range[1])
+            if not hi > lo:
+                raise ValueError(f"value_range must be (lo, hi) with hi > lo, got {value_range}")
+            self.active = [((), 0, lo, hi, "hist")]
+
+    def start(self, n: int, vmin: float, vmax: float) -> None:
+        _check_n(n, self.name)
+        self.n = int(n)
+        self.ranks = _wanted_ranks(self.n, self.q)
+        if vmin == vmax:  # a single repeated value
+            self.resolved = {r: np.asarray(vmin).astype(self.dtype) for r in self.ranks}
+            self.active = []
+        else:
+            self.active = [((), 0, vmin, vmax, "hist")]
+
+    def tasks(self, level: int) -> list:
+        out = []
+        for chain, _below, lo, hi, mode in self.active:
+            if mode == "hist" and hi > lo and level < MAX_LEVELS:
+                out.append((chain, "hist", lo, N_BINS / (hi - lo)))
+            else:
+                out.append((chain, "gather", 0.0, 0.0))
+        return out
+
+    def update(self, tasks: list, results: list) -> None:
+        if self.n is None:  # value_range given: the first histogram pass also counts
+            self.n = int(results[0][0])
+            _check_n(self.n, self.name)
+            self.ranks = _wanted_ranks(self.n, self.q)
+        new_active = []
+        for (chain, below, lo, hi, _mode), task, res in zip(self.active, tasks, results):
+            mine = [r for r in self.ranks if r not in self.resolved and below <= r < below + _count(res)]
+            if not mine:
+                continue
+            if task[1] == "gather":
+                vals = np.sort(res)
+                for r in mine:
+                    self.resolved[r] = vals[r - below]
+                continue
+            cnt, mn, mx, hist = res
+            if mn == mx:  # every value of the interval is the same
+                for r in mine:
+                    self.resolved[r] = np.asarray(mn).astype(self.dtype)
+                continue
+            cum = np.cumsum(hist)
+            scale = task[3]
+            for bin_ in sorted(set(np.searchsorted(cum, [r - below + 1 for r in mine]).tolist())):
+                b_below = below + (int(cum[bin_ - 1]) if bin_ else 0)
+                b_count = int(hist[bin_])
+                b_lo, b_hi = lo + bin_ / scale, lo + (bin_ + 1) / scale
+                mode = "gather" if b_count <= GATHER_LIMIT else "hist"
+                new_active.append((chain + ((lo, scale, bin_),), b_below, b_lo, b_hi, mode))
+        self.active = new_active
+
+    def result(self, weak_q: bool) -> np.ndarray:
+        missing = [r for r in self.ranks if r not in self.resolved]
+        if missing:  # pragma: no cover - MAX_LEVELS exhausted
+            raise RuntimeError(f"quantile refinement did not converge for ranks {missing} of {self.name}")
+        return _numpy_linear(self.n, self.q, lambda r: np.asarray(self.resolved[r], dtype=self.dtype), weak_q)
+
+
+def streaming_quantiles_many(layers: dict, qs, *, mask=None, value_ranges: dict | None = None) -> dict:
+    """:func:`streaming_quantiles` of several layers (same grid) at once: each pass reads every layer's chunk
+    together, so k layers cost as many passes as one. ``mask`` is shared; ``value_ranges`` maps a layer name to
+    its (lo, hi). Returns ``{name: quantiles}``.
+    """
+    q = np.asanyarray(qs)
+    q = np.atleast_1d(q if q.dtype.kind == "f" else q.astype(np.float64))
+    if np.any(~((q >= 0) & (q <= 1))):
+        raise ValueError("quantiles must be in the range [0, 1]")
+    names = list(layers)
+    pairs, dtypes = _chunk_pairs([layers[n] for n in names], mask)
+    ranges = value_ranges or {}
+    searches = [_RankSearch(str(n), dt, q, ranges.get(n)) for n, dt in zip(names, dtypes)]
+    need_range = [i for i, s in enumerate(searches) if not s.active]
+    if need_range:  # pass 0: n, min and max
+        tasks = [(i, (), "range", 0.0, 0.0) for i in need_range]
+        results = _run(pairs, lambda b, m, t=tuple(tasks): _quantile_pass(b, m, tasks=t), _quantile_combine)
+        for i, (n, vmin, vmax) in zip(need_range, results):
+            searches[i].start(int(n), float(vmin), float(vmax))
+    for level in range(MAX_LEVELS + 1):
+        per_layer = [s.tasks(level) for s in searches]
+        tasks = [(i, chain, mode, lo, scale) for i, ts in enumerate(per_layer) for chain, mode, lo, scale in ts]
+        if not tasks:
+            break
+        results = _run(pairs, lambda b, m, t=tuple(tasks): _quantile_pass(b, m, tasks=t), _quantile_combine)
+        at = 0
+        for s, ts in zip(searches, per_layer):
+            if ts:
+                s.update(ts, results[at:at + len(ts)])
+            at += len(ts)
+    weak = type(qs) in (int, float)
+    return {n: s.result(weak) for n, s in zip(names, searches)}
+
+
 def streaming_quantiles(arr, qs, *, mask=None, value_range=None) -> np.ndarray:
     """Exact ``numpy.quantile(valid_values, qs)`` (method 'linear') in a few bounded-memory passes.
 
@@ -146,79 +275,14 @@ def streaming_quantiles(arr, qs, *, mask=None, value_range=None) -> np.ndarray:
     contiguous runs of the sorted values and counts locate the rank — until the rank's bin holds ≤ GATHER_LIMIT
     values (then they are gathered and sorted) or a single repeated value (min = max). The result is then
     computed with numpy's own interpolation formula on the exact order statistics, hence bit-identical to
-    numpy (no approximation, so no error bound is needed). Memory: O(N_BINS + GATHER_LIMIT) per task.
+    numpy (no approximation, so no error bound is needed). Memory: O(N_BINS + GATHER_LIMIT) per task; the
+    per-chunk work runs in compiled kernels (:mod:`ecoassess.stats_kernels`).
     Raises :class:`AllMaskedError` when no value is valid.
     """
-    scalar = np.ndim(qs) == 0
-    q = np.asanyarray(qs)
-    q = np.atleast_1d(q if q.dtype.kind == "f" else q.astype(np.float64))
-    if np.any(~((q >= 0) & (q <= 1))):
-        raise ValueError("quantiles must be in the range [0, 1]")
-    pairs, dtype = _blocks(arr, mask)
     name = getattr(arr, "name", None) or "layer"
-
-    if value_range is not None:
-        vmin, vmax = float(value_range[0]), float(value_range[1])
-        if not vmax > vmin:
-            raise ValueError(f"value_range must be (lo, hi) with hi > lo, got {value_range}")
-        n = None
-    else:
-        (n, vmin, vmax), = _run(pairs, lambda b, m: _quantile_pass(b, m, tasks=[((), "range", 0.0, 0.0)]),
-                                _quantile_combine)
-        _check_n(n, name)
-    resolved: dict[int, object] = {}
-    ranks_needed = _wanted_ranks(n, q) if n is not None else None
-    if n is not None and vmin == vmax:  # a single repeated value
-        resolved = {r: np.asarray(vmin).astype(dtype) for r in ranks_needed}
-    # active intervals: (chain of (lo, scale, bin), count of valid values below it, lo, hi, mode)
-    active = [] if resolved else [((), 0, vmin, vmax, "hist")]
-    for level in range(MAX_LEVELS + 1):
-        if not active:
-            break
-        tasks = []
-        for chain, below, lo, hi, mode in active:
-            if mode == "hist" and hi > lo and level < MAX_LEVELS:
-                tasks.append((chain, "hist", lo, N_BINS / (hi - lo)))
-            else:
-                tasks.append((chain, "gather", 0.0, 0.0))
-        results = _run(pairs, lambda b, m, t=tuple(tasks): _quantile_pass(b, m, tasks=t), _quantile_combine)
-        if n is None:  # value_range given: the first pass also counts
-            n = int(results[0][0])
-            _check_n(n, name)
-            ranks_needed = _wanted_ranks(n, q)
-        new_active = []
-        for (chain, below, lo, hi, _mode), task, res in zip(active, tasks, results):
-            mine = [r for r in ranks_needed if r not in resolved and below <= r < below + _count(res)]
-            if not mine:
-                continue
-            if task[1] == "gather":
-                vals = np.sort(res)
-                for r in mine:
-                    resolved[r] = vals[r - below]
-                continue
-            cnt, mn, mx, hist = res
-            if mn == mx:  # every value of the interval is the same
-                for r in mine:
-                    resolved[r] = np.asarray(mn).astype(dtype)
-                continue
-            cum = np.cumsum(hist)
-            scale = task[3]
-            for bin_ in sorted(set(np.searchsorted(cum, [r - below + 1 for r in mine]).tolist())):
-                b_below = below + (int(cum[bin_ - 1]) if bin_ else 0)
-                b_count = int(hist[bin_])
-                b_lo, b_hi = lo + bin_ / scale, lo + (bin_ + 1) / scale
-                mode = "gather" if b_count <= GATHER_LIMIT else "hist"
-                new_active.append((chain + ((lo, scale, bin_),), b_below, b_lo, b_hi, mode))
-        active = new_active
-    missing = [r for r in ranks_needed if r not in resolved]
-    if missing:  # pragma: no cover - MAX_LEVELS exhausted
-        raise RuntimeError(f"quantile refinement did not converge for ranks {missing}")
-
-    def order_stat(r):
-        return np.asarray(resolved[r], dtype=dtype)
-
-    out = _numpy_linear(n, q, order_stat, weak_q=type(qs) in (int, float))
-    return out[0] if scalar else out
+    out = streaming_quantiles_many({name: arr}, qs, mask=mask,
+                                   value_ranges={name: value_range} if value_range is not None else None)[name]
+    return out[0] if np.ndim(qs) == 0 else out
 
 
 def _check_n(n, name):
@@ -272,24 +336,8 @@ class CovarianceResult:
 
 
 def _cov_leaf(blocks, mask_block):
-    xs = [np.asarray(b) for b in blocks]
-    ok = np.ones(xs[0].shape, bool)
-    for x in xs:
-        if x.dtype.kind in "fc":
-            ok &= np.isfinite(x)
-    if mask_block is not None:
-        m = np.asarray(mask_block)
-        ok &= ~(m.astype(bool) if m.dtype != bool else m)
-    n = int(ok.sum())
-    k = len(xs)
-    if n == 0:
-        return 0, np.zeros(k), np.zeros((k, k))
-    X = np.empty((n, k))
-    for j, x in enumerate(xs):
-        X[:, j] = x[ok]
-    mean = X.mean(axis=0)
-    X -= mean
-    return n, mean, X.T @ X
+    xs = np.stack([np.asarray(b) for b in blocks]).reshape(len(blocks), -1)  # one copy, C-contiguous
+    return kernels.covariance(xs, _flat_mask(mask_block, xs.shape[1]))
 
 
 def _cov_merge(*parts):
@@ -317,13 +365,8 @@ def streaming_covariance(arrays: list, *, mask=None) -> CovarianceResult:
     """
     if not arrays:
         raise ValueError("streaming_covariance needs at least one layer")
-    first = _as_dask(arrays[0])
-    datas = [first] + [_as_dask(a, first.chunks) for a in arrays[1:]]
-    dl = [d.to_delayed().ravel() for d in datas]
-    ml = _as_dask(mask, first.chunks).to_delayed().ravel() if mask is not None else [None] * len(dl[0])
-    leaf = dask.delayed(_cov_leaf, pure=True)
-    parts = [leaf([d[i] for d in dl], ml[i]) for i in range(len(dl[0]))]
-    (n, mean, m2), = dask.compute(tree_reduce(parts, _cov_merge))
+    pairs, _ = _chunk_pairs(list(arrays), mask)
+    n, mean, m2 = _run(pairs, _cov_leaf, _cov_merge)
     names = tuple(str(getattr(a, "name", None) or f"layer{i}") for i, a in enumerate(arrays))
     if n == 0:
         raise AllMaskedError("no cell is valid in every layer, no covariance can be computed",
@@ -331,4 +374,5 @@ def streaming_covariance(arrays: list, *, mask=None) -> CovarianceResult:
     return CovarianceResult(int(n), np.asarray(mean, dtype=np.float64), np.asarray(m2, dtype=np.float64), names)
 
 
-__all__ = ["streaming_quantiles", "streaming_covariance", "CovarianceResult", "N_BINS", "GATHER_LIMIT"]
+__all__ = ["streaming_quantiles", "streaming_quantiles_many", "streaming_range", "streaming_ranges",
+           "streaming_covariance", "CovarianceResult", "N_BINS", "GATHER_LIMIT"]

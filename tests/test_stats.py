@@ -90,3 +90,52 @@ def test_covariance_matches_numpy_and_sklearn_pca():
 def test_covariance_all_masked():
     with pytest.raises(AllMaskedError):
         streaming_covariance([np.full((5, 5), np.nan), np.ones((5, 5))])
+
+
+def test_quantiles_of_several_layers_in_shared_passes_equal_numpy(monkeypatch):
+    from ecoassess.stats import streaming_quantiles_many
+
+    monkeypatch.setattr(st, "GATHER_LIMIT", 64)  # force a second histogram level for some layers
+    rng = np.random.default_rng(3)
+    shape = (90, 70)
+    layers = {"ndvi": rng.uniform(-0.2, 0.9, shape).astype("float32"),
+              "lst": rng.normal(300.0, 4.0, shape),                      # float64, large mean
+              "count": rng.integers(0, 12, shape).astype("uint8"),       # ties everywhere
+              "flat": np.full(shape, 0.25, "float32")}                   # one repeated value
+    layers["ndvi"][rng.random(shape) < 0.2] = np.nan
+    mask = rng.random(shape) < 0.1
+    qs = [0.005, 0.5, 0.995]
+    got = streaming_quantiles_many({k: da.from_array(v, chunks=(17, 29)) for k, v in layers.items()}, qs,
+                                   mask=mask, value_ranges={"ndvi": (-1.0, 1.0)})
+    assert list(got) == list(layers)
+    for name, x in layers.items():
+        ref = np.quantile(_valid(x, mask), qs)
+        assert got[name].dtype == ref.dtype, name
+        np.testing.assert_array_equal(got[name], ref, err_msg=name)
+
+
+def test_ranges_of_several_layers_in_one_pass():
+    from ecoassess.stats import streaming_range, streaming_ranges
+
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(40, 30)).astype("float32")
+    a[:5] = np.inf  # ±inf is not valid
+    b = np.full((40, 30), np.nan)
+    mask = np.zeros((40, 30), bool)
+    mask[:, :3] = True
+    got = streaming_ranges({"a": da.from_array(a, chunks=11), "b": b}, mask=mask)
+    ok = np.isfinite(a) & ~mask
+    assert got["a"] == (int(ok.sum()), float(a[ok].min()), float(a[ok].max()))
+    assert got["b"] == (0, np.inf, -np.inf)
+    assert streaming_range(np.arange(6).reshape(2, 3)) == (6, 0.0, 5.0)
+
+
+def test_covariance_stays_accurate_with_large_means():
+    """Shifted sums: layers with a mean 10⁴ times their spread (LST in K) keep ~1e-9 relative accuracy."""
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=(2, 300, 200))
+    layers = [(290.0 + 0.03 * base[0]).astype("float32"), (0.5 * base[0] + base[1]).astype("float32")]
+    X = np.column_stack([lay.ravel().astype(np.float64) for lay in layers])
+    res = streaming_covariance([da.from_array(lay, chunks=64) for lay in layers])
+    np.testing.assert_allclose(res.cov, np.cov(X, rowvar=False), rtol=1e-9)
+    np.testing.assert_allclose(res.mean, X.mean(axis=0), rtol=1e-12)
