@@ -29,6 +29,7 @@ import xarray as xr
 import yaml
 
 from ecoassess.catalog import data_path
+from ecoassess.assess import rsei_kernels as kernels
 from ecoassess.errors import AllMaskedError, EcoassessError, InputError
 from ecoassess.grid import grid_of
 from ecoassess.materialize import materialize
@@ -188,7 +189,7 @@ def compute_rsei(indicators, valid, *, settings: RseiSettings | None = None, yea
     inside the study area, not water). With lists, normalisation bounds, PCA and rescaling are computed over
     all years together (joint PCA) and a list of results is returned.
     """
-    from ecoassess.stats import streaming_quantiles
+    from ecoassess.stats import streaming_quantiles_many, streaming_range, streaming_ranges
 
     settings = settings or RseiSettings.from_spec()
     joint = isinstance(indicators, (list, tuple))
@@ -212,17 +213,16 @@ def compute_rsei(indicators, valid, *, settings: RseiSettings | None = None, yea
         raise AllMaskedError("no pixel is clear, non-water and valid in all four RSEI indicators",
                              field="rsei", expected="clear land pixels in the study area")
 
-    # 3. normalisation bounds over all valid pixels (all years when joint)
-    bounds: dict[str, tuple[float, float]] = {}
+    # 3. normalisation bounds over all valid pixels (all years when joint), the four indicators in the same passes
     min_range = float(spec["low_variance"]["min_range"])
-    for name in names:
-        stacked = _stack([ds[name] for ds in inds])
-        mask = ~_stack(usable)
-        if settings.normalisation == "percentile":
-            lo, hi = streaming_quantiles(stacked, [settings.lower_quantile, settings.upper_quantile], mask=mask)
-        else:
-            lo, hi = _nanminmax(stacked, mask)
-        bounds[name] = (float(lo), float(hi))
+    stacked = {name: _stack([ds[name] for ds in inds]) for name in names}
+    mask = ~_stack(usable)
+    if settings.normalisation == "percentile":
+        found = streaming_quantiles_many(stacked, [settings.lower_quantile, settings.upper_quantile], mask=mask)
+    else:
+        found = {name: r[1:] for name, r in streaming_ranges(stacked, mask=mask).items()}
+    bounds: dict[str, tuple[float, float]] = {name: (float(found[name][0]), float(found[name][1])) for name in names}
+    for name, (lo, hi) in bounds.items():
         if not hi - lo > min_range:
             notes.append(f"{name} is (nearly) constant over the valid pixels (range {hi - lo:.3g}); "
                          "its normalised layer is set to 0 and it carries no weight in the PCA")
@@ -256,8 +256,8 @@ def compute_rsei(indicators, valid, *, settings: RseiSettings | None = None, yea
     pc1_share = float(max(eigenvalues[0], 0) / total)
 
     # 6. RSEI0 = PC1 score, rescaled to [0, 1] over all valid pixels
-    rsei0 = [_score(norm, pc1, names).where(u) for norm, u in zip(normalised, usable)]
-    lo0, hi0 = _nanminmax(_stack(rsei0), ~_stack(usable))
+    rsei0 = [_score(norm, pc1, names, u) for norm, u in zip(normalised, usable)]
+    _, lo0, hi0 = streaming_range(_stack(rsei0))
     if not hi0 - lo0 > 0:
         raise EcoassessError("RSEI0 is constant over the valid pixels; RSEI cannot be rescaled")
     for note in notes:
@@ -265,7 +265,7 @@ def compute_rsei(indicators, valid, *, settings: RseiSettings | None = None, yea
         log.warning("RSEI: %s", note)
     results = []
     for ds, r0, u, w, n, year, cache in zip(inds, rsei0, usable, waters, n_pixels, years, caches):
-        rsei = ((r0 - lo0) / (hi0 - lo0)).clip(0, 1).astype("float32")
+        rsei = r0.copy(data=da.map_blocks(kernels.rescale, r0.data, lo0, hi0, dtype="float32"))
         rsei.attrs = {"grid": grid_of(ds[names[0]]), "long_name": "remote sensing ecological index", "units": "1"}
         rsei.name = "rsei"
         results.append(RseiResult(
@@ -280,11 +280,13 @@ def compute_rsei(indicators, valid, *, settings: RseiSettings | None = None, yea
 def rsei_grade(rsei: xr.DataArray) -> xr.DataArray:
     """Grade codes 1..5 from ``indices/rsei.yaml`` ([0,0.2) 差 … [0.8,1] 优); 0 where RSEI is NaN."""
     grades = rsei_spec()["grades"]
-    out = xr.zeros_like(rsei, dtype="uint8")
-    for g in grades:
-        upper_ok = rsei <= g["upper"] if g is grades[-1] else rsei < g["upper"]
-        out = xr.where((rsei >= g["lower"]) & upper_ok, np.uint8(g["code"]), out)
-    out = out.astype("uint8")
+    dtype = rsei.dtype if rsei.dtype.kind == "f" else np.dtype("float64")
+    # class limits in the layer's own precision, as numpy compares a float32 layer with a Python float
+    lowers = np.array([g["lower"] for g in grades], dtype)
+    uppers = np.array([g["upper"] for g in grades], dtype)
+    codes = np.array([g["code"] for g in grades], "uint8")
+    data = rsei.data if isinstance(rsei.data, da.Array) else da.from_array(np.asarray(rsei.data), chunks=1024)
+    out = rsei.copy(data=da.map_blocks(kernels.grade, data.astype(dtype), lowers, uppers, codes, dtype="uint8"))
     out.attrs = {"grid": rsei.attrs.get("grid"), "long_name": "RSEI grade", "nodata": 0,
                  "classes": {g["code"]: g["zh"] for g in grades}}
     out.name = "rsei_grade"
@@ -332,21 +334,15 @@ def _all_finite(ds: xr.Dataset) -> xr.DataArray:
     return out
 
 
-def _nanminmax(data, mask) -> tuple[float, float]:
-    values = da.where(~mask, data, np.nan)
-    lo, hi = da.compute(da.nanmin(values), da.nanmax(values))
-    return float(lo), float(hi)
-
-
 def _normalise(ds: xr.Dataset, bounds, settings: RseiSettings, min_range: float) -> xr.Dataset:
+    """Each indicator mapped to [0, 1] with its bounds (:func:`rsei_kernels.normalise`)."""
     out = {}
+    clip = settings.normalisation == "percentile"
     for name in ds.data_vars:
         lo, hi = bounds[name]
-        if not hi - lo > min_range:
-            out[name] = xr.zeros_like(ds[name]).where(np.isfinite(ds[name]))
-            continue
-        norm = (ds[name] - lo) / (hi - lo)
-        out[name] = norm.clip(0.0, 1.0) if settings.normalisation == "percentile" else norm
+        data = da.map_blocks(kernels.normalise, _dask(ds[name]), lo, hi, clip, not hi - lo > min_range,
+                             dtype="float32")
+        out[name] = ds[name].copy(data=data)
     return xr.Dataset(out)
 
 
@@ -357,9 +353,9 @@ def _joint_covariance(normalised, usable, names):
     return streaming_covariance(layers, mask=~_stack(usable))
 
 
-def _score(norm: xr.Dataset, pc1, names) -> xr.DataArray:
-    total = None
-    for i, name in enumerate(names):
-        term = norm[name] * float(pc1[i])
-        total = term if total is None else total + term
-    return total
+def _score(norm: xr.Dataset, pc1, names, usable: xr.DataArray) -> xr.DataArray:
+    """RSEI0 = Σ PC1_j · normalised_j where ``usable`` (float64), NaN elsewhere."""
+    ys = da.stack([_dask(norm[n]) for n in names])
+    u = _dask(usable).rechunk(ys.chunks[1:])
+    data = da.map_blocks(kernels.pc1_score, ys, u, np.asarray(pc1, np.float64), dtype="float64", drop_axis=0)
+    return norm[names[0]].copy(data=data)
