@@ -207,11 +207,13 @@ class _WarpedBand:
         except rasterio.errors.RasterioError as exc:
             raise InputError(f"band {self.band} cannot be read in rows {r0}-{r1}, columns {c0}-{c1} of the analysis "
                              f"grid ({exc})", path=self.path, expected="an intact GeoTIFF/COG") from exc
-        data = data.astype(self.dtype, copy=False)
         if self.aligned and self.src_nodata is not None and self.dst_nodata is not None \
                 and not _same_value(self.src_nodata, self.dst_nodata):
-            data = np.where(data == self.src_nodata, self.dst_nodata, data).astype(self.dtype, copy=False)
-        return data
+            fill = data == self.src_nodata
+            data = data.astype(self.dtype)  # a new array: the fill can be set in place
+            data[fill] = self.dst_nodata
+            return data
+        return data.astype(self.dtype, copy=False)
 
     def _read(self, window: Window) -> np.ndarray:
         # each chunk is read once, so GDAL's block cache only costs memory (default: 5 % of RAM): keep it small

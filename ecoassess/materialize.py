@@ -2,8 +2,8 @@
 
 Multi-pass statistics (exact quantiles, covariance, min/max, then writing) would otherwise re-read and
 re-decode every input band on every pass. ``materialize`` computes the given layers in one pass over the
-inputs; when they fit in ``memory_budget_mb`` they stay in memory (``persist``), otherwise each chunk (all
-layers) is written to its own ``.npy`` file in a temporary folder and read back lazily with memory mapping, so
+inputs; when they fit in ``memory_budget_mb`` they stay in memory (``persist``), otherwise each chunk of each
+layer is written to its own ``.npy`` file in a temporary folder and read back lazily with memory mapping, so
 memory stays bounded by the chunk size whatever the area. The folder is removed when the returned ``Materialized`` object is garbage
 collected or closed.
 """
@@ -58,28 +58,29 @@ def materialize(layers: dict[str, xr.DataArray], *, memory_budget_mb: float | No
     spill = Path(tempfile.mkdtemp(prefix="ecoassess-spill-", dir=spill_root))
     log.info("materialising %.0f MiB of layers to %s (over the %.0f MiB memory budget)", nbytes / 2**20, spill,
              memory_budget_mb)
-    # one pass over the inputs; each chunk of each layer goes to its own .npy file, so memory stays one chunk
-    # per worker thread whatever the raster's width
+    # one pass over the inputs; each chunk of each layer goes to its own .npy file (in the layer's dtype), so
+    # memory stays one chunk per worker thread whatever the raster's width
     names = list(layers)
-    stack = da.stack([layers[n].data for n in names], axis=0).astype("float32")
-    chunks = stack.chunks
+    datas = [layers[n].data for n in names]
+    datas = [datas[0]] + [d.rechunk(datas[0].chunks) for d in datas[1:]]
+    chunks = datas[0].chunks
 
-    def save(block, block_info=None):
-        (_, _), (r0, _), (c0, _) = block_info[0]["array-location"]
-        np.save(spill / f"{r0}_{c0}.npy", block)
-        return np.zeros((1, 1, 1), dtype="uint8")
+    def save(*blocks, block_info=None):
+        (r0, _), (c0, _) = block_info[0]["array-location"]
+        for i, block in enumerate(blocks):
+            np.save(spill / f"{r0}_{c0}_{i}.npy", block)
+        return np.zeros((1, 1), dtype="uint8")
 
-    written = stack.rechunk((len(names), chunks[1], chunks[2])).map_blocks(
-        save, chunks=((1,), (1,) * len(chunks[1]), (1,) * len(chunks[2])), dtype="uint8")
+    written = da.map_blocks(save, *datas, chunks=((1,) * len(chunks[0]), (1,) * len(chunks[1])), dtype="uint8")
     written.compute()
 
     def load(block_info=None, *, index):
         (r0, _), (c0, _) = block_info[None]["array-location"]
-        return np.load(spill / f"{r0}_{c0}.npy", mmap_mode="r")[index]
+        return np.load(spill / f"{r0}_{c0}_{index}.npy", mmap_mode="r")
 
     out = {}
     for i, (name, arr) in enumerate(layers.items()):
-        data = da.map_blocks(load, index=i, chunks=chunks[1:], dtype="float32", meta=np.empty((0, 0), "float32"),
+        data = da.map_blocks(load, index=i, chunks=chunks, dtype=arr.dtype, meta=np.empty((0, 0), arr.dtype),
                              name=f"spilled-{name}-{spill.name}")
-        out[name] = arr.copy(data=data.astype(arr.dtype))
+        out[name] = arr.copy(data=data)
     return Materialized(out, spill)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dask
+import numba
 import numpy as np
 import xarray as xr
 
@@ -163,8 +164,17 @@ def native_grid(path) -> AnalysisGrid:
 
 
 def _scale_block(block, scale, offset):
-    # DN -> physical value in float64, then float32: fill is already NaN, so it stays NaN.
-    return (block.astype(np.float64) * scale + offset).astype(np.float32)
+    """DN → physical value, ``float32(float64(DN) · scale + offset)``; fill is already NaN, so it stays NaN."""
+    x = np.ascontiguousarray(block, dtype=np.float32)
+    return _scale_flat(x.reshape(-1), scale, offset).reshape(x.shape)
+
+
+@numba.njit(nogil=True, cache=True)
+def _scale_flat(x, scale, offset):
+    out = np.empty(x.shape, np.float32)
+    for i in range(x.shape[0]):
+        out[i] = np.float64(x[i]) * scale + offset
+    return out
 
 
 def read_scaled(path, grid: AnalysisGrid, *, band: int = 1, kind: str = "reflectance", scale: float = 1.0,
