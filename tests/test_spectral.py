@@ -7,6 +7,7 @@ import pytest
 import rasterio
 import xarray as xr
 
+from ecoassess.errors import InputError
 from ecoassess.spectral import CatalogError, load_catalog
 
 CATALOG = load_catalog()
@@ -143,3 +144,30 @@ def test_sensor_band_maps_are_data_and_the_readers_use_them():
     roles = set(sensors_spec()["roles"])
     for name, sensor in sensors_spec()["sensors"].items():
         assert set(sensor["bands"]) <= roles, name
+
+
+def test_compute_many_equals_compute_one_by_one():
+    """The per-chunk evaluation of several indices gives exactly the values of separate compute calls."""
+    import dask.array as da
+
+    from ecoassess.grid import AnalysisGrid
+
+    catalog = load_catalog()
+    grid = AnalysisGrid.from_bounds((0, 0, 500, 300), 10, "EPSG:32650")
+    rng = np.random.default_rng(9)
+    roles = ["blue", "green", "red", "nir", "swir1", "swir2"]
+    bands = {}
+    for role in roles:
+        x = rng.uniform(0.0, 0.5, grid.shape).astype("float32")
+        x[rng.random(grid.shape) < 0.05] = np.nan
+        x[0, :3] = 0.0  # zero denominators → NaN
+        bands[role] = grid.wrap(da.from_array(x, chunks=16), name=role)
+    names = ["NDVI", "NDBSI", "TCW_OLI_SR", "EVI"]
+    many = catalog.compute_many(names, bands)
+    assert list(many) == names
+    for name in names:
+        one = catalog.compute(name, bands)
+        np.testing.assert_array_equal(many[name].values, one.values, err_msg=name)
+        assert many[name].attrs["formula"] == one.attrs["formula"] and many[name].name == name
+    with pytest.raises(InputError, match="swir1"):
+        catalog.compute_many(["NDVI", "NDBSI"], {r: bands[r] for r in ("red", "nir", "blue", "green")})

@@ -137,8 +137,9 @@ def rsei_indicators(bands: xr.Dataset, thermal_k: xr.DataArray | None, *, sensor
         raise InputError(f"wetness {wet_name} needs band role(s) {', '.join(missing)} that the imagery lacks",
                          field=", ".join(missing), expected=f"bands {', '.join(catalog[wet_name].bands)}")
     grid = grid_of(bands[next(iter(bands.data_vars))])
-    layers = {"ndvi": catalog.compute("NDVI", bands), "wet": catalog.compute(wet_name, bands),
-              "lst_celsius": catalog.compute("LST", {"thermal": thermal_k}), "ndbsi": catalog.compute("NDBSI", bands)}
+    optical = catalog.compute_many(["NDVI", wet_name, "NDBSI"], bands)
+    layers = {"ndvi": optical["NDVI"], "wet": optical[wet_name],
+              "lst_celsius": catalog.compute("LST", {"thermal": thermal_k}), "ndbsi": optical["NDBSI"]}
     for layer in layers.values():
         layer.attrs["grid"] = grid
     out = xr.Dataset(layers)
