@@ -1,12 +1,15 @@
-"""Write a dask-backed layer to a Cloud-Optimized GeoTIFF in one pass, with bounded memory, atomically.
+"""Write dask-backed layers to Cloud-Optimized GeoTIFFs in one pass, with bounded memory, atomically.
+
+:func:`write_cog` writes one layer; :func:`write_cogs` several layers on the same grid in one pass, so that the
+parts of their graphs they share (an index and the classes derived from it, say) are computed once per chunk.
 
 How (every tile is compressed exactly once, and compression overlaps the computation):
 
-1. the layer is computed chunk by chunk (``dask.array.store``, threaded scheduler; strip by strip on a
-   ``dask.distributed`` cluster). Each chunk is written to a tiled, compressed *stage* GeoTIFF of the full
-   resolution, and its overview pyramid (2×, 4×, ... — average, nearest or mode) is computed from the chunk in
-   numpy and written to one small stage GeoTIFF per level; GDAL compresses the tiles in its thread pool
-   (``GDAL_NUM_THREADS=ALL_CPUS``) while the next chunks compute;
+1. the layers are computed chunk by chunk (one ``dask.array.store``, threaded scheduler; strip by strip, all
+   layers together, on a ``dask.distributed`` cluster). Each chunk is written to a tiled, compressed *stage*
+   GeoTIFF of the full resolution, and its overview pyramid (2×, 4×, ... — average, nearest or mode) is
+   computed from the chunk in numpy and written to one small stage GeoTIFF per level; GDAL compresses the
+   tiles in its thread pool (``GDAL_NUM_THREADS=ALL_CPUS``) while the next chunks compute;
 2. GDAL's COG driver writes a *template* COG of the same structure from an empty VRT (same size, CRS, nodata,
    metadata, compression, overview sizes; sparse, so it holds only the header and the IFDs, a few kB);
 3. the COG is assembled: template header, then the compressed tiles copied byte for byte from the stage files
@@ -15,12 +18,13 @@ How (every tile is compressed exactly once, and compression overlaps the computa
 
 The result is what GDAL's COG driver writes (``LAYOUT=COG``) without decoding and re-encoding a tiled
 intermediate. All temporary files live in the target folder, are removed whatever happens, and the COG is
-moved into place with ``os.replace`` only when complete: an existing file at ``path`` is either replaced by a
-complete file or left untouched.
+moved into place with ``os.replace`` only when complete (all layers of a write are complete before the first
+is moved): an existing file at ``path`` is either replaced by a complete file or left untouched.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import math
@@ -28,6 +32,7 @@ import os
 import struct
 import threading
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -40,7 +45,7 @@ from rasterio.shutil import copy as rio_copy
 from rasterio.windows import Window
 
 from ecoassess.errors import EcoassessError
-from ecoassess.grid import grid_of
+from ecoassess.grid import AnalysisGrid, grid_of
 
 log = logging.getLogger(__name__)
 
@@ -158,11 +163,18 @@ class _StageWriter:
         c0, c1, _ = cols.indices(self.shape[1])
         block = np.asarray(value, dtype=self.dtype)
         pyramid = _pyramid(block, self.chunk_factors, self.resampling, self.nodata)  # outside the lock
-        with self.locks[1]:
-            self.full.write(block, 1, window=Window(c0, r0, c1 - c0, r1 - r0))
-        for f, ov in pyramid.items():
+        windows = {1: Window(c0, r0, c1 - c0, r1 - r0)}
+        windows.update({f: Window(c0 // f, r0 // f, ov.shape[1], ov.shape[0]) for f, ov in pyramid.items()})
+        for f, a in {1: block, **pyramid}.items():
             with self.locks[f]:
-                self.levels[f].write(ov, 1, window=Window(c0 // f, r0 // f, ov.shape[1], ov.shape[0]))
+                if not self.levels[f].closed:  # closed: the write failed elsewhere, this block is not needed
+                    self.levels[f].write(a, 1, window=windows[f])
+
+    def close(self) -> None:
+        """Close the stage files, each under its lock: tasks of a failed computation may still be writing."""
+        for f, ds in self.levels.items():
+            with self.locks[f]:
+                ds.close()
 
 
 def _distributed_client():
@@ -174,25 +186,30 @@ def _distributed_client():
         return None
 
 
-def _store(data: da.Array, target: _StageWriter) -> None:
-    """Compute ``data`` chunk by chunk into ``target``."""
+def _store(arrays: list[da.Array], targets: list[_StageWriter]) -> None:
+    """Compute ``arrays`` chunk by chunk into ``targets`` in one graph: parts they share are computed once."""
     client = _distributed_client()
     if client is not None:
-        # Workers may be other machines: compute strips of chunks there, write them here; two strips in flight.
-        bounds = np.cumsum((0,) + data.chunks[0])
+        # Workers may be other machines: compute strips of chunks there (all arrays together), write them here; two
+        # strips in flight. Strips end on row-chunk boundaries common to all arrays.
+        bounds = sorted(set.intersection(*(set(np.cumsum((0,) + a.chunks[0]).tolist()) for a in arrays)))
         pending = []
+
+        def write(r0: int, r1: int, futures) -> None:
+            for a, target, fut in zip(arrays, targets, futures):
+                target[r0:r1, 0:a.shape[1]] = fut.result()
+
         for r0, r1 in zip(bounds[:-1], bounds[1:]):
-            pending.append((int(r0), int(r1), client.compute(data[r0:r1])))
+            pending.append((int(r0), int(r1), client.compute([a[r0:r1] for a in arrays])))
             if len(pending) > 1:
-                a, b, fut = pending.pop(0)
-                target[a:b, 0:data.shape[1]] = fut.result()
-        for a, b, fut in pending:
-            target[a:b, 0:data.shape[1]] = fut.result()
+                write(*pending.pop(0))
+        for strip in pending:
+            write(*strip)
         return
     scheduler = dask.config.get("scheduler", None)
     if scheduler not in ("sync", "synchronous", "single-threaded", "threads", "threading"):
         scheduler = "threads"
-    da.store(data, target, lock=False, scheduler=scheduler)
+    da.store(arrays, targets, lock=False, scheduler=scheduler)
 
 
 # -- TIFF structure: just enough to find and patch tile offsets ---------------------------------------------------
@@ -353,28 +370,61 @@ def _tag_text(value) -> str:
     return str(value)
 
 
-# -- public ---------------------------------------------------------------------------------------------------------
+# -- one write: validated layers, their stage files, templates, assembly ------------------------------------------
 
-def write_cog(arr: xr.DataArray, path, *, nodata=None, dtype=None, compress: str = "deflate", predictor=None,
-              blocksize: int = 512, overviews: bool = True, tags: dict | None = None,
-              description: str | None = None, resampling: str | None = None, level: int | None = None,
-              chunk: int = 1024) -> Path:
-    """Write the 2-D layer ``arr`` (dask-backed, on its :class:`~ecoassess.grid.AnalysisGrid`) as a COG at ``path``.
+@dataclass
+class _Layer:
+    """One validated layer of a write: its computation (cast, nodata filled, tile-aligned chunks) and encoding."""
 
-    ``nodata``: float layers use NaN unless a number is given (NaN cells are then filled with it); integer
-    layers use ``nodata`` or ``arr.attrs['nodata']``. ``dtype`` casts (NaN → ``nodata`` for integer outputs).
-    ``compress``: deflate (default), zstd, lzw, none; ``level`` its level (default: GDAL's, but
-    :data:`FLOAT_DEFLATE_LEVEL` for float layers with DEFLATE). ``predictor``: 1 (none), 2 (horizontal),
-    3 (floating point); None = 3 for float layers, 1 otherwise. ``resampling`` of the overviews: ``average``
-    (default for float layers), ``nearest`` (default for integer/class layers) or ``mode``. ``tags`` (units, formula, source, ...)
-    are written as GDAL metadata (``units`` also as the band's unit); ``description`` (default ``arr.name``)
-    is the band description. ``chunk`` (a multiple of ``blocksize``) is the compute chunk when ``arr``'s
-    chunks do not line up with the tiles. Returns ``path``.
-    """
-    path = Path(path)
+    path: Path
+    grid: AnalysisGrid
+    data: da.Array
+    dtype: np.dtype
+    nodata: object
+    compress: str  # GDAL's name
+    predictor: str | None  # GDAL's name; None: not set
+    level: int | None
+    blocksize: int
+    resampling: str
+    factors: list[int]  # overview factors
+    step: int  # compute chunk (rows and columns)
+    description: str | None
+    tags: dict[str, str]
+    stem: str = field(default_factory=lambda: f".{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    temps: dict[Path, None] = field(default_factory=dict)  # every temporary file named so far, in order
+
+    @property
+    def chunk_factors(self) -> list[int]:
+        """Overviews computed from each chunk."""
+        return [f for f in self.factors if self.step % f == 0]
+
+    @property
+    def late_factors(self) -> list[int]:
+        """Overviews coarser than a chunk: cascaded from the coarsest chunk level once all chunks are written."""
+        return [f for f in self.factors if self.step % f]
+
+    @property
+    def sizes(self) -> dict[int, tuple[int, int]]:
+        """Width and height of the full resolution (1) and of each overview level."""
+        g = self.grid
+        return {1: (g.width, g.height), **{f: (-(-g.width // f), -(-g.height // f)) for f in self.factors}}
+
+    def transform(self, f: int):
+        return self.grid.transform * self.grid.transform.scale(f)
+
+    def temp(self, suffix: str) -> Path:
+        """A temporary file next to the target (recorded: removed whatever happens)."""
+        p = self.path.parent / f".{self.path.name}{self.stem}.{suffix}"
+        self.temps[p] = None
+        return p
+
+
+def _plan(arr: xr.DataArray, path: Path, chunk: int, *, nodata, dtype, compress, predictor, blocksize, overviews,
+          tags, description, resampling, level) -> _Layer:
+    """Validate one layer and its options (see :func:`write_cog`); builds the dask graph, computes nothing."""
     grid = grid_of(arr)
     if arr.ndim != 2:
-        raise ValueError(f"write_cog writes one 2-D layer, got dims {arr.dims}")
+        raise ValueError(f"a COG holds one 2-D layer, got dims {arr.dims}")
     if blocksize % 16 or blocksize <= 0:
         raise ValueError(f"blocksize must be a positive multiple of 16, got {blocksize}")
     data = arr.data if isinstance(arr.data, da.Array) else da.from_array(np.asarray(arr.data), chunks=chunk)
@@ -405,8 +455,6 @@ def write_cog(arr: xr.DataArray, path, *, nodata=None, dtype=None, compress: str
         raise ValueError(f"unknown overview resampling {resampling!r}; one of {', '.join(_RESAMPLINGS)}")
     if description is None and arr.name is not None:
         description = str(arr.name)
-    tag_text = {str(k): _tag_text(v) for k, v in (tags or {}).items()}
-    units = tag_text.get("units")
 
     # chunks must start on tile boundaries (whole tiles are compressed once) and on overview cell boundaries
     rc, cc = data.chunks
@@ -415,87 +463,157 @@ def write_cog(arr: xr.DataArray, path, *, nodata=None, dtype=None, compress: str
         if chunk % blocksize:
             raise ValueError(f"chunk {chunk} must be a multiple of blocksize {blocksize}")
         step = chunk
-    data = data.rechunk((step, step))  # a no-op when the chunks already line up
-    factors = overview_factors(grid.width, grid.height, blocksize) if overviews else []
-    chunk_factors = [f for f in factors if step % f == 0]
-    late_factors = [f for f in factors if f not in chunk_factors]
+    return _Layer(path=path, grid=grid, data=data.rechunk((step, step)),  # a no-op when the chunks line up
+                  dtype=out_dtype, nodata=nodata, compress=str(compress).upper(), predictor=pred, level=level,
+                  blocksize=blocksize, resampling=rs,
+                  factors=overview_factors(grid.width, grid.height, blocksize) if overviews else [], step=step,
+                  description=description, tags={str(k): _tag_text(v) for k, v in (tags or {}).items()})
 
-    folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    temps: list[Path] = []
 
-    def temp(suffix: str) -> Path:
-        p = folder / f"{stem}.{suffix}"
-        temps.append(p)
-        return p
+def _compute_stages(layers: list[_Layer]) -> None:
+    """Write every layer's stage files (full resolution and one per overview level) in one pass over the chunks."""
+    files: list[dict] = [{} for _ in layers]
+    writers: list[_StageWriter] = []
+    try:
+        for layer, fs in zip(layers, files):
+            creation = dict(driver="GTiff", count=1, dtype=layer.dtype.name, crs=layer.grid.crs, nodata=layer.nodata,
+                            tiled=True, blockxsize=layer.blocksize, blockysize=layer.blocksize,
+                            compress=layer.compress, bigtiff="IF_SAFER", interleave="band", num_threads="ALL_CPUS")
+            if layer.predictor:
+                creation["predictor"] = {"NO": 1, "STANDARD": 2, "FLOATING_POINT": 3}[layer.predictor]
+            if layer.level is not None:
+                creation.update({"zlevel": layer.level, "zstd_level": layer.level})
+            readback = layer.chunk_factors[-1] if layer.late_factors else None  # read again for the late overviews
+            for f, (w, h) in layer.sizes.items():
+                fs[f] = rasterio.open(layer.temp(f"stage{f}.tif"), "w+" if f == readback else "w", width=w,
+                                      height=h, transform=layer.transform(f), **creation)
+            writers.append(_StageWriter(fs[1], fs, layer.chunk_factors, layer.resampling, layer.nodata))
+        _store([layer.data for layer in layers], writers)
+        for layer, fs in zip(layers, files):
+            if layer.late_factors:  # overviews coarser than a chunk: cascade from the coarsest chunk level
+                prev = layer.chunk_factors[-1]
+                base = fs[prev].read(1)
+                for f in layer.late_factors:
+                    fs[f].write(_pyramid(base, [f // prev], layer.resampling, layer.nodata)[f // prev], 1)
+    finally:
+        for writer in writers:
+            writer.close()
+        for ds in (ds for fs in files for ds in fs.values()):  # those opened before a failure to open the next
+            ds.close()
 
-    partial = temp("partial.tif")
-    sizes = {1: (grid.width, grid.height)}
-    sizes.update({f: (-(-grid.width // f), -(-grid.height // f)) for f in factors})
-    stage = {f: temp(f"stage{f}.tif") for f in sizes}
-    creation = dict(driver="GTiff", count=1, dtype=out_dtype.name, crs=grid.crs, nodata=nodata, tiled=True,
-                    blockxsize=blocksize, blockysize=blocksize, compress=str(compress).upper(),
-                    bigtiff="IF_SAFER", interleave="band", num_threads="ALL_CPUS")
-    if pred:
-        creation["predictor"] = {"NO": 1, "STANDARD": 2, "FLOATING_POINT": 3}[pred]
-    if level is not None:
-        creation.update({"zlevel": level, "zstd_level": level})
+
+def _write_template(layer: _Layer) -> Path:
+    """The layer's COG header and IFDs from GDAL's own COG writer (an empty, sparse copy of the same structure)."""
+    data_bytes = sum(layer.temp(f"stage{f}.tif").stat().st_size for f in layer.sizes)
+    ovr_vrts = []
+    for f in layer.factors:
+        v = layer.temp(f"ovr{f}.vrt")
+        _empty_vrt(v, *layer.sizes[f], layer.grid, layer.dtype, layer.nodata, transform=layer.transform(f))
+        ovr_vrts.append(v)
+    main_vrt = layer.temp("template.vrt")
+    _empty_vrt(main_vrt, layer.grid.width, layer.grid.height, layer.grid, layer.dtype, layer.nodata,
+               overviews=ovr_vrts, tags=layer.tags, description=layer.description, units=layer.tags.get("units"))
+    template = layer.temp("template.tif")
+    options = dict(COMPRESS=layer.compress, BLOCKSIZE=str(layer.blocksize), SPARSE_OK="TRUE",
+                   OVERVIEWS="FORCE_USE_EXISTING" if layer.factors else "NONE",
+                   BIGTIFF="YES" if data_bytes > 3_900_000_000 else "NO")
+    if layer.predictor:
+        options["PREDICTOR"] = layer.predictor
+    if layer.level is not None:
+        options["LEVEL"] = str(layer.level)
+    if layer.factors:
+        options["OVERVIEW_RESAMPLING"] = layer.resampling.upper()
+    with rasterio.open(main_vrt) as src:
+        rio_copy(src, template, driver="COG", **options)
+    return template
+
+
+# -- public ---------------------------------------------------------------------------------------------------------
+
+def write_cogs(layers: list[tuple[xr.DataArray, str | Path, dict]], *, chunk: int = 1024) -> list[Path]:
+    """Write several 2-D layers on the same grid as COGs in one pass: ``[(arr, path, options), ...]``.
+
+    ``options`` holds :func:`write_cog`'s keyword arguments for that layer (nodata, dtype, compress, predictor,
+    blocksize, overviews, tags, description, resampling, level); ``chunk`` is shared. All layers are computed
+    in one ``dask.array.store``, so the parts of their graphs they share (e.g. an index and the classes derived
+    from it) are computed once per chunk. Everything is validated before anything is computed or written
+    (``ValueError`` naming the layer's path). The files are replaced (``os.replace``) only once every layer is
+    complete: if any layer fails, none of the target files is touched and all temporary files are removed.
+    Returns the paths.
+    """
+    plans: list[_Layer] = []
+    seen: dict[Path, int] = {}
+    for i, (arr, path, options) in enumerate(layers):
+        path = Path(path)
+        try:
+            unknown = sorted(set(options or {}) - set(_OPTIONS))
+            if unknown:
+                raise ValueError(f"unknown options {unknown}; write_cog's options are {', '.join(_OPTIONS)}")
+            plan = _plan(arr, path, chunk, **{**_OPTIONS, **(options or {})})
+            if plans and plan.grid != plans[0].grid:
+                g, g0 = plan.grid, plans[0].grid
+                raise ValueError(f"layer {i} is not on the grid of layer 0 ({plans[0].path}): {g.width} x {g.height} "
+                                 f"{g.transform[:6]} vs {g0.width} x {g0.height} {g0.transform[:6]}"
+                                 + ("" if g.crs == g0.crs else ", other CRS"))
+            if seen.setdefault(path.resolve(), i) != i:
+                raise ValueError(f"layer {i} has the same path as layer {seen[path.resolve()]}")
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+        plans.append(plan)
+    if not plans:
+        return []
+    for plan in plans:
+        plan.path.parent.mkdir(parents=True, exist_ok=True)
+    where = ", ".join(str(plan.path) for plan in plans)
     try:
         with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS", GDAL_PAM_ENABLED="NO"):
-            files = {}
-            try:
-                for f, (w, h) in sizes.items():
-                    files[f] = rasterio.open(stage[f], "w", width=w, height=h,
-                                             transform=grid.transform * grid.transform.scale(f), **creation)
-                _store(data, _StageWriter(files[1], files, chunk_factors, rs, nodata))
-                if late_factors:  # overviews coarser than a chunk: cascade from the coarsest chunk level
-                    prev = chunk_factors[-1] if chunk_factors else 1
-                    base = files[prev].read(1) if prev != 1 else None
-                    if base is None:
-                        raise EcoassessError("overviews coarser than the whole raster were asked for")
-                    for f in late_factors:
-                        ov = _pyramid(base, [f // prev], rs, nodata)[f // prev]
-                        files[f].write(ov, 1)
-            finally:
-                for ds in files.values():
-                    ds.close()
-            # header and IFDs from GDAL's own COG writer (an empty, sparse copy of the same structure)
-            data_bytes = sum(p.stat().st_size for p in stage.values())
-            ovr_vrts = []
-            for f in factors:
-                v = temp(f"ovr{f}.vrt")
-                _empty_vrt(v, *sizes[f], grid, out_dtype, nodata, transform=grid.transform * grid.transform.scale(f))
-                ovr_vrts.append(v)
-            main_vrt = temp("template.vrt")
-            _empty_vrt(main_vrt, grid.width, grid.height, grid, out_dtype, nodata, overviews=ovr_vrts,
-                       tags=tag_text, description=description, units=units)
-            template = temp("template.tif")
-            options = dict(COMPRESS=str(compress).upper(), BLOCKSIZE=str(blocksize), SPARSE_OK="TRUE",
-                           OVERVIEWS="FORCE_USE_EXISTING" if factors else "NONE",
-                           BIGTIFF="YES" if data_bytes > 3_900_000_000 else "NO")
-            if pred:
-                options["PREDICTOR"] = pred
-            if level is not None:
-                options["LEVEL"] = str(level)
-            if factors:
-                options["OVERVIEW_RESAMPLING"] = rs.upper()
-            with rasterio.open(main_vrt) as src:
-                rio_copy(src, template, driver="COG", **options)
-        _assemble(template, [stage[1]] + [stage[f] for f in factors], partial)
-        os.replace(partial, path)
+            _compute_stages(plans)
+            templates = []
+            for plan in plans:
+                where = str(plan.path)
+                templates.append(_write_template(plan))
+        for plan, template in zip(plans, templates):
+            where = str(plan.path)
+            _assemble(template, [plan.temp(f"stage{f}.tif") for f in plan.sizes], plan.temp("partial.tif"))
+        for plan in plans:  # every layer is complete: now (and only now) the targets are replaced
+            os.replace(plan.temp("partial.tif"), plan.path)
     except rasterio.errors.RasterioError as exc:
-        raise EcoassessError(f"{path}: writing the COG failed ({exc})") from exc
+        raise EcoassessError(f"{where}: writing the COG failed ({exc})") from exc
     finally:
-        for p in temps:
+        for p in (p for plan in plans for p in plan.temps):
             for q in (p, Path(str(p) + ".aux.xml"), Path(str(p) + ".ovr")):
                 try:
                     q.unlink()
                 except FileNotFoundError:
                     pass
-    log.info("wrote COG %s (%d x %d, %s, overviews %s)", path, grid.width, grid.height, out_dtype.name,
-             factors or "none")
-    return path
+    for plan in plans:
+        log.info("wrote COG %s (%d x %d, %s, overviews %s)", plan.path, plan.grid.width, plan.grid.height,
+                 plan.dtype.name, plan.factors or "none")
+    return [plan.path for plan in plans]
 
 
-__all__ = ["write_cog", "overview_factors"]
+def write_cog(arr: xr.DataArray, path, *, nodata=None, dtype=None, compress: str = "deflate", predictor=None,
+              blocksize: int = 512, overviews: bool = True, tags: dict | None = None,
+              description: str | None = None, resampling: str | None = None, level: int | None = None,
+              chunk: int = 1024) -> Path:
+    """Write the 2-D layer ``arr`` (dask-backed, on its :class:`~ecoassess.grid.AnalysisGrid`) as a COG at ``path``.
+
+    ``nodata``: float layers use NaN unless a number is given (NaN cells are then filled with it); integer
+    layers use ``nodata`` or ``arr.attrs['nodata']``. ``dtype`` casts (NaN → ``nodata`` for integer outputs).
+    ``compress``: deflate (default), zstd, lzw, none; ``level`` its level (default: GDAL's, but
+    :data:`FLOAT_DEFLATE_LEVEL` for float layers with DEFLATE). ``predictor``: 1 (none), 2 (horizontal),
+    3 (floating point); None = 3 for float layers, 1 otherwise. ``resampling`` of the overviews: ``average``
+    (default for float layers), ``nearest`` (default for integer/class layers) or ``mode``. ``tags`` (units, formula, source, ...)
+    are written as GDAL metadata (``units`` also as the band's unit); ``description`` (default ``arr.name``)
+    is the band description. ``chunk`` (a multiple of ``blocksize``) is the compute chunk when ``arr``'s
+    chunks do not line up with the tiles. Returns ``path``. Several layers that share inputs: :func:`write_cogs`.
+    """
+    given = locals()
+    return write_cogs([(arr, path, {k: given[k] for k in _OPTIONS})], chunk=chunk)[0]
+
+
+#: write_cog's per-layer options and their defaults (the keys of write_cogs' option dicts)
+_OPTIONS = {name: p.default for name, p in inspect.signature(write_cog).parameters.items()
+            if p.kind is p.KEYWORD_ONLY and name != "chunk"}
+
+__all__ = ["write_cog", "write_cogs", "overview_factors"]

@@ -6,11 +6,16 @@
 (c) a hand-written rasterio strip loop, a small thread pool reading/computing strips while the main thread
     writes (tiled 512 DEFLATE GeoTIFF, no overviews)
 
+and two layers that share their inputs, NDVI (float32) and NDVI classes derived from it (uint8), as COGs:
+(d) ``ecoassess.cog.write_cogs`` (one pass: the shared graph computed once per chunk) vs
+(e) two ``write_cog`` calls (NDVI computed twice)
+
 Inputs are generated in a temporary folder (tiled 512, DEFLATE, a smooth field plus noise). Prints seconds,
 Mpx/s, peak RSS (``getrusage`` maxrss of the child process) and ratios to (b) and (c).
 
     python scripts/bench_write.py                 # 10980 x 10980 (one Sentinel-2 tile at 10 m)
     python scripts/bench_write.py --size 4096 --methods cog,strips
+    python scripts/bench_write.py --size 4096 --methods cogs_pair,cog_pair
 """
 
 from __future__ import annotations
@@ -27,9 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
-METHODS = ("cog", "cog_noovr", "rioxarray", "strips")
+METHODS = ("cog", "cog_noovr", "rioxarray", "strips", "cogs_pair", "cog_pair")
 LABELS = {"cog": "(a) ecoassess write_cog (COG + overviews)", "cog_noovr": "(a') write_cog, overviews=False", "rioxarray": "(b) rioxarray + dask .rio.to_raster",
-          "strips": "(c) rasterio strip loop, thread pool"}
+          "strips": "(c) rasterio strip loop, thread pool", "cogs_pair": "(d) write_cogs, both layers in one pass",
+          "cog_pair": "(e) two write_cog calls"}
+PAIRS = ("cogs_pair", "cog_pair")  # two output files: NDVI (float32) and NDVI classes (uint8)
+NDVI_CLASS_LIMITS = (0.2, 0.4, 0.6, 0.8)  # classes 1..5; 0 = nodata
 CHUNK = 1024
 
 
@@ -61,16 +69,46 @@ def generate_bands(folder: Path, size: int) -> tuple[Path, Path]:
 
 # -- the three writers ------------------------------------------------------------------------------------------
 
-def run_cog(red: str, nir: str, out: str, overviews: bool = True) -> None:
-    from ecoassess.cog import write_cog
+NDVI_TAGS = {"units": "1", "formula": "(N - R) / (N + R)"}
+
+
+def lazy_ndvi(red: str, nir: str):
+    """NDVI on the grid of ``red`` (lazy, dask-backed)."""
     from ecoassess.grid import AnalysisGrid, raster_info, read_on_grid
 
     info = raster_info(red)
     grid = AnalysisGrid(info["crs"], info["transform"], info["width"], info["height"])
     r = read_on_grid(red, grid, kind="reflectance", dtype="float32", chunk=CHUNK)
     n = read_on_grid(nir, grid, kind="reflectance", dtype="float32", chunk=CHUNK)
-    ndvi = grid.wrap(((n - r) / (n + r)).data, name="NDVI")
-    write_cog(ndvi, out, tags={"units": "1", "formula": "(N - R) / (N + R)"}, overviews=overviews)
+    return grid.wrap(((n - r) / (n + r)).data, name="NDVI")
+
+
+def run_cog(red: str, nir: str, out: str, overviews: bool = True) -> None:
+    from ecoassess.cog import write_cog
+
+    write_cog(lazy_ndvi(red, nir), out, tags=NDVI_TAGS, overviews=overviews)
+
+
+def classes_path(out: str) -> str:
+    return str(Path(out).with_name(Path(out).stem + "_classes.tif"))
+
+
+def run_cog_pair(red: str, nir: str, out: str, together: bool) -> None:
+    """NDVI and its classes (uint8, derived from the same lazy NDVI): one write_cogs or two write_cog calls."""
+    import dask.array as da
+
+    from ecoassess.cog import write_cog, write_cogs
+    from ecoassess.grid import grid_of
+
+    ndvi = lazy_ndvi(red, nir)
+    classes = da.where(da.isnan(ndvi.data), 0, da.digitize(ndvi.data, NDVI_CLASS_LIMITS) + 1).astype("uint8")
+    layers = [(ndvi, out, {"tags": NDVI_TAGS}),
+              (grid_of(ndvi).wrap(classes, name="NDVI class"), classes_path(out), {"nodata": 0, "dtype": "uint8"})]
+    if together:
+        write_cogs(layers)
+    else:
+        for arr, path, options in layers:
+            write_cog(arr, path, **options)
 
 
 def run_rioxarray(red: str, nir: str, out: str) -> None:
@@ -128,7 +166,8 @@ def run_strips(red: str, nir: str, out: str) -> None:
 
 def child(method: str, red: str, nir: str, out: str) -> None:
     runner = {"cog": run_cog, "cog_noovr": lambda *a: run_cog(*a, overviews=False), "rioxarray": run_rioxarray,
-              "strips": run_strips}[method]
+              "strips": run_strips, "cogs_pair": lambda *a: run_cog_pair(*a, together=True),
+              "cog_pair": lambda *a: run_cog_pair(*a, together=False)}[method]
     # imports are not timed (the same for any raster size); the peak RSS includes them
     import rasterio  # noqa: F401
     if method.startswith("cog"):
@@ -142,8 +181,9 @@ def child(method: str, red: str, nir: str, out: str) -> None:
     u1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (u1.ru_utime + u1.ru_stime) - (u0.ru_utime + u0.ru_stime)
     peak = u1.ru_maxrss * 1024  # Linux: KiB
+    outs = [out] + ([classes_path(out)] if method in PAIRS else [])
     print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "peak_rss_bytes": peak,
-                      "out_bytes": os.path.getsize(out)}))
+                      "out_bytes": sum(os.path.getsize(o) for o in outs)}))
 
 
 def check_same(a: str, b: str) -> float:
@@ -156,6 +196,19 @@ def check_same(a: str, b: str) -> float:
     if not np.array_equal(np.isnan(x), np.isnan(y)):
         return float("inf")
     return float(np.nanmax(np.abs(x - y))) if np.isfinite(x).any() else 0.0
+
+
+def print_table(methods: list[str], results: dict, mpx: float, refs: tuple[str, ...]) -> None:
+    """One row a method: seconds, CPU seconds, Mpx/s, peak RSS, output MB and speed ratios to ``refs``."""
+    head = f"{'method':46s} {'seconds':>8s} {'CPU s':>6s} {'Mpx/s':>7s} {'peak RSS GiB':>12s} {'out MB':>7s} " + \
+        " ".join(f"{'vs ' + LABELS[ref][:3]:>7s}" for ref in refs)
+    print(head)
+    print("-" * len(head))
+    for m in methods:
+        r = results[m]
+        vs = [f"{results[ref]['seconds'] / r['seconds']:.2f}x" if ref in results else "-" for ref in refs]
+        print(f"{LABELS[m]:46s} {r['seconds']:8.1f} {r['cpu_seconds']:6.1f} {mpx / r['seconds']:7.1f} "
+              f"{r['peak_rss_bytes'] / 2**30:12.2f} {r['out_bytes'] / 1e6:7.0f} " + " ".join(f"{v:>7s}" for v in vs))
 
 
 def main(argv=None) -> int:
@@ -196,23 +249,26 @@ def main(argv=None) -> int:
             outs[m] = str(out)
             print(f"  {m}: {results[m]['seconds']:.1f} s", flush=True)
         mpx = args.size * args.size / 1e6
-        print()
-        print(f"NDVI file -> float32 file, {args.size} x {args.size} = {mpx:.1f} Mpx")
-        head = f"{'method':46s} {'seconds':>8s} {'CPU s':>6s} {'Mpx/s':>7s} {'peak RSS GiB':>12s} {'out MB':>7s} " \
-               f"{'vs (b)':>7s} {'vs (c)':>7s}"
-        print(head)
-        print("-" * len(head))
-        for m in methods:
-            r = results[m]
-            vs = {}
-            for ref in ("rioxarray", "strips"):
-                vs[ref] = f"{results[ref]['seconds'] / r['seconds']:.2f}x" if ref in results else "-"
-            print(f"{LABELS[m]:46s} {r['seconds']:8.1f} {r['cpu_seconds']:6.1f} {mpx / r['seconds']:7.1f} "
-                  f"{r['peak_rss_bytes'] / 2**30:12.2f} {r['out_bytes'] / 1e6:7.0f} {vs['rioxarray']:>7s} "
-                  f"{vs['strips']:>7s}")
-        print("(ratios > 1 mean faster than the reference. (a) also writes the overview pyramid (+1/3 of the pixels);\n"
-              " (a)/(a') use write_cog's defaults for float layers: floating-point predictor, DEFLATE level 1;\n"
-              " (b)/(c) GDAL's defaults: no predictor, DEFLATE level 6. CPU s = user + system time of the process)")
+        singles = [m for m in methods if m not in PAIRS]
+        if singles:
+            print()
+            print(f"NDVI file -> float32 file, {args.size} x {args.size} = {mpx:.1f} Mpx")
+            print_table(singles, results, mpx, ("rioxarray", "strips"))
+            print("(ratios > 1 mean faster than the reference. (a) also writes the overview pyramid (+1/3 of the "
+                  "pixels);\n (a)/(a') use write_cog's defaults for float layers: floating-point predictor, DEFLATE "
+                  "level 1;\n (b)/(c) GDAL's defaults: no predictor, DEFLATE level 6. CPU s = user + system time of "
+                  "the process)")
+        pairs = [m for m in methods if m in PAIRS]
+        if pairs:
+            print()
+            print(f"NDVI file -> NDVI (float32) + NDVI classes (uint8) COGs, {args.size} x {args.size} = {mpx:.1f} Mpx"
+                  f" per layer")
+            print_table(pairs, results, mpx, ("cog_pair",))
+            if len(pairs) == 2:
+                same = all(Path(f(outs[pairs[0]])).read_bytes() == Path(f(outs[pairs[1]])).read_bytes()
+                           for f in (str, classes_path))
+                print(f"(ratio > 1: faster than two write_cog calls; Mpx/s per layer; (d) and (e) files byte-identical: "
+                      f"{'yes' if same else 'NO'})")
         if "cog" in outs:
             for ref in ("rioxarray", "strips"):
                 if ref in outs:

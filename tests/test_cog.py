@@ -1,11 +1,13 @@
 import os
+import uuid
 
 import dask.array as da
 import numpy as np
 import pytest
 import rasterio
 
-from ecoassess.cog import _pyramid, overview_factors, write_cog
+from ecoassess import cog
+from ecoassess.cog import _pyramid, overview_factors, write_cog, write_cogs
 from ecoassess.grid import AnalysisGrid, china_albers_crs
 
 
@@ -131,3 +133,133 @@ def test_on_a_distributed_cluster_strips_are_computed_there_and_written_here(tmp
     with rasterio.open(out) as ds:
         np.testing.assert_array_equal(ds.read(1), src)
         assert ds.overviews(1) == [2, 4] and ds.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+
+
+# -- several layers in one pass ------------------------------------------------------------------------------------
+
+_CALLS: dict[str, list] = {}  # map_blocks calls by token (module level: reached by reference from a worker thread)
+
+
+def _recorded(block, block_info=None, *, log, fail_at=None):
+    _CALLS[log].append(block_info[0]["chunk-location"])
+    if block_info[0]["chunk-location"] == fail_at:
+        raise RuntimeError("compute failed mid-way")
+    return block
+
+
+def _index_and_classes(grid, fail_at=None):
+    """A float32 index (through a map_blocks function that records its calls) and uint8 classes derived from it.
+
+    Returns the two layers and the list of chunk locations the function is called for."""
+    token = uuid.uuid4().hex
+    calls = _CALLS.setdefault(token, [])
+    src = da.from_array(_source(grid.shape), chunks=512)
+    idx = src.map_blocks(_recorded, log=token, fail_at=fail_at, dtype="float32", meta=np.array((), dtype="float32"))
+    classes = da.where(da.isnan(idx), 0, da.clip(da.floor((idx + 1) * 2.5) + 1, 1, 5)).astype("uint8")
+    return grid.wrap(idx, name="rsei"), grid.wrap(classes, name="rsei_grade", attrs={"nodata": 0}), calls
+
+
+def test_write_cogs_gives_the_same_files_as_one_write_cog_per_layer(tmp_path):
+    grid = _grid()
+    idx, classes, _ = _index_and_classes(grid)
+    opts = ({"tags": {"units": "1"}, "description": "RSEI"}, {"nodata": 0, "dtype": "uint8", "resampling": "mode"})
+    (tmp_path / "one").mkdir()
+    singles = [write_cog(idx, tmp_path / "one" / "rsei.tif", **opts[0]),
+               write_cog(classes, tmp_path / "one" / "grade.tif", **opts[1])]
+    outs = write_cogs([(idx, tmp_path / "both" / "rsei.tif", opts[0]),
+                       (classes, tmp_path / "both" / "grade.tif", opts[1])])
+    assert outs == [tmp_path / "both" / "rsei.tif", tmp_path / "both" / "grade.tif"]
+    for single, out in zip(singles, outs):
+        assert out.read_bytes() == single.read_bytes()
+    assert sorted(os.listdir(tmp_path / "both")) == ["grade.tif", "rsei.tif"]
+    with rasterio.open(outs[1]) as ds:
+        assert ds.dtypes[0] == "uint8" and ds.nodata == 0 and ds.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+
+
+def test_write_cogs_computes_the_shared_graph_once_per_chunk(tmp_path):
+    grid = _grid()
+    chunks = [(i, j) for i in range(3) for j in range(3)]  # 1100 x 1300 in 512 chunks
+    idx, classes, calls = _index_and_classes(grid)
+    write_cogs([(idx, tmp_path / "rsei.tif", {}), (classes, tmp_path / "grade.tif", {})])
+    assert sorted(calls) == chunks
+    calls.clear()
+    write_cog(idx, tmp_path / "rsei.tif")
+    write_cog(classes, tmp_path / "grade.tif")
+    assert sorted(calls) == sorted(chunks * 2)  # what write_cogs saves
+
+
+def test_write_cogs_failing_layer_leaves_every_target_untouched_and_no_temp_files(tmp_path, monkeypatch):
+    grid = _grid(1200, 1200)
+    targets = [tmp_path / "rsei.tif", tmp_path / "grade.tif"]
+    write_cogs([(layer, t, {}) for layer, t in zip(_index_and_classes(grid)[:2], targets)])
+    before = [t.read_bytes() for t in targets]
+    # a chunk of the second layer fails to compute (the first layer's chunks all compute)
+    idx, _, _ = _index_and_classes(grid)
+    _, bad, _ = _index_and_classes(grid, fail_at=(1, 1))
+    with pytest.raises(RuntimeError, match="mid-way"):
+        write_cogs([(idx + 1, targets[0], {}), (bad + 1, targets[1], {})])
+    assert [t.read_bytes() for t in targets] == before
+    assert sorted(os.listdir(tmp_path)) == ["grade.tif", "rsei.tif"]
+    # everything computes, but assembling the second file fails: the first (complete) one is not moved in either
+    real, seen = cog._assemble, []
+
+    def assemble(template, stages, out):
+        seen.append(out)
+        if len(seen) == 2:
+            raise cog.EcoassessError("disk full")
+        return real(template, stages, out)
+
+    monkeypatch.setattr(cog, "_assemble", assemble)
+    with pytest.raises(cog.EcoassessError, match="disk full"):
+        write_cogs([(idx + 1, targets[0], {}), (idx + 2, targets[1], {})])
+    assert len(seen) == 2
+    assert [t.read_bytes() for t in targets] == before
+    assert sorted(os.listdir(tmp_path)) == ["grade.tif", "rsei.tif"]
+
+
+@pytest.mark.parametrize("second, options, message", [
+    ("other_grid", {}, "grade.tif: layer 1 is not on the grid of layer 0"),
+    ("classes", {"resampling": "cubic"}, "grade.tif: unknown overview resampling 'cubic'"),
+    ("classes", {"predictor": 7}, "grade.tif: unknown predictor 7"),
+    ("classes", {"blocksize": 500}, "grade.tif: blocksize must be a positive multiple of 16"),
+    ("classes", {"dtype": "complex64"}, "grade.tif: dtype complex64 cannot be written"),
+    ("classes", {"chunk": 512}, r"grade.tif: unknown options \['chunk'\]"),
+    ("same_path", {}, "rsei.tif: layer 1 has the same path as layer 0"),
+])
+def test_write_cogs_validates_every_layer_before_computing_or_writing(tmp_path, second, options, message):
+    grid = _grid()
+    idx, classes, calls = _index_and_classes(grid)
+    other = _grid(1300, 1000)
+    layer = {"other_grid": other.wrap(da.zeros(other.shape, "uint8", chunks=512)), "classes": classes,
+             "same_path": classes}[second]
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=message):
+        write_cogs([(idx, out / "rsei.tif", {}), (layer, out / ("rsei.tif" if second == "same_path" else "grade.tif"),
+                                                   options)])
+    assert calls == [] and not out.exists()
+
+
+def test_write_cogs_on_a_distributed_cluster_computes_strips_of_all_layers_together(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    grid = _grid()
+    idx, classes, calls = _index_and_classes(grid)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cl, \
+            distributed.Client(cl):
+        outs = write_cogs([(idx, tmp_path / "d" / "rsei.tif", {}), (classes, tmp_path / "d" / "grade.tif", {})])
+        assert sorted(calls) == [(i, j) for i in range(3) for j in range(3)]
+        refs = [write_cog(idx, tmp_path / "rsei.tif"), write_cog(classes, tmp_path / "grade.tif")]
+    for out, ref in zip(outs, refs):
+        assert out.read_bytes() == ref.read_bytes()
+    with rasterio.open(outs[0]) as ds:
+        np.testing.assert_array_equal(ds.read(1), _source(grid.shape))
+
+
+def test_overviews_coarser_than_a_chunk_are_cascaded_from_the_coarsest_chunk_level(tmp_path):
+    grid = _grid(4200, 100)
+    src = _source(grid.shape)
+    assert overview_factors(grid.width, grid.height, 64)[-1] == 128  # > the 64-pixel compute chunk
+    out = write_cog(grid.wrap(da.from_array(src, chunks=64)), tmp_path / "wide.tif", blocksize=64)
+    with rasterio.open(out) as ds:
+        assert len(ds.overviews(1)) == 7 and ds.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        np.testing.assert_array_equal(ds.read(1), src)
+        assert np.isfinite(ds.read(1, out_shape=(1, 33))).any()
