@@ -61,7 +61,8 @@ def build_grid(config: AssessmentConfig, study_area: gpd.GeoDataFrame) -> Analys
 
 def compute_indices(config: AssessmentConfig, names: list[str], out, *, year: int | None = None) -> dict:
     """Catalog indices on the year's composite, written as COGs into ``out`` (atomically, as one results folder)."""
-    from ecoassess.cog import write_cog
+    from ecoassess.cog import write_cogs
+    from ecoassess.grid import read_on_grid
     from ecoassess.sources import composite
     from ecoassess.spectral import load_catalog, share_outside_range
     from ecoassess.store import ResultsStore
@@ -74,14 +75,16 @@ def compute_indices(config: AssessmentConfig, names: list[str], out, *, year: in
     grid = build_grid(config, study_area)
     comp = composite(open_year_scenes(config, year, grid), method="median", months=tuple(config.composite.months),
                      min_clear=config.composite.min_clear)
+    layers = catalog.compute_many(names, comp.bands)  # one pass over the composite for all indices
+    rels = {name: Path(f"{name.lower()}_{year}.tif") for name in names}
     written = {}
     with ResultsStore(Path(out)) as store:
-        for name in names:
-            layer = catalog.compute(name, comp.bands)
-            rel = Path(f"{name.lower()}_{year}.tif")
-            write_cog(layer, store.path(rel), nodata=float("nan"), dtype="float32",
-                      tags={"formula": catalog[name].formula, "catalog_version": catalog.version})
-            written[name] = {"path": Path(out) / rel, "valid_range": catalog[name].valid_range,
+        write_cogs([(layers[name], store.path(rels[name]), {"nodata": float("nan"), "dtype": "float32",
+                     "tags": {"formula": catalog[name].formula, "catalog_version": catalog.version}})
+                    for name in names])
+        for name in names:  # the share outside the valid range, from the written file (no second composite)
+            layer = read_on_grid(store.path(rels[name]), grid, dtype="float32")
+            written[name] = {"path": Path(out) / rels[name], "valid_range": catalog[name].valid_range,
                              "share_outside_valid_range": share_outside_range(layer, catalog[name].valid_range)}
     return written
 

@@ -57,7 +57,7 @@ import warnings
 warnings.simplefilter("ignore")
 from pathlib import Path
 from ecoassess.assess.rsei import RseiSettings, compute_rsei, rsei_indicators, water_mask
-from ecoassess.cog import write_cog
+from ecoassess.cog import write_cogs
 from ecoassess.sources import open_landsat_c2l2
 t0 = time.perf_counter()
 scene = open_landsat_c2l2(sys.argv[1])
@@ -66,8 +66,8 @@ settings = RseiSettings.from_spec()
 ind = rsei_indicators(scene.bands, scene.thermal_k, sensor=scene.sensor)
 water = water_mask(scene.bands, scene.clear, settings)
 result = compute_rsei(ind, scene.clear & ~water, settings=settings)
-write_cog(result.rsei, out / "rsei.tif", nodata=float("nan"), dtype="float32")
-write_cog(result.grade, out / "rsei_grade.tif", nodata=0, dtype="uint8")
+write_cogs([(result.rsei, out / "rsei.tif", {"nodata": float("nan"), "dtype": "float32"}),
+            (result.grade, out / "rsei_grade.tif", {"nodata": 0, "dtype": "uint8"})])
 print(json.dumps({"seconds": time.perf_counter() - t0, "cells": scene.grid.n_cells, "pc1_share": result.pc1_share,
                   "peak_rss_mib": peak_rss_mib()}))
 """

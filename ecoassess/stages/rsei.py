@@ -91,28 +91,29 @@ def zone_rsei_table(zones, result) -> pd.DataFrame:
 def rsei_stage(config, grid, zone_sets, inside, store, timer, result: RunResult) -> None:
     """RSEI layers, per-zone RSEI tables and the PCA report (skipped without thermal imagery)."""
     from ecoassess.assess.rsei import rsei_change
-    from ecoassess.cog import write_cog
+    from ecoassess.cog import write_cogs
 
     if not config.thermal or not config.rsei.enabled:
         return
     try:
         with timer.stage("rsei"):
             rsei = rsei_years(config, grid, inside)
+            outputs = []  # (layer, relative path, options): every layer of every year written in one pass
             for r in rsei:
                 for name, layer, nodata, dtype in (("rsei", r.rsei, float("nan"), "float32"),
                                                    ("rsei_grade", r.grade, 0, "uint8")):
-                    rel = Path("layers") / f"{name}_{r.year}.tif"
-                    write_cog(layer, store.path(rel), nodata=nodata, dtype=dtype,
-                              tags={"long_name": layer.attrs.get("long_name", name), "pc1_share": f"{r.pc1_share:.4f}",
-                                    "joint_pca": str(r.joint)})
-                    result.layers[f"{name}_{r.year}"] = rel
+                    tags = {"long_name": layer.attrs.get("long_name", name), "pc1_share": f"{r.pc1_share:.4f}",
+                            "joint_pca": str(r.joint)}
+                    outputs.append((layer, Path("layers") / f"{name}_{r.year}.tif",
+                                    {"nodata": nodata, "dtype": dtype, "tags": tags}))
             if len(rsei) == 2:
                 delta, classes = rsei_change(rsei[0], rsei[1])
                 for name, layer, nodata, dtype in (("rsei_change", delta, float("nan"), "float32"),
                                                    ("rsei_change_class", classes, -99, "int16")):
-                    rel = Path("layers") / f"{name}_{rsei[0].year}_{rsei[1].year}.tif"
-                    write_cog(layer, store.path(rel), nodata=nodata, dtype=dtype)
-                    result.layers[rel.stem] = rel
+                    outputs.append((layer, Path("layers") / f"{name}_{rsei[0].year}_{rsei[1].year}.tif",
+                                    {"nodata": nodata, "dtype": dtype}))
+            write_cogs([(layer, store.path(rel), options) for layer, rel, options in outputs])
+            result.layers.update({rel.stem: rel for _, rel, _ in outputs})
         with timer.stage("rsei zonal statistics"):
             for set_name, zones in zone_sets.items():
                 if set_name == "study_area":

@@ -112,18 +112,19 @@ def vegetation_stage(config, grid, zone_sets, inside, store, timer, result: RunR
     store.write_table("county_vegetation", with_geometry(zone_sets["county"], table), **formats(config))
 
 def write_vegetation_layers(store, veg: VegetationYear) -> dict[str, Path]:
-    from ecoassess.cog import write_cog
+    """NDVI, FVC and the clear-observation count as COGs, in one pass over the composite they share."""
+    from ecoassess.cog import write_cogs
 
-    written = {}
+    outputs = []
     for name, layer, nodata, dtype in (("ndvi", veg.ndvi, float("nan"), "float32"),
                                        ("fvc", veg.fvc, float("nan"), "float32"),
                                        ("clear_count", veg.clear_count, -1, "int16")):
-        rel = Path("layers") / f"{name}_{veg.year}.tif"
-        write_cog(layer, store.path(rel), nodata=nodata, dtype=dtype,
-                  tags={k: str(v) for k, v in layer.attrs.items() if k in ("long_name", "units", "formula",
-                                                                            "ndvi_soil", "ndvi_veg")})
-        written[f"{name}_{veg.year}"] = rel
-    return written
+        tags = {k: str(v) for k, v in layer.attrs.items() if k in ("long_name", "units", "formula", "ndvi_soil",
+                                                                   "ndvi_veg")}
+        outputs.append((f"{name}_{veg.year}", layer, Path("layers") / f"{name}_{veg.year}.tif",
+                        {"nodata": nodata, "dtype": dtype, "tags": tags}))
+    write_cogs([(layer, store.path(rel), options) for _, layer, rel, options in outputs])
+    return {key: rel for key, _, rel, _ in outputs}
 
 def write_vegetation_map(store, counties, table: pd.DataFrame, config: AssessmentConfig) -> dict[str, Path]:
     from ecoassess.report.maps import zone_choropleth
