@@ -54,6 +54,9 @@ _PREDICTORS = {0: None, 1: "NO", 2: "STANDARD", 3: "FLOATING_POINT", "NO": "NO",
 #: DEFLATE level for float layers: with the floating-point predictor, level 1 gives the same file size as GDAL's
 #: default level 6 on index layers (measured on NDVI: 48 MB both) for ~35% less CPU.
 FLOAT_DEFLATE_LEVEL = 1
+#: DEFLATE level for integer (class, count) layers: level 3 instead of GDAL's 6 is 3.4x less CPU for an 11 %
+#: larger file (measured on a 39 Mpx RSEI grade layer: 0.58 s / 8.0 MB vs 1.96 s / 7.2 MB).
+INT_DEFLATE_LEVEL = 3
 _RESAMPLINGS = ("average", "nearest", "mode")
 _GDAL_TYPES = {"uint8": "Byte", "int8": "Int8", "uint16": "UInt16", "int16": "Int16", "uint32": "UInt32",
                "int32": "Int32", "uint64": "UInt64", "int64": "Int64", "float32": "Float32", "float64": "Float64"}
@@ -448,8 +451,8 @@ def _plan(arr: xr.DataArray, path: Path, chunk: int, *, nodata, dtype, compress,
     pred = _PREDICTORS.get(predictor.upper() if isinstance(predictor, str) else predictor, "?")
     if pred == "?":
         raise ValueError(f"unknown predictor {predictor!r}; one of None, 1, 2, 3")
-    if level is None and str(compress).lower() == "deflate" and out_dtype.kind == "f":
-        level = FLOAT_DEFLATE_LEVEL
+    if level is None and str(compress).lower() == "deflate":
+        level = FLOAT_DEFLATE_LEVEL if out_dtype.kind == "f" else INT_DEFLATE_LEVEL
     rs = (resampling or ("average" if out_dtype.kind == "f" else "nearest")).lower()
     if rs not in _RESAMPLINGS:
         raise ValueError(f"unknown overview resampling {resampling!r}; one of {', '.join(_RESAMPLINGS)}")
@@ -601,7 +604,7 @@ def write_cog(arr: xr.DataArray, path, *, nodata=None, dtype=None, compress: str
     ``nodata``: float layers use NaN unless a number is given (NaN cells are then filled with it); integer
     layers use ``nodata`` or ``arr.attrs['nodata']``. ``dtype`` casts (NaN → ``nodata`` for integer outputs).
     ``compress``: deflate (default), zstd, lzw, none; ``level`` its level (default: GDAL's, but
-    :data:`FLOAT_DEFLATE_LEVEL` for float layers with DEFLATE). ``predictor``: 1 (none), 2 (horizontal),
+    :data:`FLOAT_DEFLATE_LEVEL` / :data:`INT_DEFLATE_LEVEL` with DEFLATE). ``predictor``: 1 (none), 2 (horizontal),
     3 (floating point); None = 3 for float layers, 1 otherwise. ``resampling`` of the overviews: ``average``
     (default for float layers), ``nearest`` (default for integer/class layers) or ``mode``. ``tags`` (units, formula, source, ...)
     are written as GDAL metadata (``units`` also as the band's unit); ``description`` (default ``arr.name``)

@@ -228,6 +228,14 @@ def _array_module(*values):
 def _divide(a, b):
     if np.isscalar(b) or isinstance(b, (int, float)):
         return a / b if b != 0 else a * np.nan
+    if isinstance(b, np.ndarray):  # one chunk: divide, then NaN where b == 0 (no where-copy of b)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.asarray(a / b)
+        zero = b == 0
+        if zero.any():
+            out = out.astype(np.result_type(out, np.float32), copy=False)
+            out[np.broadcast_to(zero, out.shape)] = np.nan
+        return out
     with np.errstate(divide="ignore", invalid="ignore"):
         safe = _where(b == 0, np.nan, b)
         return a / safe
