@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +14,7 @@ import xarray as xr
 from ecoassess.config import AssessmentConfig
 from ecoassess.errors import EcoassessError, InputError
 from ecoassess.grid import AnalysisGrid
+from ecoassess.materialize import materialize
 from ecoassess.stages.common import formats, isolated, open_year_scenes, water_mask_from_land_cover, with_code, with_geometry
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ class VegetationYear:
     endmembers: object
     n_scenes: int
     composite_method: str
+    cache: object = field(default=None, repr=False)  # keeps the materialised composite layers alive
 
 def vegetation_water_mask(config: AssessmentConfig, year: int, grid: AnalysisGrid,
                           bands: xr.Dataset | None) -> xr.DataArray | None:
@@ -66,15 +68,18 @@ def vegetation_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, ins
     water = vegetation_water_mask(config, year, grid, comp.bands)
     masked = comp.masked if water is None else (comp.masked | (water & ~comp.nodata))
     masked = masked & inside
-    valid = np.isfinite(ndvi_layer) & ~masked & inside
+    # the composite is computed once; the quantile passes, the COGs and the zonal statistics read the result
+    cache = materialize({"ndvi": ndvi_layer.where(inside), "masked": masked, "clear_count": comp.clear_count})
+    ndvi_layer, masked = cache["ndvi"], cache["masked"]
+    valid = np.isfinite(ndvi_layer) & ~masked
     endmembers = fvc_endmembers(ndvi_layer, valid)
     log.info("%d: FVC end-members NDVI_soil = %.4f, NDVI_veg = %.4f over %d valid pixels", year,
              endmembers.ndvi_soil, endmembers.ndvi_veg, endmembers.n_pixels)
     fvc_layer = fvc(ndvi_layer, endmembers)
     for layer in (ndvi_layer, fvc_layer, masked):
         layer.attrs["grid"] = grid
-    return VegetationYear(year, ndvi_layer.where(inside), fvc_layer.where(inside), masked, comp.clear_count,
-                          endmembers, len(scenes), config.composite.method)
+    return VegetationYear(year, ndvi_layer, fvc_layer, masked, cache["clear_count"], endmembers, len(scenes),
+                          config.composite.method, cache)
 
 def county_vegetation_table(zones, veg: VegetationYear) -> pd.DataFrame:
     """Per-zone NDVI and FVC statistics with area accounting (valid / masked / nodata / outside, km²)."""
