@@ -36,6 +36,8 @@ class RunResult:
     maps: dict[str, Path] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     manifest: dict = field(default_factory=dict)
+    #: layers of a year computed by one stage and reused by later ones (not written; e.g. ``vegetation``)
+    year_layers: dict[tuple[str, int], object] = field(default_factory=dict, repr=False)
 
 
 # -- stages ----------------------------------------------------------------------------------------------------

@@ -244,3 +244,32 @@ def test_a_grass_class_without_cover_levels_is_split_by_this_years_fvc(sample_co
     assert len(with_grass) >= 2
     assert (with_grass.gt(0).sum(axis=1) >= 2).all()    # more than one cover level: a real split, not a default
     assert any("FVC" in a or "fvc" in a for a in ei.assumptions)
+
+
+def test_ei_reuses_the_vegetation_stage_layers_with_the_same_result(sample_config, tmp_path):
+    """With a monthly-max composite and a grass-splitting legend, EI from the vegetation stage's layers equals EI
+    computed from scratch (the run passes them on instead of recomputing the composites)."""
+    import pandas as pd
+
+    from ecoassess.grid import rasterize_mask
+    from ecoassess.pipeline import build_grid, read_study_area, read_zone_sets
+    from ecoassess.stages.ei import ei_year
+    from ecoassess.stages.vegetation import vegetation_year
+
+    config = ecoassess.load_config(sample_config)
+    config.composite.method = "monthly_max_ndvi"
+    with rasterio.open(config.land_cover[2024].path) as src:
+        cas, profile = src.read(1), src.profile
+    clcd = np.where(np.isin(cas, [31, 32, 33]), 4, np.where(cas == 0, 0, 1)).astype(cas.dtype)  # grass / cropland
+    path = tmp_path / "clcd_2024.tif"
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(clcd, 1)
+    config.land_cover[2024].path, config.land_cover[2024].legend = path, "clcd"
+    study_area = read_study_area(config)
+    grid = build_grid(config, study_area)
+    zone_sets = read_zone_sets(config, study_area, grid)
+    veg = vegetation_year(config, 2024, grid, rasterize_mask(zone_sets["county"].gdf.geometry, grid))
+    fresh, _, fresh_habitat = ei_year(config, 2024, grid, zone_sets)
+    reused, _, reused_habitat = ei_year(config, 2024, grid, zone_sets, veg)
+    pd.testing.assert_frame_equal(reused.table, fresh.table, rtol=1e-12)
+    pd.testing.assert_frame_equal(reused_habitat, fresh_habitat, rtol=1e-12)

@@ -21,9 +21,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def ei_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, zone_sets: dict):
+def ei_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, zone_sets: dict, vegetation=None):
     """HJ 192-2015 EI of every county and the whole area for ``year`` (STANDARDS §1), with every intermediate.
 
+    ``vegetation``: the year's :class:`~ecoassess.stages.vegetation.VegetationYear` when the vegetation stage
+    made it (its FVC splits grass classes; its NDVI is used when it is already the monthly-maximum composite).
     Returns the :class:`~ecoassess.assess.hj192.EiResult`, the erosion class layer (or None) and the habitat areas.
     """
     from ecoassess.assess import ei_inputs as gather
@@ -34,15 +36,21 @@ def ei_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, zone_sets: 
     land_cover, legend = gather.land_cover_layer(config, year, grid)
     grass = None
     if gather.needs_grass_split(legend):  # e.g. CLCD/WorldCover grass: split by this year's FVC (5/20/50 %)
-        inside = rasterize_mask(counties.gdf.geometry, grid, chunk=config.grid.chunk)
-        grass = gather.grass_fvc_km2(counties, vegetation_year(config, year, grid, inside).fvc, land_cover, legend)
+        if vegetation is None:
+            inside = rasterize_mask(counties.gdf.geometry, grid, chunk=config.grid.chunk)
+            vegetation = vegetation_year(config, year, grid, inside)
+        grass = gather.grass_fvc_km2(counties, vegetation.fvc, land_cover, legend)
     habitat, assumptions = gather.habitat_km2(counties, land_cover, legend, grass_fvc_areas=grass)
-    monthly = composite(open_year_scenes(config, year, grid), method="monthly_max_ndvi",
-                        months=tuple(config.composite.months), min_clear=config.composite.min_clear)
-    ndvi_mean, ndvi_weight = gather.zone_ndvi(counties, monthly.ndvi)
+    if vegetation is not None and vegetation.composite_method == "monthly_max_ndvi":
+        monthly_ndvi, n_dates = vegetation.ndvi_all_cells, vegetation.n_dates
+    else:
+        monthly = composite(open_year_scenes(config, year, grid), method="monthly_max_ndvi",
+                            months=tuple(config.composite.months), min_clear=config.composite.min_clear)
+        monthly_ndvi, n_dates = monthly.ndvi, len(monthly.dates)
+    ndvi_mean, ndvi_weight = gather.zone_ndvi(counties, monthly_ndvi)
     erosion, erosion_layer, erosion_notes = gather.erosion_km2(config, counties, grid, land_cover, legend, None)
     rivers = gather.river_length_km(config, counties)
-    notes = [f"vegetation cover from the May–September monthly-maximum NDVI composite of {len(monthly.dates)} "
+    notes = [f"vegetation cover from the May–September monthly-maximum NDVI composite of {n_dates} "
              "scene(s) (float NDVI with A_veg = 121.165124)",
              "river length from the river layer clipped to each county" if rivers is not None else
              "river length from the statistics table (river_length_km)",
@@ -78,7 +86,8 @@ def ei_stage(config, grid, zone_sets, store, timer, result: RunResult) -> None:
         tables, assumptions = [], []
         for year in years:
             with timer.stage(f"hj192 ei {year}"):
-                ei, erosion_layer, habitat = ei_year(config, year, grid, zone_sets)
+                ei, erosion_layer, habitat = ei_year(config, year, grid, zone_sets,
+                                                     result.year_layers.get(("vegetation", year)))
                 if erosion_layer is not None:
                     rel = Path("layers") / f"erosion_class_{year}.tif"
                     write_cog(erosion_layer, store.path(rel), nodata=0, dtype="uint8", resampling="nearest",

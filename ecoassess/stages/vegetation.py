@@ -35,6 +35,8 @@ class VegetationYear:
     endmembers: object
     n_scenes: int
     composite_method: str
+    n_dates: int                   # acquisition dates behind the NDVI composite
+    ndvi_all_cells: xr.DataArray   # NDVI on every grid cell (``ndvi`` is cut to the cells inside the counties)
     cache: object = field(default=None, repr=False)  # keeps the materialised composite layers alive
 
 def vegetation_water_mask(config: AssessmentConfig, year: int, grid: AnalysisGrid,
@@ -60,26 +62,27 @@ def vegetation_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, ins
         raise InputError(f"no imagery is configured for year {year}", field=f"imagery.{year}")
     comp = composite(scenes, method="median", months=tuple(config.composite.months),
                      min_clear=config.composite.min_clear)
-    ndvi_layer = ndvi(comp.bands)
+    ndvi_layer, n_dates = ndvi(comp.bands), len(comp.dates)
     if config.composite.method == "monthly_max_ndvi":
         monthly = composite(scenes, method="monthly_max_ndvi", months=tuple(config.composite.months),
                             min_clear=config.composite.min_clear)
-        ndvi_layer = monthly.ndvi
+        ndvi_layer, n_dates = monthly.ndvi, len(monthly.dates)
     water = vegetation_water_mask(config, year, grid, comp.bands)
     masked = comp.masked if water is None else (comp.masked | (water & ~comp.nodata))
     masked = masked & inside
     # the composite is computed once; the quantile passes, the COGs and the zonal statistics read the result
-    cache = materialize({"ndvi": ndvi_layer.where(inside), "masked": masked, "clear_count": comp.clear_count})
-    ndvi_layer, masked = cache["ndvi"], cache["masked"]
+    cache = materialize({"ndvi": ndvi_layer, "masked": masked, "clear_count": comp.clear_count})
+    ndvi_all_cells, masked = cache["ndvi"], cache["masked"]
+    ndvi_layer = ndvi_all_cells.where(inside)
     valid = np.isfinite(ndvi_layer) & ~masked
     endmembers = fvc_endmembers(ndvi_layer, valid)
     log.info("%d: FVC end-members NDVI_soil = %.4f, NDVI_veg = %.4f over %d valid pixels", year,
              endmembers.ndvi_soil, endmembers.ndvi_veg, endmembers.n_pixels)
     fvc_layer = fvc(ndvi_layer, endmembers)
-    for layer in (ndvi_layer, fvc_layer, masked):
+    for layer in (ndvi_layer, ndvi_all_cells, fvc_layer, masked):
         layer.attrs["grid"] = grid
     return VegetationYear(year, ndvi_layer, fvc_layer, masked, cache["clear_count"], endmembers, len(scenes),
-                          config.composite.method, cache)
+                          config.composite.method, n_dates, ndvi_all_cells, cache)
 
 def county_vegetation_table(zones, veg: VegetationYear) -> pd.DataFrame:
     """Per-zone NDVI and FVC statistics with area accounting (valid / masked / nodata / outside, km²)."""
@@ -104,6 +107,7 @@ def vegetation_stage(config, grid, zone_sets, inside, store, timer, result: RunR
             with timer.stage(f"vegetation {year}"):
                 veg = vegetation_year(config, year, grid, inside)
                 result.layers.update(write_vegetation_layers(store, veg))
+                result.year_layers["vegetation", year] = veg  # the EI stage reuses its FVC and NDVI
             with timer.stage(f"zonal statistics {year}"):
                 rows.append(pd.concat([county_vegetation_table(zone_sets["county"], veg),
                                        county_vegetation_table(zone_sets["study_area"], veg)]))
