@@ -218,12 +218,8 @@ def test_baseline_ei_can_come_from_last_years_results(run, sample_config, tmp_pa
     assert "function_zone_change_class" in change.columns and not change["function_zone_change_verified"].any()
 
 
-def test_a_grass_class_without_cover_levels_is_split_by_this_years_fvc(sample_config, tmp_path):
-    """CLCD has one grass class; HJ 192 needs high/medium/low cover: the run splits it by FVC 5/20/50 %."""
-    from ecoassess.pipeline import build_grid, read_study_area, read_zone_sets
-    from ecoassess.stages.ei import ei_year
-
-    config = ecoassess.load_config(sample_config)
+def _with_clcd_2024(config, tmp_path):
+    """The config with its 2024 CAS land cover recoded to CLCD (one grass class, as HJ 192 needs split)."""
     cas_to_clcd = {11: 1, 12: 1, 21: 2, 22: 3, 23: 2, 24: 2, 31: 4, 32: 4, 33: 4, 41: 5, 42: 5, 43: 5,
                    51: 8, 52: 8, 53: 8, 65: 7, 66: 7}
     with rasterio.open(config.land_cover[2024].path) as src:
@@ -236,6 +232,15 @@ def test_a_grass_class_without_cover_levels_is_split_by_this_years_fvc(sample_co
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(clcd, 1)
     config.land_cover[2024].path, config.land_cover[2024].legend = path, "clcd"
+    return config
+
+
+def test_a_grass_class_without_cover_levels_is_split_by_this_years_fvc(sample_config, tmp_path):
+    """CLCD has one grass class; HJ 192 needs high/medium/low cover: the run splits it by FVC 5/20/50 %."""
+    from ecoassess.pipeline import build_grid, read_study_area, read_zone_sets
+    from ecoassess.stages.ei import ei_year
+
+    config = _with_clcd_2024(ecoassess.load_config(sample_config), tmp_path)
     study_area = read_study_area(config)
     grid = build_grid(config, study_area)
     ei, _, habitat = ei_year(config, 2024, grid, read_zone_sets(config, study_area, grid))
@@ -256,15 +261,8 @@ def test_ei_reuses_the_vegetation_stage_layers_with_the_same_result(sample_confi
     from ecoassess.stages.ei import ei_year
     from ecoassess.stages.vegetation import vegetation_year
 
-    config = ecoassess.load_config(sample_config)
+    config = _with_clcd_2024(ecoassess.load_config(sample_config), tmp_path)
     config.composite.method = "monthly_max_ndvi"
-    with rasterio.open(config.land_cover[2024].path) as src:
-        cas, profile = src.read(1), src.profile
-    clcd = np.where(np.isin(cas, [31, 32, 33]), 4, np.where(cas == 0, 0, 1)).astype(cas.dtype)  # grass / cropland
-    path = tmp_path / "clcd_2024.tif"
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(clcd, 1)
-    config.land_cover[2024].path, config.land_cover[2024].legend = path, "clcd"
     study_area = read_study_area(config)
     grid = build_grid(config, study_area)
     zone_sets = read_zone_sets(config, study_area, grid)
