@@ -320,3 +320,242 @@ def test_corine_class_areas_of_swiss_municipalities_match_exactextract(shared_da
             assert got[cols[int(code)]] / valid_km2 == pytest.approx(frac, rel=1e-5, abs=1e-7)
     closure = df[list(cols.values())].sum(axis=1) + df["nodata_km2"] + df["area_outside_km2"]
     np.testing.assert_allclose(closure, df["area_km2"], rtol=1e-9)
+
+
+# -- compiled kernels: edge cases against brute force ---------------------------------------------------------------
+
+def _cell_weights(grid, polys):
+    """(n_zones, rows, cols) covered fraction of every cell by shapely (independent of the scan conversion)."""
+    jj, ii = np.mgrid[0:grid.height, 0:grid.width]
+    x0, y1, r = grid.bounds[0], grid.bounds[3], grid.resolution
+    cells = shapely.box(x0 + ii * r, y1 - (jj + 1) * r, x0 + (ii + 1) * r, y1 - jj * r)
+    return np.stack([shapely.area(shapely.intersection(cells, p)) / r**2 for p in polys])
+
+
+def _brute_stats(weights, values, valid, masked):
+    out = {k: [] for k in ("mean", "std", "min", "max", "sum", "n_cells", "masked", "nodata")}
+    x = values.astype("float64")
+    for w in weights:
+        w = np.where(w >= 1 - 1e-9, 1.0, np.where(w > 1e-12, w, 0.0))
+        ok = valid & (w > 0)
+        n = w[ok].sum()
+        mean = (w[ok] * x[ok]).sum() / n if n else np.nan
+        out["mean"].append(mean)
+        out["std"].append(np.sqrt((w[ok] * (x[ok] - mean) ** 2).sum() / n) if n else np.nan)
+        out["min"].append(x[ok].min() if ok.any() else np.nan)
+        out["max"].append(x[ok].max() if ok.any() else np.nan)
+        out["sum"].append((w[ok] * x[ok]).sum() if n else np.nan)
+        out["n_cells"].append(n)
+        out["masked"].append(w[masked].sum())
+        out["nodata"].append(w[~valid & ~masked].sum())
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def _assert_stats_match(df, ref, cell_km2, layer="v"):
+    for s in ("mean", "std", "min", "max", "sum", "n_cells"):
+        np.testing.assert_allclose(df[f"{layer}_{s}"], ref[s], rtol=1e-9, atol=1e-12, err_msg=s)
+    np.testing.assert_allclose(df[f"{layer}_masked_km2"], ref["masked"] * cell_km2, rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(df[f"{layer}_nodata_km2"], ref["nodata"] * cell_km2, rtol=1e-9, atol=1e-15)
+
+
+@pytest.fixture(scope="module")
+def kernel_case():
+    rng = np.random.default_rng(21)
+    grid = _grid(45, 38)  # 450 m x 380 m, odd sizes: ragged edge chunks
+    polys = _random_polygons(rng, 6, 380.0)
+    polys += [box(-50, 200, 130.5, 300),  # half outside the grid
+              box(200, 100, 350, 250),  # overlaps others; whole chunks inside it with chunk=16
+              Polygon([(0, 0), (60, 0), (0, 60)])]  # bbox meets chunks its area does not reach
+    return grid, polys, _cell_weights(grid, polys)
+
+
+@pytest.mark.filterwarnings("ignore:.*overlapping")
+@pytest.mark.parametrize("dtype, nodata", [("float32", None), ("float64", -9999.0), ("uint16", 0), ("int16", -300),
+                                           ("uint8", 255), ("int32", None)])
+@pytest.mark.parametrize("mask_kind", [None, "bool", "float", "uint8"])
+def test_stats_match_brute_force_over_dtypes_masks_and_nodata(kernel_case, dtype, nodata, mask_kind):
+    grid, polys, weights = kernel_case
+    rng = np.random.default_rng(hash((dtype, mask_kind)) % 2**32)
+    if dtype.startswith("float"):
+        values = rng.normal(0.4, 0.2, grid.shape).astype(dtype)
+        values[rng.random(grid.shape) < 0.07] = np.nan
+        values[rng.random(grid.shape) < 0.01] = -np.inf
+        values[:16, :16] = np.nan  # one all-NaN chunk
+    else:
+        info = np.iinfo(dtype)
+        values = rng.integers(max(info.min, -300), min(info.max, 4000) + 1, grid.shape).astype(dtype)
+    if nodata is not None:
+        values[rng.random(grid.shape) < 0.05] = nodata
+    valid = np.isfinite(values.astype("float64")) & ((values != nodata) if nodata is not None else True)
+    masked = np.zeros(grid.shape, bool)
+    mask_layer = None
+    if mask_kind:
+        masked = rng.random(grid.shape) < 0.2
+        masked[16:32, 16:32] = True  # one fully masked chunk
+        m = {"bool": masked, "float": np.where(masked, 2.5, np.where(rng.random(grid.shape) < 0.3, np.nan, 0.0)),
+             "uint8": masked.astype("uint8") * 7}[mask_kind]
+        mask_layer = _layer(grid, m, chunk=16, name="m")
+    nd_attr = {} if nodata is None else {"nodata": nodata}
+    layer = _layer(grid, values, chunk=16, **nd_attr)
+    zs = _zones(polys, grid)
+    df = zonal_stats(zs, {"v": layer}, masked=mask_layer, stats=("mean", "std", "min", "max", "sum"))
+    ref = _brute_stats(weights, values, valid & ~masked, masked)
+    _assert_stats_match(df, ref, grid.cell_area_m2 / 1e6)
+    _accounting_closes(df)
+    # chunking must not matter, and several layers in one call give each layer's own result
+    df2 = zonal_stats(zs, {"v": _layer(grid, values, chunk=(7, 11), **nd_attr), "w": layer}, masked=mask_layer,
+                      stats=("mean", "std", "min", "max", "sum"))
+    num = [c for c in df.columns if c.startswith("v_") and c != "v_few_cells"]
+    np.testing.assert_allclose(df2[num], df[num], rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(df2[[c.replace("v_", "w_") for c in num]].to_numpy(), df2[num].to_numpy())
+
+
+@pytest.mark.filterwarnings("ignore:.*overlapping")
+def test_zone_without_valid_cells_in_some_chunks_and_in_all(kernel_case, caplog):
+    grid, polys, weights = kernel_case
+    values = np.full(grid.shape, np.nan, "float32")
+    values[20:, 20:] = 1.5  # only the south-east has data
+    zs = _zones(polys, grid)
+    with caplog.at_level(logging.WARNING, logger="ecoassess.zones"):
+        df = zonal_stats(zs, {"v": _layer(grid, values, chunk=8)}, stats=("mean", "std", "min", "max", "sum"))
+    ref = _brute_stats(weights, values, np.isfinite(values), np.zeros(grid.shape, bool))
+    _assert_stats_match(df, ref, grid.cell_area_m2 / 1e6)
+    empty = np.isnan(ref["mean"])
+    assert empty.any() and (~empty).any()
+    assert df["v_mean"].isna().to_numpy().tolist() == empty.tolist()
+    assert (df.loc[~empty, "v_std"] < 1e-12).all() and (df.loc[~empty, "v_min"] == 1.5).all()
+    assert all(i in caplog.text for i in df.index[empty])
+    _accounting_closes(df)
+
+
+def test_nodata_semantics_follow_numpy_comparison():
+    grid = _grid(4, 4)
+    zs = _zones([box(0, 0, 40, 40)], grid)
+    u8 = np.arange(16, dtype="uint8").reshape(4, 4) * 17  # 0, 17, ..., 255
+    for nd in (-1, 300, 2.5):  # outside uint8 or not an integer: marks no cell
+        df = zonal_stats(zs, {"v": _layer(grid, u8, nodata=nd)})
+        assert df.loc["z0", "v_n_cells"] == 16 and df.loc["z0", "v_nodata_km2"] == 0
+    df = zonal_stats(zs, {"v": _layer(grid, u8, nodata=255.0)})
+    assert df.loc["z0", "v_n_cells"] == 15 and df.loc["z0", "v_max"] == 238
+    f32 = np.full((4, 4), 0.5, "float32")
+    f32[0, :3] = np.float32(0.1)
+    df = zonal_stats(zs, {"v": _layer(grid, f32, nodata=0.1)})  # numpy: float32 x == 0.1 compares in float32
+    assert df.loc["z0", "v_n_cells"] == 13 and df.loc["z0", "v_mean"] == 0.5
+    df = zonal_stats(zs, {"v": _layer(grid, f32, nodata=np.float64(0.1))})  # a float64 0.1 equals no float32
+    assert df.loc["z0", "v_n_cells"] == 16
+
+
+@pytest.mark.filterwarnings("ignore:.*overlapping")
+def test_bool_float16_and_big_endian_layers():
+    grid = _grid(6, 5)
+    zs = _zones([box(0, 0, 60, 50), box(5, 5, 33, 41)], grid)
+    rng = np.random.default_rng(4)
+    base = rng.normal(size=grid.shape)
+    ref = zonal_stats(zs, {"v": _layer(grid, base.astype("float64"))}, stats=STATS_ALL)
+    be = zonal_stats(zs, {"v": _layer(grid, base.astype(">f8"))}, stats=STATS_ALL)
+    np.testing.assert_array_equal(be.select_dtypes("number"), ref.select_dtypes("number"))
+    h = base.astype("float16")
+    a = zonal_stats(zs, {"v": _layer(grid, h)}, stats=STATS_ALL)
+    b = zonal_stats(zs, {"v": _layer(grid, h.astype("float64"))}, stats=STATS_ALL)
+    np.testing.assert_array_equal(a.select_dtypes("number"), b.select_dtypes("number"))
+    flags = base > 0
+    c = zonal_stats(zs, {"v": _layer(grid, flags)}, stats=("mean", "min", "max"))
+    d = zonal_stats(zs, {"v": _layer(grid, flags.astype("float64"))}, stats=("mean", "min", "max"))
+    np.testing.assert_array_equal(c.select_dtypes("number"), d.select_dtypes("number"))
+
+
+STATS_ALL = ("mean", "std", "min", "max", "sum")
+
+
+@pytest.mark.filterwarnings("ignore:.*overlapping")
+def test_chunk_coverage_is_the_per_zone_coverage(kernel_case):
+    grid, polys, weights = kernel_case
+    from ecoassess.zones import FULL_TOL, ZERO_TOL, _ring_edges
+
+    zs = _zones(polys, grid)
+    for window in [(0, 0, 38, 45), (0, 0, 16, 16), (16, 32, 16, 13), (32, 0, 6, 45), (5, 7, 19, 23)]:
+        r0, c0, h, w = window
+        cov = zs._compute_coverage(window)
+        got = np.zeros((len(polys), h * w))
+        if cov.dense is not None:
+            d = cov.dense.ravel()
+            cells = np.flatnonzero(d >= 0)
+            np.add.at(got, (cov.zones[d[cells]], cells), 1.0)
+        np.add.at(got, (cov.zones[cov.sp_zone], cov.sp_cell), cov.sp_frac)
+        for z, p in enumerate(polys):
+            exp = cell_coverage(_ring_edges(p, grid.transform), r0, r0 + h, c0, c0 + w).ravel()
+            exp = np.where(exp >= 1 - FULL_TOL, 1.0, np.where(exp > ZERO_TOL, np.minimum(exp, 1.0), 0.0))
+            np.testing.assert_array_equal(got[z], exp)
+            np.testing.assert_allclose(got[z], weights[z, r0:r0 + h, c0:c0 + w].ravel(), atol=1e-9)
+        assert set(cov.zones) >= {z for z in range(len(polys)) if got[z].any()}
+
+
+def test_coverage_of_polygons_on_grid_lines_and_through_cell_corners():
+    transform = Affine(1, 0, 0, 0, -1, 12)  # 12 x 12 unit cells
+    from ecoassess.zones import _ring_edges
+
+    shapes = [box(2, 3, 9, 10),  # edges on grid lines
+              Polygon([(6, 1), (11, 6), (6, 11), (1, 6)]),  # a diamond through cell corners
+              Polygon([(0, 0), (12, 12), (12, 0)]),  # the diagonal of the grid
+              box(-3, -2, 5.5, 4).difference(box(1, 1, 3, 3)),  # outside on two sides, with a grid-aligned hole
+              Polygon([(3, 3), (9, 3.0000001), (9, 9), (3, 9)])]  # nearly horizontal edge
+    jj, ii = np.mgrid[0:12, 0:12]
+    cells = shapely.box(ii, 12 - jj - 1, ii + 1, 12 - jj)
+    for g in shapes:
+        ref = shapely.area(shapely.intersection(cells, g))
+        edges = _ring_edges(g, transform)
+        np.testing.assert_allclose(cell_coverage(edges, 0, 12, 0, 12), ref, atol=1e-12)
+        np.testing.assert_allclose(cell_coverage(edges, 3, 8, 4, 11), ref[3:8, 4:11], atol=1e-12)
+    assert cell_coverage(np.zeros((0, 5)), 0, 3, 0, 4).shape == (3, 4)
+    assert cell_coverage(_ring_edges(shapes[0], transform), 5, 5, 0, 4).shape == (0, 4)
+
+
+@pytest.mark.filterwarnings("ignore:.*overlapping")
+@pytest.mark.parametrize("dtype, nodata", [("int16", -3), ("uint8", None), ("int32", 7), ("int64", None),
+                                           ("uint32", 3), ("float64", None), ("bool", None)])
+def test_class_areas_match_brute_force(kernel_case, dtype, nodata):
+    grid, polys, weights = kernel_case
+    rng = np.random.default_rng(8)
+    codes = {"int16": [-3, -1, 0, 5, 900], "uint8": [0, 3, 255], "int32": [7, -100000, 3, 2**30],  # wide: sorted
+             "int64": [-2, 40, 77777], "uint32": [3, 2**31 + 5, 2**31 + 1],  # narrow: lookup table
+             "float64": [0.5, 2.25, np.nan], "bool": [False, True]}[dtype]
+    values = rng.choice(np.array(codes, dtype=dtype), grid.shape)
+    values[16:32, :16] = codes[0]  # a chunk of one code (for int16 the nodata: a chunk without a valid cell)
+    zs = _zones(polys, grid)
+    attrs = {} if nodata is None else {"nodata": nodata}
+    df = zonal_class_areas(zs, _layer(grid, values, chunk=16, name="lc", **attrs))
+    cell_km2 = grid.cell_area_m2 / 1e6
+    w = np.where(weights >= 1 - 1e-9, 1.0, np.where(weights > 1e-12, weights, 0.0))
+    bad = np.isnan(values.astype("float64")) | ((values == nodata) if nodata is not None else False)
+    np.testing.assert_allclose(df["nodata_km2"], (w * bad).sum(axis=(1, 2)) * cell_km2, rtol=1e-9, atol=1e-15)
+    present = sorted({c for c in np.unique(values[~bad & (w > 0).any(axis=0)]).tolist()})
+    assert sorted(df.attrs["class_columns"]) == present
+    for code, col in df.attrs["class_columns"].items():
+        exp = (w * ((values == code) & ~bad)).sum(axis=(1, 2)) * cell_km2
+        np.testing.assert_allclose(df[col], exp, rtol=1e-9, atol=1e-15, err_msg=str(code))
+    cols = list(df.attrs["class_columns"].values())
+    closure = df[cols].sum(axis=1) + df["nodata_km2"] + df["area_outside_km2"]
+    np.testing.assert_allclose(closure, df["area_km2"], rtol=1e-9)
+
+
+def test_chunk_coverage_of_long_nearly_horizontal_edges():
+    grid = _grid(300, 12)  # 3000 m x 120 m
+    from ecoassess.zones import FULL_TOL, ZERO_TOL, _ring_edges
+
+    # a sliver whose long edges cross ~280 columns within one or two rows, one going east, one going west
+    sliver = Polygon([(50, 61), (2900, 64.5), (2900, 78), (20, 71)])
+    zigzag = Polygon([(0, 5), (3000, 9), (3000, 25), (0, 21)]).difference(box(1000.5, 12, 1010.5, 16))
+    zs = _zones([sliver, zigzag], grid)
+    cov = zs._compute_coverage((0, 0, 12, 300))
+    got = np.zeros((2, 12 * 300))
+    if cov.dense is not None:
+        d = cov.dense.ravel()
+        cells = np.flatnonzero(d >= 0)
+        np.add.at(got, (cov.zones[d[cells]], cells), 1.0)
+    np.add.at(got, (cov.zones[cov.sp_zone], cov.sp_cell), cov.sp_frac)
+    weights = _cell_weights(grid, [sliver, zigzag])
+    for z, p in enumerate([sliver, zigzag]):
+        exp = cell_coverage(_ring_edges(p, grid.transform), 0, 12, 0, 300).ravel()
+        exp = np.where(exp >= 1 - FULL_TOL, 1.0, np.where(exp > ZERO_TOL, np.minimum(exp, 1.0), 0.0))
+        np.testing.assert_array_equal(got[z], exp)
+        np.testing.assert_allclose(got[z], weights[z].ravel(), atol=1e-9)
