@@ -250,6 +250,14 @@ def raster_info(path) -> dict:
                          expected="a GeoTIFF/COG or another GDAL-readable raster") from exc
 
 
+def is_aligned(info: dict, grid: AnalysisGrid, crs=None) -> bool:
+    """Whether a raster (its :func:`raster_info`) lies exactly on ``grid``: same CRS, transform and size, so it is
+    read window by window without warping. ``crs`` stands in for a file without one."""
+    src_crs = info["crs"] if info["crs"] is not None else crs
+    return (src_crs is not None and CRS.from_user_input(src_crs) == grid.crs and info["transform"] == grid.transform
+            and (info["height"], info["width"]) == grid.shape)
+
+
 def read_on_grid(path, grid: AnalysisGrid, *, band: int = 1, kind: str = "continuous", dtype=None,
                  src_nodata=None, dst_nodata=None, chunk: int = DEFAULT_CHUNK, name: str | None = None,
                  crs=None) -> xr.DataArray:
@@ -277,11 +285,7 @@ def read_on_grid(path, grid: AnalysisGrid, *, band: int = 1, kind: str = "contin
     out_dtype = np.dtype(dtype or info["dtype"])
     if dst_nodata is None:
         dst_nodata = float("nan") if out_dtype.kind == "f" else nodata
-    aligned = (
-        CRS.from_user_input(src_crs) == grid.crs
-        and info["transform"] == grid.transform
-        and (info["height"], info["width"]) == grid.shape
-    )
+    aligned = is_aligned(info, grid, src_crs)
     if not aligned:
         log.info("reprojecting %s band %d from %s at %.6g to the analysis grid (%.6g m) with %s resampling",
                  Path(path).name, band, _crs_label(src_crs), info["res"][0], grid.resolution, resampling.name)

@@ -257,7 +257,7 @@ def compute_rsei(indicators, valid, *, settings: RseiSettings | None = None, yea
     pc1_share = float(max(eigenvalues[0], 0) / total)
 
     # 6. RSEI0 = PC1 score, rescaled to [0, 1] over all valid pixels
-    rsei0 = [_score(norm, pc1, names, u) for norm, u in zip(normalised, usable)]
+    rsei0 = [_score(ds, names, u, bounds, settings, min_range, pc1) for ds, u in zip(inds, usable)]
     _, lo0, hi0 = streaming_range(_stack(rsei0))
     if not hi0 - lo0 > 0:
         raise EcoassessError("RSEI0 is constant over the valid pixels; RSEI cannot be rescaled")
@@ -354,9 +354,14 @@ def _joint_covariance(normalised, usable, names):
     return streaming_covariance(layers, mask=~_stack(usable))
 
 
-def _score(norm: xr.Dataset, pc1, names, usable: xr.DataArray) -> xr.DataArray:
-    """RSEI0 = Σ PC1_j · normalised_j where ``usable`` (float64), NaN elsewhere."""
-    ys = da.stack([_dask(norm[n]) for n in names])
-    u = _dask(usable).rechunk(ys.chunks[1:])
-    data = da.map_blocks(kernels.pc1_score, ys, u, np.asarray(pc1, np.float64), dtype="float64", drop_axis=0)
-    return norm[names[0]].copy(data=data)
+def _score(ds: xr.Dataset, names, usable: xr.DataArray, bounds, settings: RseiSettings, min_range: float,
+           pc1) -> xr.DataArray:
+    """RSEI0 = Σ PC1_j · normalised_j where ``usable`` (float64), NaN elsewhere, normalising on the fly."""
+    xs = da.stack([_dask(ds[n]) for n in names])
+    u = _dask(usable).rechunk(xs.chunks[1:])
+    lo = np.array([bounds[n][0] for n in names], np.float64)
+    hi = np.array([bounds[n][1] for n in names], np.float64)
+    constant = np.array([not bounds[n][1] - bounds[n][0] > min_range for n in names])
+    data = da.map_blocks(kernels.pc1_score, xs, u, lo, hi, settings.normalisation == "percentile", constant,
+                         np.asarray(pc1, np.float64), dtype="float64", drop_axis=0)
+    return ds[names[0]].copy(data=data)

@@ -39,36 +39,41 @@ def grade(block, lowers, uppers, codes):
 
 
 @numba.njit(**_JIT)
+def _norm_value(v, lo, span, clip, constant):
+    """One indicator value normalised: (v − lo)/span in float64, clipped to [0, 1] if ``clip``; 0 if ``constant``."""
+    if v != v:
+        return np.nan
+    if constant:
+        return 0.0
+    y = (v - lo) / span
+    if clip:
+        y = min(max(y, 0.0), 1.0)
+    return y
+
+
+@numba.njit(**_JIT)
 def _normalise(flat_in, lo, hi, clip, constant):
     flat = np.empty(flat_in.shape, np.float32)
-    span = hi - lo
     for i in range(flat_in.shape[0]):
-        v = np.float64(flat_in[i])
-        if v != v:
-            flat[i] = np.nan
-        elif constant:
-            flat[i] = 0.0
-        else:
-            y = (v - lo) / span
-            if clip:
-                y = min(max(y, 0.0), 1.0)
-            flat[i] = y
+        flat[i] = _norm_value(np.float64(flat_in[i]), lo, hi - lo, clip, constant)
     return flat
 
 
 @numba.njit(**_JIT)
-def pc1_score(ys, usable, pc1):
-    """Σ_j pc1_j · ys[j] (float64) where ``usable``, NaN elsewhere; ``ys`` is (k, rows, cols)."""
-    k = ys.shape[0]
-    out = np.empty(ys.shape[1:], np.float64)
-    for r in range(ys.shape[1]):
-        for c in range(ys.shape[2]):
+def pc1_score(xs, usable, lo, hi, clip, constant, pc1):
+    """RSEI0 = Σ_j pc1_j · y_j (float64) where ``usable``, NaN elsewhere, from the raw indicators ``xs``
+    (k, rows, cols); y_j is the normalised value rounded to float32, as in the layers the PCA saw."""
+    k = xs.shape[0]
+    out = np.empty(xs.shape[1:], np.float64)
+    for r in range(xs.shape[1]):
+        for c in range(xs.shape[2]):
             if not usable[r, c]:
                 out[r, c] = np.nan
                 continue
             s = 0.0
             for j in range(k):
-                s += pc1[j] * np.float64(ys[j, r, c])
+                y = np.float32(_norm_value(np.float64(xs[j, r, c]), lo[j], hi[j] - lo[j], clip, constant[j]))
+                s += pc1[j] * np.float64(y)
             out[r, c] = s
     return out
 
@@ -91,7 +96,8 @@ def _grade(src, lowers, uppers, codes):
         v = src[i]
         if v != v:
             continue
-        for g in range(lowers.shape[0]):
+        for g in range(last, -1, -1):  # from the last class down: where classes overlap, the later one wins
             if v >= lowers[g] and (v < uppers[g] or (g == last and v <= uppers[g])):
                 dst[i] = codes[g]
+                break
     return dst

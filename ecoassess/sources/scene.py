@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 
 from ecoassess.errors import AllMaskedError, InputError
-from ecoassess.grid import DEFAULT_CHUNK, AnalysisGrid, raster_info, read_on_grid
+from ecoassess.grid import DEFAULT_CHUNK, AnalysisGrid, is_aligned, raster_info, read_on_grid
 
 log = logging.getLogger(__name__)
 
@@ -163,17 +163,29 @@ def native_grid(path) -> AnalysisGrid:
     return AnalysisGrid(info["crs"], info["transform"], info["width"], info["height"])
 
 
-def _scale_block(block, scale, offset):
-    """DN → physical value, ``float32(float64(DN) · scale + offset)``; fill is already NaN, so it stays NaN."""
-    x = np.ascontiguousarray(block, dtype=np.float32)
-    return _scale_flat(x.reshape(-1), scale, offset).reshape(x.shape)
+def _scale_block(block, scale, offset, fill=None):
+    """DN → physical value, ``float32(float64(DN) · scale + offset)``, NaN where DN == ``fill`` (a warped block
+    has its fill as NaN already, and NaN stays NaN)."""
+    x = np.ascontiguousarray(block)
+    flat = x.reshape(-1)
+    if fill is None:
+        return _scale_flat(flat, scale, offset).reshape(x.shape)
+    return _scale_fill_flat(flat, flat.dtype.type(fill), scale, offset).reshape(x.shape)
 
 
 @numba.njit(nogil=True, cache=True)
 def _scale_flat(x, scale, offset):
     out = np.empty(x.shape, np.float32)
     for i in range(x.shape[0]):
-        out[i] = np.float64(x[i]) * scale + offset
+        out[i] = np.float64(np.float32(x[i])) * scale + offset
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _scale_fill_flat(x, fill, scale, offset):
+    out = np.empty(x.shape, np.float32)
+    for i in range(x.shape[0]):
+        out[i] = np.nan if x[i] == fill else np.float64(np.float32(x[i])) * scale + offset
     return out
 
 
@@ -183,14 +195,22 @@ def read_scaled(path, grid: AnalysisGrid, *, band: int = 1, kind: str = "reflect
     """``DN * scale + offset`` of one band on ``grid`` as lazy float32, NaN where DN == ``src_nodata`` or outside.
 
     Fill is turned into NaN by the warp itself (``src_nodata``), i.e. *before* scaling and before any averaging, so a
-    fill DN never leaks into a resampled or scaled value.
+    fill DN never leaks into a resampled or scaled value. A band already on ``grid`` is read as stored and turned
+    into values in one compiled pass (same numbers: DN → float32 → float64 · scale + offset → float32).
     """
-    raw = read_on_grid(path, grid, band=band, kind=kind, dtype="float32", src_nodata=src_nodata,
-                       dst_nodata=float("nan"), chunk=chunk, name=name)
-    if scale == 1.0 and offset == 0.0:
-        data = raw.data
+    info = raster_info(path)
+    if src_nodata is not None and is_aligned(info, grid) and np.can_cast(np.min_scalar_type(src_nodata), info["dtype"]):
+        # on the grid already: read the DN as stored; fill → NaN and scaling in one compiled pass
+        raw = read_on_grid(path, grid, band=band, kind=kind, src_nodata=src_nodata, dst_nodata=src_nodata,
+                           chunk=chunk, name=name)
+        data = raw.data.map_blocks(_scale_block, float(scale), float(offset), src_nodata, dtype=np.float32)
+        raw.attrs["nodata"] = float("nan")
     else:
-        data = raw.data.map_blocks(_scale_block, float(scale), float(offset), dtype=np.float32)
+        raw = read_on_grid(path, grid, band=band, kind=kind, dtype="float32", src_nodata=src_nodata,
+                           dst_nodata=float("nan"), chunk=chunk, name=name)
+        data = raw.data
+        if scale != 1.0 or offset != 0.0:
+            data = data.map_blocks(_scale_block, float(scale), float(offset), dtype=np.float32)
     out = grid.wrap(data, name=name)
     out.attrs.update({k: v for k, v in raw.attrs.items() if k != "grid"})
     out.attrs.update({"scale": float(scale), "add_offset_applied": float(offset)})
