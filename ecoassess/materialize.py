@@ -30,34 +30,52 @@ DEFAULT_MEMORY_BUDGET_MB = 256.0
 class Materialized(dict):
     """``name -> DataArray`` backed by memory or by a spill folder that lives as long as this object."""
 
-    def __init__(self, layers: dict, spill_dir: Path | None):
+    def __init__(self, layers: dict, spill_dir: Path | None, nbytes_in_memory: int = 0):
         super().__init__(layers)
         self.spill_dir = spill_dir
+        self.nbytes_in_memory = nbytes_in_memory
         self._finalizer = weakref.finalize(self, shutil.rmtree, str(spill_dir), True) if spill_dir else None
+        if nbytes_in_memory:
+            _IN_MEMORY[id(self)] = nbytes_in_memory
+            weakref.finalize(self, _IN_MEMORY.pop, id(self), None)
 
     def close(self) -> None:
         if self._finalizer is not None:
             self._finalizer()
 
 
+#: bytes held by every in-memory Materialized still alive (by id): the budget is shared by all of them
+_IN_MEMORY: dict[int, int] = {}
+
+
 def memory_budget_mb() -> float:
-    """The in-memory budget for materialised layers: ``ECOASSESS_MEMORY_BUDGET_MB`` or 256 MiB."""
+    """The in-memory budget for all materialised layers alive at once: ``ECOASSESS_MEMORY_BUDGET_MB`` or 256 MiB."""
     return float(os.environ.get("ECOASSESS_MEMORY_BUDGET_MB", DEFAULT_MEMORY_BUDGET_MB))
+
+
+def in_memory_mb() -> float:
+    """MiB held in memory by the materialised layers alive now."""
+    return sum(_IN_MEMORY.values()) / 2**20
 
 
 def materialize(layers: dict[str, xr.DataArray], *, memory_budget_mb: float | None = None,
                 spill_root: str | Path | None = None) -> Materialized:
-    """Compute ``layers`` (dask-backed, same grid and chunks) in one pass; keep them in memory or spill to disk."""
+    """Compute ``layers`` (dask-backed, same grid and chunks) in one pass; keep them in memory or spill to disk.
+
+    They stay in memory when they fit in what the budget leaves after the materialised layers still alive
+    (:func:`in_memory_mb`), so several stages' caches together never hold more than the budget.
+    """
     if memory_budget_mb is None:
         memory_budget_mb = globals()["memory_budget_mb"]()
     nbytes = sum(arr.data.nbytes for arr in layers.values())
-    if nbytes <= memory_budget_mb * 2**20:
+    held = in_memory_mb()
+    if nbytes <= (memory_budget_mb - held) * 2**20:
         persisted = dask.persist(*[arr.data for arr in layers.values()])
         return Materialized({name: arr.copy(data=data) for (name, arr), data in zip(layers.items(), persisted)},
-                            None)
+                            None, nbytes)
     spill = Path(tempfile.mkdtemp(prefix="ecoassess-spill-", dir=spill_root))
-    log.info("materialising %.0f MiB of layers to %s (over the %.0f MiB memory budget)", nbytes / 2**20, spill,
-             memory_budget_mb)
+    log.info("materialising %.0f MiB of layers to %s (over the %.0f MiB memory budget, %.0f MiB of it in use)",
+             nbytes / 2**20, spill, memory_budget_mb, held)
     # one pass over the inputs; each chunk of each layer goes to its own .npy file (in the layer's dtype), so
     # memory stays one chunk per worker thread whatever the raster's width
     names = list(layers)

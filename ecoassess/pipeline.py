@@ -111,6 +111,7 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False) -> Ru
             vegetation_stage(config, grid, zone_sets, inside, store, timer, result)
             rsei_stage(config, grid, zone_sets, inside, store, timer, result)
             ei_stage(config, grid, zone_sets, store, timer, result)
+            result.year_layers.clear()  # the shared year layers are no longer needed: free their memory
             if config.outputs.maps and "county_vegetation" in result.tables:
                 with timer.stage("maps"):
                     result.maps.update(write_vegetation_map(store, zone_sets["county"], result.tables["county_vegetation"],

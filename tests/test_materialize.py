@@ -45,3 +45,23 @@ def test_rsei_with_spilled_indicators_equals_in_memory(monkeypatch):
     spilled = compute_rsei(ds, valid)
     assert spilled.cache.spill_dir is not None
     np.testing.assert_array_equal(spilled.rsei.values, in_memory)
+
+
+def test_the_budget_is_shared_by_every_cache_alive():
+    """A second cache spills when the first already holds most of the budget; freeing the first frees it."""
+    from ecoassess.materialize import in_memory_mb
+
+    layers, a, _ = _layers()
+    size_mb = (a.nbytes + a.size) / 2**20  # float32 + bool
+    gc.collect()
+    base = in_memory_mb()
+    budget = base + 1.5 * size_mb
+    first = materialize(layers, memory_budget_mb=budget)
+    assert first.spill_dir is None and in_memory_mb() == base + size_mb
+    second = materialize(layers, memory_budget_mb=budget)
+    assert second.spill_dir is not None  # only half a cache left in the budget
+    np.testing.assert_array_equal(second["a"].values, a)
+    del first
+    gc.collect()
+    third = materialize(layers, memory_budget_mb=budget)
+    assert third.spill_dir is None
