@@ -251,9 +251,10 @@ def test_a_grass_class_without_cover_levels_is_split_by_this_years_fvc(sample_co
     assert any("FVC" in a or "fvc" in a for a in ei.assumptions)
 
 
-def test_ei_reuses_the_vegetation_stage_layers_with_the_same_result(sample_config, tmp_path):
-    """With a monthly-max composite and a grass-splitting legend, EI from the vegetation stage's layers equals EI
-    computed from scratch (the run passes them on instead of recomputing the composites)."""
+@pytest.mark.parametrize("method", ["median", "monthly_max_ndvi"])
+def test_ei_reuses_the_vegetation_stage_layers_with_the_same_result(sample_config, tmp_path, method):
+    """With either composite and a grass-splitting legend, EI from the vegetation stage's layers (FVC, and the
+    monthly-max NDVI made in the same pass as the composite) equals EI computed from scratch."""
     import pandas as pd
 
     from ecoassess.grid import rasterize_mask
@@ -262,12 +263,13 @@ def test_ei_reuses_the_vegetation_stage_layers_with_the_same_result(sample_confi
     from ecoassess.stages.vegetation import vegetation_year
 
     config = _with_clcd_2024(ecoassess.load_config(sample_config), tmp_path)
-    config.composite.method = "monthly_max_ndvi"
+    config.composite.method = method
     study_area = read_study_area(config)
     grid = build_grid(config, study_area)
     zone_sets = read_zone_sets(config, study_area, grid)
     veg = vegetation_year(config, 2024, grid, rasterize_mask(zone_sets["county"].gdf.geometry, grid))
     fresh, _, fresh_habitat = ei_year(config, 2024, grid, zone_sets)
+    assert veg.monthly_max_ndvi is not None and veg.monthly_max_dates > 0
     reused, _, reused_habitat = ei_year(config, 2024, grid, zone_sets, veg)
     pd.testing.assert_frame_equal(reused.table, fresh.table, rtol=1e-12)
     pd.testing.assert_frame_equal(reused_habitat, fresh_habitat, rtol=1e-12)

@@ -12,7 +12,7 @@ import pandas as pd
 from ecoassess.config import AssessmentConfig
 from ecoassess.errors import EcoassessError, InputError
 from ecoassess.grid import AnalysisGrid, rasterize_mask
-from ecoassess.stages.common import formats, isolated, open_year_scenes, with_code, with_geometry
+from ecoassess.stages.common import ei_years, formats, isolated, open_year_scenes, with_code, with_geometry
 from ecoassess.stages.vegetation import vegetation_year
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ def ei_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, zone_sets: 
     """HJ 192-2015 EI of every county and the whole area for ``year`` (STANDARDS §1), with every intermediate.
 
     ``vegetation``: the year's :class:`~ecoassess.stages.vegetation.VegetationYear` when the vegetation stage
-    made it (its FVC splits grass classes; its NDVI is used when it is already the monthly-maximum composite).
+    made it (its FVC splits grass classes; its monthly-maximum NDVI, made in the same pass as its composite).
     Returns the :class:`~ecoassess.assess.hj192.EiResult`, the erosion class layer (or None) and the habitat areas.
     """
     from ecoassess.assess import ei_inputs as gather
@@ -41,8 +41,8 @@ def ei_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, zone_sets: 
             vegetation = vegetation_year(config, year, grid, inside)
         grass = gather.grass_fvc_km2(counties, vegetation.fvc, land_cover, legend)
     habitat, assumptions = gather.habitat_km2(counties, land_cover, legend, grass_fvc_areas=grass)
-    if vegetation is not None and vegetation.composite_method == "monthly_max_ndvi":
-        monthly_ndvi, n_dates = vegetation.ndvi_all_cells, vegetation.n_dates
+    if vegetation is not None and vegetation.monthly_max_ndvi is not None:
+        monthly_ndvi, n_dates = vegetation.monthly_max_ndvi, vegetation.monthly_max_dates
     else:
         monthly = composite(open_year_scenes(config, year, grid), method="monthly_max_ndvi",
                             months=tuple(config.composite.months), min_clear=config.composite.min_clear)
@@ -78,8 +78,8 @@ def ei_stage(config, grid, zone_sets, store, timer, result: RunResult) -> None:
 
     if not config.hj192.enabled:
         return
-    years = [y for y in config.years if y in config.land_cover and y in config.imagery]
-    if config.statistics is None or not years:
+    years = ei_years(config)
+    if not years:
         log.info("HJ 192 EI skipped: it needs land cover, imagery and the statistics table")
         return
     try:

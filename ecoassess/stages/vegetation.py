@@ -15,7 +15,8 @@ from ecoassess.config import AssessmentConfig
 from ecoassess.errors import EcoassessError, InputError
 from ecoassess.grid import AnalysisGrid
 from ecoassess.materialize import materialize
-from ecoassess.stages.common import formats, isolated, open_year_scenes, water_mask_from_land_cover, with_code, with_geometry
+from ecoassess.stages.common import (ei_years, formats, isolated, open_year_scenes, water_mask_from_land_cover,
+                                     with_code, with_geometry)
 
 if TYPE_CHECKING:
     from ecoassess.pipeline import RunResult
@@ -36,7 +37,8 @@ class VegetationYear:
     n_scenes: int
     composite_method: str
     n_dates: int                   # acquisition dates behind the NDVI composite
-    ndvi_all_cells: xr.DataArray   # NDVI on every grid cell (``ndvi`` is cut to the cells inside the counties)
+    monthly_max_ndvi: xr.DataArray | None  # May–Sep monthly-max NDVI on every cell (for HJ 192), if made
+    monthly_max_dates: int
     cache: object = field(default=None, repr=False)  # keeps the materialised composite layers alive
 
 def vegetation_water_mask(config: AssessmentConfig, year: int, grid: AnalysisGrid,
@@ -63,26 +65,34 @@ def vegetation_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, ins
     comp = composite(scenes, method="median", months=tuple(config.composite.months),
                      min_clear=config.composite.min_clear)
     ndvi_layer, n_dates = ndvi(comp.bands), len(comp.dates)
-    if config.composite.method == "monthly_max_ndvi":
+    monthly = None
+    if config.composite.method == "monthly_max_ndvi" or year in ei_years(config):
+        # HJ 192's vegetation cover needs the May–Sep monthly-max NDVI: made here, so the scenes are read once
         monthly = composite(scenes, method="monthly_max_ndvi", months=tuple(config.composite.months),
                             min_clear=config.composite.min_clear)
+    if config.composite.method == "monthly_max_ndvi":
         ndvi_layer, n_dates = monthly.ndvi, len(monthly.dates)
     water = vegetation_water_mask(config, year, grid, comp.bands)
     masked = comp.masked if water is None else (comp.masked | (water & ~comp.nodata))
     masked = masked & inside
     # the composite is computed once; the quantile passes, the COGs and the zonal statistics read the result
-    cache = materialize({"ndvi": ndvi_layer, "masked": masked, "clear_count": comp.clear_count})
+    layers = {"ndvi": ndvi_layer, "masked": masked, "clear_count": comp.clear_count}
+    if monthly is not None and monthly.ndvi is not ndvi_layer:
+        layers["monthly_max_ndvi"] = monthly.ndvi
+    cache = materialize(layers)  # one pass over the scenes for every composite
     ndvi_all_cells, masked = cache["ndvi"], cache["masked"]
+    monthly_ndvi = None if monthly is None else cache.get("monthly_max_ndvi", ndvi_all_cells)
     ndvi_layer = ndvi_all_cells.where(inside)
     valid = np.isfinite(ndvi_layer) & ~masked
     endmembers = fvc_endmembers(ndvi_layer, valid)
     log.info("%d: FVC end-members NDVI_soil = %.4f, NDVI_veg = %.4f over %d valid pixels", year,
              endmembers.ndvi_soil, endmembers.ndvi_veg, endmembers.n_pixels)
     fvc_layer = fvc(ndvi_layer, endmembers)
-    for layer in (ndvi_layer, ndvi_all_cells, fvc_layer, masked):
+    for layer in (ndvi_layer, fvc_layer, masked) + (() if monthly_ndvi is None else (monthly_ndvi,)):
         layer.attrs["grid"] = grid
     return VegetationYear(year, ndvi_layer, fvc_layer, masked, cache["clear_count"], endmembers, len(scenes),
-                          config.composite.method, n_dates, ndvi_all_cells, cache)
+                          config.composite.method, n_dates, monthly_ndvi,
+                          0 if monthly is None else len(monthly.dates), cache)
 
 def county_vegetation_table(zones, veg: VegetationYear) -> pd.DataFrame:
     """Per-zone NDVI and FVC statistics with area accounting (valid / masked / nodata / outside, km²)."""
