@@ -39,6 +39,7 @@ def open_year_scenes(config: AssessmentConfig, year: int, grid: AnalysisGrid) ->
             scenes.append(open_scene(spec.kind, path=spec.path, **options))
     return scenes
 
+
 def ei_years(config: AssessmentConfig) -> list[int]:
     """The years the HJ 192 EI stage assesses: enabled, with land cover, imagery and the statistics table."""
     if not config.hj192.enabled or config.statistics is None:
