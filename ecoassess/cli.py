@@ -95,14 +95,18 @@ def validate(config, as_json):
               help="Results folder (replaced only when the run succeeds).")
 @click.option("--scheduler", default=None, help="Address of a dask.distributed scheduler (default: local threads).")
 @click.option("--stop-on-error", is_flag=True, help="Stop at the first failing year instead of reporting it.")
+@click.option("--memory-budget-mb", type=click.FloatRange(min=0), default=None,
+              help="Memory (MiB) for layers kept between passes; more is spilled to disk (overrides run.memory_budget_mb).")
 @click.pass_context
-def run(ctx, config, out, scheduler, stop_on_error):
+def run(ctx, config, out, scheduler, stop_on_error, memory_budget_mb):
     """Run the assessment of CONFIG into OUT."""
     from ecoassess.config import load_config
 
     cfg = load_config(config)
     if stop_on_error:
         cfg.run.on_error = "stop"
+    if memory_budget_mb is not None:
+        cfg.run.memory_budget_mb = memory_budget_mb
     _run_and_report(cfg, out, scheduler, ctx.obj["quiet"])
 
 

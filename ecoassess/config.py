@@ -220,10 +220,13 @@ class OutputSpec(_Strict):
 
 
 class RunSpec(_Strict):
-    """Execution: ``scheduler`` = a dask.distributed address (default: local threads); failure policy."""
+    """Execution: ``scheduler`` = a dask.distributed address (default: local threads); failure policy;
+    ``memory_budget_mb``: memory for layers kept between passes (default: ``ECOASSESS_MEMORY_BUDGET_MB`` or 256),
+    above it they are spilled to disk chunk by chunk."""
 
     scheduler: str | None = None
     on_error: Literal["continue", "stop"] = "continue"
+    memory_budget_mb: float | None = Field(None, ge=0)
 
 
 class AssessmentConfig(_Strict):

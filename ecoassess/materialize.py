@@ -10,6 +10,7 @@ collected or closed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -48,9 +49,28 @@ class Materialized(dict):
 _IN_MEMORY: dict[int, int] = {}
 
 
+_BUDGET_OVERRIDE: list[float] = []
+
+
 def memory_budget_mb() -> float:
-    """The in-memory budget for all materialised layers alive at once: ``ECOASSESS_MEMORY_BUDGET_MB`` or 256 MiB."""
+    """The in-memory budget for all materialised layers alive at once: the innermost :func:`memory_budget`, else
+    ``ECOASSESS_MEMORY_BUDGET_MB``, else 256 MiB."""
+    if _BUDGET_OVERRIDE:
+        return _BUDGET_OVERRIDE[-1]
     return float(os.environ.get("ECOASSESS_MEMORY_BUDGET_MB", DEFAULT_MEMORY_BUDGET_MB))
+
+
+@contextlib.contextmanager
+def memory_budget(mb: float | None):
+    """Use ``mb`` MiB as the budget inside the block (a run's ``run.memory_budget_mb``); None: leave it as it is."""
+    if mb is None:
+        yield
+        return
+    _BUDGET_OVERRIDE.append(float(mb))
+    try:
+        yield
+    finally:
+        _BUDGET_OVERRIDE.pop()
 
 
 def in_memory_mb() -> float:

@@ -93,6 +93,7 @@ def compute_indices(config: AssessmentConfig, names: list[str], out, *, year: in
 def run(config, out, *, scheduler: str | None = None, quiet: bool = False) -> RunResult:
     """Run the assessment of ``config`` (a loaded config or a path to assessment.yaml) into folder ``out``."""
     from ecoassess.manifest import RunTimer, build_manifest, write_manifest
+    from ecoassess.materialize import memory_budget, memory_budget_mb
     from ecoassess.store import ResultsStore
 
     if not isinstance(config, AssessmentConfig):
@@ -101,7 +102,7 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False) -> Ru
     timer = RunTimer()
     client = _connect(scheduler or config.run.scheduler)
     try:
-        with ResultsStore(out) as store:
+        with ResultsStore(out) as store, memory_budget(config.run.memory_budget_mb):
             with timer.stage("study area and grid"):
                 study_area = read_study_area(config)
                 grid = build_grid(config, study_area)
@@ -120,7 +121,8 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False) -> Ru
                 manifest = build_manifest(
                     config=config.to_yaml_dict(), config_path=config.source_path, inputs=config_input_paths(config),
                     outputs_dir=store.path("."), timings=timer.timings, grid=grid.to_dict(),
-                    catalogs=_catalog_versions(), extra={"problems": result.problems, **result.manifest})
+                    catalogs=_catalog_versions(), extra={"problems": result.problems, "memory_budget_mb": memory_budget_mb(),
+                                                         **result.manifest})
                 write_manifest(manifest, store.path("manifest.json"))
                 result.manifest = manifest
         result.layers = {k: out / v for k, v in result.layers.items()}

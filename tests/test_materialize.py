@@ -3,6 +3,7 @@
 import gc
 
 import dask.array as da
+import pytest
 import numpy as np
 import xarray as xr
 
@@ -65,3 +66,23 @@ def test_the_budget_is_shared_by_every_cache_alive():
     gc.collect()
     third = materialize(layers, memory_budget_mb=budget)
     assert third.spill_dir is None
+
+
+def test_a_runs_budget_overrides_the_environment_inside_its_block(monkeypatch, tmp_path):
+    from ecoassess.config import RunSpec
+    from ecoassess.materialize import memory_budget, memory_budget_mb
+
+    monkeypatch.setenv("ECOASSESS_MEMORY_BUDGET_MB", "300")
+    assert memory_budget_mb() == 300
+    layers, a, _ = _layers()
+    with memory_budget(0):
+        assert memory_budget_mb() == 0
+        spilled = materialize(layers, spill_root=tmp_path)
+        assert spilled.spill_dir is not None
+        np.testing.assert_array_equal(spilled["a"].values, a)
+        with memory_budget(None):  # a config without the key changes nothing
+            assert memory_budget_mb() == 0
+    assert memory_budget_mb() == 300
+    assert RunSpec(memory_budget_mb=64).memory_budget_mb == 64
+    with pytest.raises(ValueError):
+        RunSpec(memory_budget_mb=-1)

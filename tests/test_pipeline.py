@@ -273,3 +273,21 @@ def test_ei_reuses_the_vegetation_stage_layers_with_the_same_result(sample_confi
     reused, _, reused_habitat = ei_year(config, 2024, grid, zone_sets, veg)
     pd.testing.assert_frame_equal(reused.table, fresh.table, rtol=1e-12)
     pd.testing.assert_frame_equal(reused_habitat, fresh_habitat, rtol=1e-12)
+
+
+def test_cli_run_with_no_memory_budget_spills_and_gives_the_same_results(run, sample_config, tmp_path):
+    """``--memory-budget-mb 0``: every cache goes to disk; tables equal the in-memory run's, manifest says so."""
+    import pandas as pd
+
+    out = tmp_path / "spilled"
+    res = CliRunner().invoke(main, ["-q", "run", str(sample_config), "--out", str(out), "--memory-budget-mb", "0"])
+    assert res.exit_code == 0, res.output
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    from ecoassess.materialize import memory_budget_mb
+
+    assert manifest["extra"]["memory_budget_mb"] == 0
+    assert run.manifest["extra"]["memory_budget_mb"] == memory_budget_mb()  # the environment's or the default
+    for name in ("county_vegetation", "county_rsei", "county_ei"):
+        spilled = pd.read_csv(out / "tables" / f"{name}.csv", dtype={"code": str})
+        in_memory = pd.read_csv(run.out_dir / "tables" / f"{name}.csv", dtype={"code": str})
+        pd.testing.assert_frame_equal(spilled, in_memory, rtol=1e-12)
