@@ -123,6 +123,8 @@ class IndexCatalog:
         out.attrs = {k: v for k, v in template.attrs.items() if k == "grid"}
         out.attrs.update({"long_name": index.long_name, "units": index.units, "formula": index.formula,
                           "reference": index.reference, "catalog_version": self.version})
+        if index.valid_range is not None:
+            out.attrs["valid_range"] = tuple(float(v) for v in index.valid_range)
         out.name = index.name
         return out
 

@@ -1,6 +1,7 @@
 """The worked-example notebooks run top to bottom (their code cells, in order, in one namespace)."""
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,8 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_top_to_bottom(path):
+def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the notebook's mkdtemp work folder lands here
     nb = json.loads(path.read_text(encoding="utf-8"))
     namespace: dict = {"__name__": "__notebook__"}
     for i, cell in enumerate(nb["cells"]):

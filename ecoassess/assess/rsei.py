@@ -219,7 +219,10 @@ def compute_rsei(indicators, valid, *, settings: RseiSettings | None = None, yea
     stacked = {name: _stack([ds[name] for ds in inds]) for name in names}
     mask = ~_stack(usable)
     if settings.normalisation == "percentile":
-        found = streaming_quantiles_many(stacked, [settings.lower_quantile, settings.upper_quantile], mask=mask)
+        # a catalog valid range lets the first histogram pass start at once (values outside it stay exact)
+        ranges = {n: inds[0][n].attrs["valid_range"] for n in names if "valid_range" in inds[0][n].attrs}
+        found = streaming_quantiles_many(stacked, [settings.lower_quantile, settings.upper_quantile], mask=mask,
+                                         value_ranges=ranges)
     else:
         found = {name: r[1:] for name, r in streaming_ranges(stacked, mask=mask).items()}
     bounds: dict[str, tuple[float, float]] = {name: (float(found[name][0]), float(found[name][1])) for name in names}
