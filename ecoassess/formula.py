@@ -177,8 +177,20 @@ def names(node) -> set[str]:
     return set()
 
 
-def evaluate(node, values: dict):
-    """Evaluate a tree with ``values`` (name -> number or array); see the module docstring for NaN rules."""
+def evaluate(node, values: dict, memo: dict | None = None):
+    """Evaluate a tree with ``values`` (name -> number or array); see the module docstring for NaN rules.
+
+    ``memo`` (a dict, empty at the start of one evaluation with one ``values``): repeated subexpressions — IBI
+    has ``2 * swir1 / (swir1 + nir)`` twice — are computed once (nodes are compared by value).
+    """
+    if memo is not None and isinstance(node, (Unary, Binary, Call)):
+        if node not in memo:
+            memo[node] = _evaluate(node, values, memo)
+        return memo[node]
+    return _evaluate(node, values, memo)
+
+
+def _evaluate(node, values: dict, memo: dict | None):
     if isinstance(node, Num):
         return node.value
     if isinstance(node, Name):
@@ -187,10 +199,10 @@ def evaluate(node, values: dict):
         except KeyError:
             raise FormulaError(f"no value given for {node.name!r}") from None
     if isinstance(node, Unary):
-        v = evaluate(node.operand, values)
+        v = evaluate(node.operand, values, memo)
         return -v if node.op == "-" else v
     if isinstance(node, Binary):
-        a, b = evaluate(node.left, values), evaluate(node.right, values)
+        a, b = evaluate(node.left, values, memo), evaluate(node.right, values, memo)
         if node.op == "+":
             return a + b
         if node.op == "-":
@@ -201,7 +213,7 @@ def evaluate(node, values: dict):
             return _divide(a, b)
         return _power(a, b)
     if isinstance(node, Call):
-        args = [evaluate(a, values) for a in node.args]
+        args = [evaluate(a, values, memo) for a in node.args]
         return _call(node.func, args)
     raise FormulaError(f"not an expression node: {node!r}")
 

@@ -56,7 +56,7 @@ class SpectralIndex:
             raise CatalogError(f"index {self.name} has no constant(s) {', '.join(sorted(unknown))} "
                                f"(constants: {', '.join(self.constants) or 'none'})")
         env = {**self.constants, **constants, **{b: values[b] for b in self.bands}}
-        return fx.evaluate(self.tree, env)
+        return fx.evaluate(self.tree, env, memo={})
 
 
 @dataclass(frozen=True)

@@ -67,3 +67,14 @@ def test_division_by_zero_and_domain_errors_give_nan_not_inf_on_numpy_dask_and_x
     assert np.isnan(evaluate(parse("1 / 0"), {}))
     assert np.isnan(evaluate(parse("sqrt(-1)"), {}))
     assert np.isnan(evaluate(parse("max(x, 1)"), {"x": np.nan}))  # a missing input stays missing
+
+
+def test_repeated_subexpressions_are_computed_once_with_a_memo():
+    tree = parse("(a + b) / (a + b) + 2 * (a + b) - (a + b) ** 2")
+    rng = np.random.default_rng(2)
+    values = {"a": rng.random(50), "b": rng.random(50)}
+    memo: dict = {}
+    np.testing.assert_array_equal(evaluate(tree, values, memo=memo), evaluate(tree, values))
+    sums = [node for node in memo if getattr(node, "op", None) == "+" and getattr(node.left, "name", None) == "a"]
+    assert len(sums) == 1  # (a + b) is one entry, evaluated once
+    assert len(memo) == 6  # a+b, (a+b)/(a+b), 2*(a+b), (..)+(..), (a+b)**2, the whole tree
