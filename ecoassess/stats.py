@@ -72,15 +72,6 @@ def _run(pairs, leaf, combine):
 
 # -- quantiles ---------------------------------------------------------------------------------------------------
 
-def _bin_index(v: np.ndarray, lo: float, scale: float) -> np.ndarray:
-    """floor((v − lo)·scale) clipped to [0, N_BINS − 1]: monotone non-decreasing in v (each step is).
-
-    The reference for :func:`ecoassess.stats_kernels._bin`, which computes the same bins chunk by chunk.
-    """
-    b = np.floor((v - lo) * scale)
-    return np.clip(b, 0, N_BINS - 1).astype(np.int64)
-
-
 def _chain_arrays(chain):
     return (np.array([c[0] for c in chain], np.float64), np.array([c[1] for c in chain], np.float64),
             np.array([c[2] for c in chain], np.int64))

@@ -2,8 +2,9 @@
 
 Each kernel reads one chunk once, without temporaries, and releases the GIL (``nogil``) so dask's threads run
 them side by side. A value is *valid* when it is finite (integers always are) and its ``mask`` cell is False.
-Bins are ``b(v) = clip(floor((v − lo)·scale), 0, nbins − 1)`` computed in float64, exactly as
-:func:`ecoassess.stats._bin_index` does with numpy, so membership in a refined interval agrees bit for bit.
+Bins are ``b(v) = clip(floor((v − lo)·scale), 0, nbins − 1)`` computed in float64 (monotone non-decreasing in v,
+so a bin is a contiguous run of the sorted values); a refined interval is named by its chain of (lo, scale, bin)
+and membership recomputes the same bins, so it agrees bit for bit with the pass that counted them.
 """
 
 from __future__ import annotations
