@@ -140,9 +140,14 @@ def streaming_ranges(layers: dict, *, mask=None) -> dict[str, tuple[int, float, 
     (0, inf, −inf) for a layer without valid values."""
     names = list(layers)
     pairs, _ = _chunk_pairs([layers[n] for n in names], mask)
-    tasks = tuple((i, (), "range", 0.0, 0.0) for i in range(len(names)))
+    return dict(zip(names, _range_pass(pairs, range(len(names)))))
+
+
+def _range_pass(pairs, layer_indices) -> list[tuple[int, float, float]]:
+    """One pass over ``pairs`` (from :func:`_chunk_pairs`): (n, min, max) of the valid values of each given layer."""
+    tasks = tuple((i, (), "range", 0.0, 0.0) for i in layer_indices)
     res = _run(pairs, lambda b, m: _quantile_pass(b, m, tasks=tasks), _quantile_combine)
-    return {n: (int(r[0]), float(r[1]), float(r[2])) for n, r in zip(names, res)}
+    return [(int(r[0]), float(r[1]), float(r[2])) for r in res]
 
 
 def streaming_range(arr, *, mask=None) -> tuple[int, float, float]:
@@ -237,10 +242,8 @@ def streaming_quantiles_many(layers: dict, qs, *, mask=None, value_ranges: dict 
     searches = [_RankSearch(str(n), dt, q, ranges.get(n)) for n, dt in zip(names, dtypes)]
     need_range = [i for i, s in enumerate(searches) if not s.active]
     if need_range:  # pass 0: n, min and max
-        tasks = [(i, (), "range", 0.0, 0.0) for i in need_range]
-        results = _run(pairs, lambda b, m, t=tuple(tasks): _quantile_pass(b, m, tasks=t), _quantile_combine)
-        for i, (n, vmin, vmax) in zip(need_range, results):
-            searches[i].start(int(n), float(vmin), float(vmax))
+        for i, (n, vmin, vmax) in zip(need_range, _range_pass(pairs, need_range)):
+            searches[i].start(n, vmin, vmax)
     for level in range(MAX_LEVELS + 1):
         per_layer = [s.tasks(level) for s in searches]
         tasks = [(i, chain, mode, lo, scale) for i, ts in enumerate(per_layer) for chain, mode, lo, scale in ts]
