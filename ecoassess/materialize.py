@@ -31,9 +31,11 @@ DEFAULT_MEMORY_BUDGET_MB = 256.0
 class Materialized(dict):
     """``name -> DataArray`` backed by memory or by a spill folder that lives as long as this object."""
 
-    def __init__(self, layers: dict, spill_dir: Path | None, nbytes_in_memory: int = 0):
+    def __init__(self, layers: dict, spill_dir: Path | None, nbytes_in_memory: int = 0, reductions=()):
         super().__init__(layers)
         self.spill_dir = spill_dir
+        #: the values of the ``reductions`` computed in the same pass (see :func:`materialize`)
+        self.reductions = list(reductions)
         self.nbytes_in_memory = nbytes_in_memory
         self._finalizer = weakref.finalize(self, shutil.rmtree, str(spill_dir), True) if spill_dir else None
         if nbytes_in_memory:
@@ -79,20 +81,25 @@ def in_memory_mb() -> float:
 
 
 def materialize(layers: dict[str, xr.DataArray], *, memory_budget_mb: float | None = None,
-                spill_root: str | Path | None = None) -> Materialized:
+                spill_root: str | Path | None = None, reductions=()) -> Materialized:
     """Compute ``layers`` (dask-backed, same grid and chunks) in one pass; keep them in memory or spill to disk.
 
     They stay in memory when they fit in what the budget leaves after the materialised layers still alive
     (:func:`in_memory_mb`), so several stages' caches together never hold more than the budget.
+    ``reductions``: dask objects built on the same lazy layers (the first pass of a statistic, say); they are
+    computed in the same pass — each chunk is computed once and feeds both — and their values are kept in
+    ``Materialized.reductions``.
     """
     if memory_budget_mb is None:
         memory_budget_mb = globals()["memory_budget_mb"]()
     nbytes = sum(arr.data.nbytes for arr in layers.values())
     held = in_memory_mb()
+    reductions = list(reductions)
     if nbytes <= (memory_budget_mb - held) * 2**20:
-        persisted = dask.persist(*[arr.data for arr in layers.values()])
+        persisted = dask.persist(*[arr.data for arr in layers.values()], *reductions)
+        values = dask.compute(*persisted[len(layers):])
         return Materialized({name: arr.copy(data=data) for (name, arr), data in zip(layers.items(), persisted)},
-                            None, nbytes)
+                            None, nbytes, values)
     spill = Path(tempfile.mkdtemp(prefix="ecoassess-spill-", dir=spill_root))
     log.info("materialising %.0f MiB of layers to %s (over the %.0f MiB memory budget, %.0f MiB of it in use)",
              nbytes / 2**20, spill, memory_budget_mb, held)
@@ -110,7 +117,7 @@ def materialize(layers: dict[str, xr.DataArray], *, memory_budget_mb: float | No
         return np.zeros((1, 1), dtype="uint8")
 
     written = da.map_blocks(save, *datas, chunks=((1,) * len(chunks[0]), (1,) * len(chunks[1])), dtype="uint8")
-    written.compute()
+    _, *values = dask.compute(written, *reductions, optimize_graph=False)
 
     def load(block_info=None, *, index):
         (r0, _), (c0, _) = block_info[None]["array-location"]
@@ -121,4 +128,4 @@ def materialize(layers: dict[str, xr.DataArray], *, memory_budget_mb: float | No
         data = da.map_blocks(load, index=i, chunks=chunks, dtype=arr.dtype, meta=np.empty((0, 0), arr.dtype),
                              name=f"spilled-{name}-{spill.name}")
         out[name] = arr.copy(data=data)
-    return Materialized(out, spill)
+    return Materialized(out, spill, reductions=values)

@@ -14,6 +14,7 @@ tree reduction (:func:`ecoassess.zones.tree_reduce`), so the driver never holds 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import dask
 import dask.array as da
@@ -58,15 +59,19 @@ def _chunk_pairs(arrays: list, mask):
     """Per chunk: (tuple of the arrays' blocks, mask block or None); every array on the first one's chunks."""
     first = _as_dask(arrays[0])
     datas = [first] + [_as_dask(a, first.chunks) for a in arrays[1:]]
-    blocks = [d.to_delayed().ravel() for d in datas]
-    masks = _as_dask(mask, first.chunks).to_delayed().ravel() if mask is not None else [None] * len(blocks[0])
+    blocks = [d.to_delayed(optimize_graph=False).ravel() for d in datas]
+    masks = _as_dask(mask, first.chunks).to_delayed(optimize_graph=False).ravel() if mask is not None else [None] * len(blocks[0])
     return [(tuple(b[i] for b in blocks), masks[i]) for i in range(len(masks))], [d.dtype for d in datas]
 
 
-def _run(pairs, leaf, combine):
+def _reduction(pairs, leaf, combine):
+    """``leaf`` on every chunk pair, merged by ``combine`` in a tree: one dask Delayed (not computed)."""
     leaf_d = dask.delayed(leaf, pure=True)
-    parts = [leaf_d(b, m) for b, m in pairs]
-    (res,) = dask.compute(tree_reduce(parts, combine))
+    return tree_reduce([leaf_d(b, m) for b, m in pairs], combine)
+
+
+def _run(pairs, leaf, combine):
+    (res,) = dask.compute(_reduction(pairs, leaf, combine))
     return res
 
 
@@ -82,15 +87,23 @@ def _quantile_pass(blocks, mask_block, *, tasks):
     (+ histogram) or the gathered values of the layer's valid values inside the task's interval."""
     flats = [_flat(b) for b in blocks]
     m = _flat_mask(mask_block, flats[0].size)
-    out = []
-    for layer, chain, mode, lo, scale in tasks:
+    out: list = [None] * len(tasks)
+    gathers: dict[int, list[int]] = {}  # layer -> its gather tasks, done in one scan of the layer
+    for t, (layer, chain, mode, lo, scale) in enumerate(tasks):
         x = flats[layer]
         if mode == "range":
-            out.append(kernels.range_count(x, m))
+            out[t] = kernels.range_count(x, m)
         elif mode == "gather":
-            out.append(kernels.gather(x, m, *_chain_arrays(chain), N_BINS))
+            gathers.setdefault(layer, []).append(t)
         else:
-            out.append(kernels.histogram(x, m, *_chain_arrays(chain), lo, scale, N_BINS))
+            out[t] = kernels.histogram(x, m, *_chain_arrays(chain), lo, scale, N_BINS)
+    for layer, ts in gathers.items():
+        chains = [_chain_arrays(tasks[t][1]) for t in ts]  # one refinement level: chains of equal length
+        near = np.array([kernels.interval_envelope(*c, N_BINS) for c in chains], np.float64).reshape(-1, 2)
+        values, owner = kernels.gather(flats[layer], m, *(np.stack(c) for c in zip(*chains)), N_BINS,
+                                       np.ascontiguousarray(near[:, 0]), np.ascontiguousarray(near[:, 1]))
+        for k, t in enumerate(ts):
+            out[t] = values[owner == k]
     return out
 
 
@@ -139,15 +152,27 @@ def streaming_ranges(layers: dict, *, mask=None) -> dict[str, tuple[int, float, 
     """``{name: (n, min, max)}`` of each layer's valid values (finite and not ``mask``), all in one pass;
     (0, inf, −inf) for a layer without valid values."""
     names = list(layers)
-    pairs, _ = _chunk_pairs([layers[n] for n in names], mask)
-    return dict(zip(names, _range_pass(pairs, range(len(names)))))
+    (res,) = dask.compute(range_reduction([layers[n] for n in names], mask=mask))
+    return dict(zip(names, range_results(res)))
 
 
-def _range_pass(pairs, layer_indices) -> list[tuple[int, float, float]]:
-    """One pass over ``pairs`` (from :func:`_chunk_pairs`): (n, min, max) of the valid values of each given layer."""
-    tasks = tuple((i, (), "range", 0.0, 0.0) for i in layer_indices)
-    res = _run(pairs, lambda b, m: _quantile_pass(b, m, tasks=tasks), _quantile_combine)
+def range_reduction(layers: list, *, mask=None):
+    """(n, min, max) of each layer's valid values as one dask reduction, not computed: compute it alone, or with
+    other work over the same chunks (:func:`ecoassess.materialize.materialize`'s ``reductions``); the computed
+    value, or several such values merged, goes through :func:`range_results`."""
+    pairs, _ = _chunk_pairs(list(layers), mask)
+    return _reduction(pairs, partial(_quantile_pass, tasks=_range_tasks(range(len(layers)))), _quantile_combine)
+
+
+def range_results(*computed) -> list[tuple[int, float, float]]:
+    """``[(n, min, max)]`` per layer from computed :func:`range_reduction` values (several: merged, as for the
+    same layers of several years)."""
+    res = _quantile_combine(*computed)
     return [(int(r[0]), float(r[1]), float(r[2])) for r in res]
+
+
+def _range_tasks(layer_indices) -> tuple:
+    return tuple((i, (), "range", 0.0, 0.0) for i in layer_indices)
 
 
 def streaming_range(arr, *, mask=None) -> tuple[int, float, float]:
@@ -227,36 +252,80 @@ class _RankSearch:
         return _numpy_linear(self.n, self.q, lambda r: np.asarray(self.resolved[r], dtype=self.dtype), weak_q)
 
 
+class QuantileRefinement:
+    """The passes of :func:`streaming_quantiles_many`, one at a time, so a caller can run one of them together
+    with other work over the same chunks (RSEI computes the first while it materialises its indicators).
+
+    ``next_reduction(layers, mask)`` builds the next pass as a dask reduction (None when every quantile is
+    found); ``take(*computed)`` narrows the search with its computed value (several values — the same pass over
+    the layers of several years — are merged); :meth:`run` does all remaining passes; :meth:`result` gives
+    ``{name: quantiles}``. ``layers`` are those of ``names``, in order.
+    """
+
+    def __init__(self, names, dtypes, qs, value_ranges: dict | None = None):
+        q = np.asanyarray(qs)
+        q = np.atleast_1d(q if q.dtype.kind == "f" else q.astype(np.float64))
+        if np.any(~((q >= 0) & (q <= 1))):
+            raise ValueError("quantiles must be in the range [0, 1]")
+        ranges = value_ranges or {}
+        self.names = [str(n) for n in names]
+        self.searches = [_RankSearch(str(n), dt, q, ranges.get(n)) for n, dt in zip(names, dtypes)]
+        self.weak_q = type(qs) in (int, float)  # numpy: a Python float q keeps a float32 layer's precision
+        self.level = 0
+        self._pending: tuple | None = None
+
+    def _next_tasks(self) -> tuple | None:
+        if self._pending is None:
+            need_range = [i for i, s in enumerate(self.searches) if s.n is None and not s.active]
+            if need_range:  # pass 0: n, min and max
+                self._pending = _range_tasks(need_range)
+            elif self.level <= MAX_LEVELS:
+                self._pending = tuple((i, chain, mode, lo, scale) for i, s in enumerate(self.searches)
+                                      for chain, mode, lo, scale in s.tasks(self.level)) or None
+        return self._pending
+
+    def next_reduction(self, layers: list, mask=None):
+        """The next pass over ``layers`` as one dask reduction (not computed), or None when all are found."""
+        tasks = self._next_tasks()
+        if tasks is None:
+            return None
+        pairs, _ = _chunk_pairs(list(layers), mask)
+        return _reduction(pairs, partial(_quantile_pass, tasks=tasks), _quantile_combine)
+
+    def take(self, *computed) -> None:
+        """Narrow the search with the computed value(s) of the pass :meth:`next_reduction` built."""
+        tasks, self._pending = self._pending, None
+        results = _quantile_combine(*computed)
+        if tasks[0][2] == "range":
+            for (i, *_), (n, vmin, vmax) in zip(tasks, results):
+                self.searches[i].start(n, vmin, vmax)
+            return
+        for i, s in enumerate(self.searches):
+            mine = [(t[1:], r) for t, r in zip(tasks, results) if t[0] == i]
+            if mine:
+                s.update([t for t, _ in mine], [r for _, r in mine])
+        self.level += 1
+
+    def run(self, layers: list, mask=None) -> dict:
+        """Every remaining pass over ``layers``; returns :meth:`result`."""
+        while (reduction := self.next_reduction(layers, mask)) is not None:
+            (value,) = dask.compute(reduction)
+            self.take(value)
+        return self.result()
+
+    def result(self) -> dict:
+        return {n: s.result(self.weak_q) for n, s in zip(self.names, self.searches)}
+
+
 def streaming_quantiles_many(layers: dict, qs, *, mask=None, value_ranges: dict | None = None) -> dict:
     """:func:`streaming_quantiles` of several layers (same grid) at once: each pass reads every layer's chunk
     together, so k layers cost as many passes as one. ``mask`` is shared; ``value_ranges`` maps a layer name to
     its (lo, hi). Returns ``{name: quantiles}``.
     """
-    q = np.asanyarray(qs)
-    q = np.atleast_1d(q if q.dtype.kind == "f" else q.astype(np.float64))
-    if np.any(~((q >= 0) & (q <= 1))):
-        raise ValueError("quantiles must be in the range [0, 1]")
     names = list(layers)
-    pairs, dtypes = _chunk_pairs([layers[n] for n in names], mask)
-    ranges = value_ranges or {}
-    searches = [_RankSearch(str(n), dt, q, ranges.get(n)) for n, dt in zip(names, dtypes)]
-    need_range = [i for i, s in enumerate(searches) if not s.active]
-    if need_range:  # pass 0: n, min and max
-        for i, (n, vmin, vmax) in zip(need_range, _range_pass(pairs, need_range)):
-            searches[i].start(n, vmin, vmax)
-    for level in range(MAX_LEVELS + 1):
-        per_layer = [s.tasks(level) for s in searches]
-        tasks = [(i, chain, mode, lo, scale) for i, ts in enumerate(per_layer) for chain, mode, lo, scale in ts]
-        if not tasks:
-            break
-        results = _run(pairs, lambda b, m, t=tuple(tasks): _quantile_pass(b, m, tasks=t), _quantile_combine)
-        at = 0
-        for s, ts in zip(searches, per_layer):
-            if ts:
-                s.update(ts, results[at:at + len(ts)])
-            at += len(ts)
-    weak = type(qs) in (int, float)
-    return {n: s.result(weak) for n, s in zip(names, searches)}
+    arrays = [layers[n] for n in names]
+    dtypes = [_as_dask(a).dtype for a in arrays]
+    return QuantileRefinement(names, dtypes, qs, value_ranges).run(arrays, mask)
 
 
 def streaming_quantiles(arr, qs, *, mask=None, value_range=None) -> np.ndarray:
@@ -369,4 +438,5 @@ def streaming_covariance(arrays: list, *, mask=None) -> CovarianceResult:
 
 
 __all__ = ["streaming_quantiles", "streaming_quantiles_many", "streaming_range", "streaming_ranges",
+           "QuantileRefinement", "range_reduction", "range_results",
            "streaming_covariance", "CovarianceResult", "N_BINS", "GATHER_LIMIT"]

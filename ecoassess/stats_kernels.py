@@ -24,12 +24,12 @@ def _is_valid(v, m) -> bool:
 
 @numba.njit(**_JIT)
 def _bin(v, lo, scale, nbins):
-    b = math.floor((v - lo) * scale)
-    if b < 0:
+    f = (v - lo) * scale
+    if f < 0.0:
         return 0
-    if b > nbins - 1:
+    if f >= nbins:  # clip before converting: floor of a huge value overflows an int64
         return nbins - 1
-    return int(b)
+    return int(math.floor(f))
 
 
 @numba.njit(**_JIT)
@@ -78,16 +78,40 @@ def histogram(x, mask, chain_lo, chain_scale, chain_bin, lo, scale, nbins):
 
 
 @numba.njit(**_JIT)
-def gather(x, mask, chain_lo, chain_scale, chain_bin, nbins):
-    """The valid values of ``x`` (its own dtype) that lie in the interval named by the chain."""
-    out = np.empty(x.shape[0], x.dtype)
+def gather(x, mask, chains_lo, chains_scale, chains_bin, nbins, near_lo, near_hi):
+    """The valid values of ``x`` (its own dtype) in the intervals named by several chains of equal length (row t
+    of the (T, L) chain arrays names interval t), in one scan: (values, interval index of each value).
+
+    ``[near_lo[t], near_hi[t]]`` must contain every value of interval t (:func:`interval_envelope`): a value
+    outside all envelopes is skipped after two comparisons per interval; only the few inside are binned.
+    """
+    values = np.empty(x.shape[0], x.dtype)
+    owner = np.empty(x.shape[0], np.int32)
     k = 0
     for i in range(x.shape[0]):
         v = np.float64(x[i])
-        if _is_valid(v, mask[i]) and _member(v, chain_lo, chain_scale, chain_bin, nbins):
-            out[k] = x[i]
-            k += 1
-    return out[:k].copy()
+        for t in range(near_lo.shape[0]):
+            if near_lo[t] <= v <= near_hi[t]:  # NaN fails both comparisons
+                if _is_valid(v, mask[i]) and _member(v, chains_lo[t], chains_scale[t], chains_bin[t], nbins):
+                    values[k] = x[i]
+                    owner[k] = t
+                    k += 1
+                break  # envelopes of one pass only overlap by their margins; the value can be in one interval
+    return values[:k].copy(), owner[:k].copy()
+
+
+def interval_envelope(chain_lo, chain_scale, chain_bin, nbins) -> tuple[float, float]:
+    """A value range holding every value whose bins follow the chain: each level's bin [lo + b/s, lo + (b+1)/s]
+    widened by 1 % of a bin and 1e-12 relative (rounding of (v − lo)·s), unbounded for the clipped end bins."""
+    near_lo, near_hi = -np.inf, np.inf
+    for lo, scale, b in zip(chain_lo, chain_scale, chain_bin):
+        a, z = lo + b / scale, lo + (b + 1) / scale
+        margin = 0.01 / scale + 1e-12 * max(abs(a), abs(z))
+        if b > 0:
+            near_lo = max(near_lo, a - margin)
+        if b < nbins - 1:
+            near_hi = min(near_hi, z + margin)
+    return near_lo, near_hi
 
 
 #: Sums may be reordered (vectorised); no flag that assumes finite values, since validity is tested.

@@ -83,6 +83,31 @@ def test_joint_pca_two_years_gives_one_set_of_loadings_and_change_classes():
     assert (classes.values >= 0).sum() > (classes.values == -1).sum()
 
 
+@pytest.mark.parametrize("normalisation", ["minmax", "percentile"])
+@pytest.mark.parametrize("with_valid_ranges", [False, True])
+def test_joint_bounds_and_pixel_counts_equal_numpy_over_both_years(normalisation, with_valid_ranges):
+    """The first bounds pass runs while the indicators are materialised, year by year; merged, it must give the
+    bounds numpy finds over both years' pixels (exact quantiles / min-max) and each year's pixel count."""
+    (ds1, valid1, raw1, m1), (ds2, valid2, raw2, m2) = _synthetic(seed=1), _synthetic(seed=3, shift=0.1)
+    m2 = m2.copy()
+    m2[10:20, 20:30] = False
+    valid2 = valid2.copy(data=da.from_array(m2, chunks=16))
+    if with_valid_ranges:  # catalog ranges: the first pass is a histogram (a value outside the range stays exact)
+        for ds in (ds1, ds2):
+            for name, vr in zip(ds.data_vars, [(-1, 1), (-1, 1), (-20, 20), (-1, 1)]):
+                ds[name].attrs["valid_range"] = vr
+    settings = RseiSettings.from_spec(normalisation=normalisation)
+    r1, r2 = compute_rsei([ds1, ds2], [valid1, valid2], years=[2023, 2024], settings=settings)
+    assert (r1.n_pixels, r2.n_pixels) == (int(m1.sum()), int(m2.sum()))
+    x = np.concatenate([raw1[:, m1], raw2[:, m2]], axis=1)
+    for i, name in enumerate(ds1.data_vars):
+        if normalisation == "minmax":
+            expected = (x[i].min(), x[i].max())
+        else:
+            expected = tuple(np.quantile(x[i], [settings.lower_quantile, settings.upper_quantile]))
+        assert r1.bounds[name] == r2.bounds[name] == tuple(float(v) for v in expected), name
+
+
 def test_separate_pcas_warn_that_change_is_not_strictly_comparable():
     ds1, valid1, _, _ = _synthetic(seed=1)
     ds2, valid2, _, _ = _synthetic(seed=2)

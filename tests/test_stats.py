@@ -139,3 +139,45 @@ def test_covariance_stays_accurate_with_large_means():
     res = streaming_covariance([da.from_array(lay, chunks=64) for lay in layers])
     np.testing.assert_allclose(res.cov, np.cov(X, rowvar=False), rtol=1e-9)
     np.testing.assert_allclose(res.mean, X.mean(axis=0), rtol=1e-12)
+
+
+def test_gather_envelope_holds_every_member_of_its_interval():
+    """The gather kernel skips values outside an interval's envelope before binning them: the envelope must hold
+    every value whose bins follow the chain — bin edges, clipped end bins and a deep (tiny) interval included."""
+    from ecoassess import stats_kernels as k
+
+    rng = np.random.default_rng(4)
+    nbins = 64
+    edges = -1.0 + np.arange(nbins + 1) * (2.0 / nbins)
+    x = np.concatenate([rng.uniform(-1.5, 1.5, 200_000), edges, np.nextafter(edges, -np.inf),
+                        np.nextafter(edges, np.inf), [-1e30, 1e30]])
+    scale = nbins / 2.0
+    b0 = np.clip(np.floor((x + 1.0) * scale), 0, nbins - 1)
+    for first in (0, 17, nbins - 1):
+        inside = x[b0 == first]
+        lo, hi = k.interval_envelope([-1.0], [scale], [first], nbins)
+        assert lo <= inside.min() and inside.max() <= hi, first
+        # a second level inside that bin: values binned again over the bin's own range
+        a = -1.0 + first / scale
+        deep = np.clip(np.floor((inside - a) * (nbins * scale)), 0, nbins - 1)
+        for second in np.unique(deep)[[0, -1]]:
+            lo2, hi2 = k.interval_envelope([-1.0, a], [scale, nbins * scale], [first, int(second)], nbins)
+            members = inside[deep == second]
+            assert lo2 <= members.min() and members.max() <= hi2
+    values, owner = k.gather(x, np.zeros(x.size, bool), np.array([[-1.0], [-1.0]]), np.array([[scale], [scale]]),
+                             np.array([[0], [nbins - 1]]), nbins, *np.array(
+                                 [k.interval_envelope([-1.0], [scale], [b], nbins) for b in (0, nbins - 1)]).T.copy())
+    np.testing.assert_array_equal(np.sort(values[owner == 0]), np.sort(x[b0 == 0]))
+    np.testing.assert_array_equal(np.sort(values[owner == 1]), np.sort(x[b0 == nbins - 1]))
+
+
+def test_quantiles_with_huge_values_outside_the_value_range_stay_exact():
+    """Values far outside the given range fall into the end bins (their bin index must not overflow)."""
+    from ecoassess.stats import streaming_quantiles
+
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-1, 1, (60, 70))
+    x[0, :40] = 1e30
+    x[1, :40] = -3e25
+    got = streaming_quantiles(da.from_array(x, chunks=16), [0.005, 0.5, 0.995], value_range=(-1, 1))
+    np.testing.assert_array_equal(got, np.quantile(x, [0.005, 0.5, 0.995]))

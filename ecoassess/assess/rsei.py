@@ -190,7 +190,7 @@ def compute_rsei(indicators, valid, *, settings: RseiSettings | None = None, yea
     inside the study area, not water). With lists, normalisation bounds, PCA and rescaling are computed over
     all years together (joint PCA) and a list of results is returned.
     """
-    from ecoassess.stats import streaming_quantiles_many, streaming_range, streaming_ranges
+    from ecoassess.stats import QuantileRefinement, range_reduction, range_results, streaming_range
 
     settings = settings or RseiSettings.from_spec()
     joint = isinstance(indicators, (list, tuple))
@@ -204,27 +204,37 @@ def compute_rsei(indicators, valid, *, settings: RseiSettings | None = None, yea
                 "lst_celsius": spec["indicators"]["heat"]["sign"], "ndbsi": spec["indicators"]["dryness"]["sign"]}
     notes: list[str] = []
 
-    # pixels valid in every indicator; indicators computed once (one read of the bands) and kept for the passes
+    # pixels valid in every indicator; the indicators are computed once (one read of the bands) and kept for the
+    # later passes, and the first pass of the normalisation bounds (§3: percentiles, or min/max) runs in that
+    # same read: a histogram from the catalog's valid ranges (values outside them stay exact), or the ranges
     usable = [v & _all_finite(ds) for ds, v in zip(inds, valids)]
-    caches = [materialize({**{n: ds[n] for n in names}, "_usable": u}) for ds, u in zip(inds, usable)]
+    percentile = settings.normalisation == "percentile"
+    refinement = None
+    if percentile:
+        ranges = {n: inds[0][n].attrs["valid_range"] for n in names if "valid_range" in inds[0][n].attrs}
+        refinement = QuantileRefinement(names, [inds[0][n].dtype for n in names],
+                                        [settings.lower_quantile, settings.upper_quantile], value_ranges=ranges)
+    first_pass = [(refinement.next_reduction([ds[n] for n in names], ~u) if percentile
+                   else range_reduction([ds[n] for n in names], mask=~u)) for ds, u in zip(inds, usable)]
+    caches = [materialize({**{n: ds[n] for n in names}, "_usable": u}, reductions=[first])
+              for ds, u, first in zip(inds, usable, first_pass)]
     inds = [xr.Dataset({n: c[n] for n in names}, attrs=ds.attrs) for c, ds in zip(caches, inds)]
     usable = [c["_usable"] for c in caches]
-    n_pixels = [int(_dask(u).sum().compute()) for u in usable]
+    first_values = [c.reductions[0] for c in caches]
+    # every task of the first pass counts the valid values of its layer; the first layer's count is the number of
+    # usable pixels (usable implies finite in all four indicators)
+    n_pixels = [int(v[0][0]) for v in first_values]
     if sum(n_pixels) == 0:
         raise AllMaskedError("no pixel is clear, non-water and valid in all four RSEI indicators",
                              field="rsei", expected="clear land pixels in the study area")
 
     # 3. normalisation bounds over all valid pixels (all years when joint), the four indicators in the same passes
     min_range = float(spec["low_variance"]["min_range"])
-    stacked = {name: _stack([ds[name] for ds in inds]) for name in names}
-    mask = ~_stack(usable)
-    if settings.normalisation == "percentile":
-        # a catalog valid range lets the first histogram pass start at once (values outside it stay exact)
-        ranges = {n: inds[0][n].attrs["valid_range"] for n in names if "valid_range" in inds[0][n].attrs}
-        found = streaming_quantiles_many(stacked, [settings.lower_quantile, settings.upper_quantile], mask=mask,
-                                         value_ranges=ranges)
+    if percentile:
+        refinement.take(*first_values)
+        found = refinement.run([_stack([ds[n] for ds in inds]) for n in names], mask=~_stack(usable))
     else:
-        found = {name: r[1:] for name, r in streaming_ranges(stacked, mask=mask).items()}
+        found = {name: r[1:] for name, r in zip(names, range_results(*first_values))}
     bounds: dict[str, tuple[float, float]] = {name: (float(found[name][0]), float(found[name][1])) for name in names}
     for name, (lo, hi) in bounds.items():
         if not hi - lo > min_range:
