@@ -10,10 +10,13 @@ products (tiled 512, DEFLATE, like USGS COGs). For each size two fresh subproces
 * ``read``: the same bands through ecoassess's reader (windowed reads per chunk, DN → reflectance / kelvin with
   fill as NaN, QA bits → clear mask), computed and discarded;
 * ``rsei``: the whole RSEI — indicators from the catalog, MNDWI water mask, exact streaming quantiles and
-  covariance, PCA, RSEI and grade written as COGs.
+  covariance, PCA, RSEI and grade written as COGs;
+* ``encode``: GDAL's own COG driver writing the two output layers (read back into memory first, not timed) with
+  the same compression and overviews (the floor for the output side: compression and overviews, nothing else).
 
-It prints Mpx/s (pixels of the product grid), peak RSS, and the ratios of RSEI to decode and to reader. Figures are
-printed, never asserted; a quiet machine gives steadier numbers.
+It prints Mpx/s (pixels of the product grid), peak RSS, and the ratios of RSEI to decode, to decode + encode (the
+I/O floor: the inputs must be decoded and the outputs encoded) and to reader. Figures are printed, never
+asserted; a quiet machine gives steadier numbers.
 """
 
 from __future__ import annotations
@@ -99,6 +102,28 @@ print(json.dumps({"seconds": time.perf_counter() - t0, "cells": scene.grid.n_cel
 """
 
 
+ENCODE = r"""
+import json, sys, time
+from pathlib import Path
+import rasterio, rasterio.shutil
+from rasterio.io import MemoryFile
+out = Path(sys.argv[1])
+seconds = 0.0
+for name, options in (("rsei.tif", dict(compress="DEFLATE", predictor=3, level=1, overview_resampling="average")),
+                      ("rsei_grade.tif", dict(compress="DEFLATE", level=3, overview_resampling="nearest"))):
+    with rasterio.open(out / name) as src:
+        data, profile = src.read(1), src.profile
+    with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), MemoryFile() as mem:
+        with mem.open(driver="GTiff", width=profile["width"], height=profile["height"], count=1, dtype=data.dtype,
+                      crs=profile["crs"], transform=profile["transform"], nodata=profile["nodata"]) as ds:
+            ds.write(data, 1)
+            t0 = time.perf_counter()
+            rasterio.shutil.copy(ds, out / f"gdal_{name}", driver="COG", blocksize=512, **options)
+            seconds += time.perf_counter() - t0
+print(json.dumps({"seconds": seconds}))
+"""
+
+
 def tiled_product(src: Path, dst: Path, k: int) -> Path:
     """Copy a Landsat C2 L2 product folder with every band tiled k x k times (same georeference origin)."""
     dst.mkdir(parents=True, exist_ok=True)
@@ -149,7 +174,8 @@ def main() -> None:
             read = child(READ, folder)
             t0 = time.perf_counter()
             rsei = child(RSEI, folder, work / f"out-x{k}")
-            rows.append((k, decode, read, rsei))
+            encode = child(ENCODE, work / f"out-x{k}")
+            rows.append((k, decode, read, rsei, encode))
             print(f"tiles {k}x{k}: read {read['seconds']:.1f} s, rsei {rsei['seconds']:.1f} s "
                   f"(wall {time.perf_counter() - t0:.1f} s)", file=sys.stderr)
             shutil.rmtree(work / f"landsat-x{k}", ignore_errors=True)
@@ -158,14 +184,16 @@ def main() -> None:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
     print()
-    print("| tiles | Mpx (grid) | decode s | reader s | reader peak MiB | RSEI s | RSEI Mpx/s | RSEI peak MiB "
-          "| RSEI/decode | RSEI/reader |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for k, decode, read, rsei in rows:
+    print("| tiles | Mpx (grid) | decode s | encode s | reader s | reader peak MiB | RSEI s | RSEI Mpx/s "
+          "| RSEI peak MiB | RSEI/decode | RSEI/(decode+encode) | RSEI/reader |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for k, decode, read, rsei, encode in rows:
         mpx = read["cells"] / 1e6
-        print(f"| {k}x{k} | {mpx:.1f} | {decode['seconds']:.2f} | {read['seconds']:.2f} | {read['peak_rss_mib']:.0f} | "
-              f"{rsei['seconds']:.2f} | {mpx / rsei['seconds']:.1f} | {rsei['peak_rss_mib']:.0f} | "
-              f"{rsei['seconds'] / decode['seconds']:.2f} | {rsei['seconds'] / read['seconds']:.2f} |")
+        floor = decode["seconds"] + encode["seconds"]
+        print(f"| {k}x{k} | {mpx:.1f} | {decode['seconds']:.2f} | {encode['seconds']:.2f} | {read['seconds']:.2f} | "
+              f"{read['peak_rss_mib']:.0f} | {rsei['seconds']:.2f} | {mpx / rsei['seconds']:.1f} | "
+              f"{rsei['peak_rss_mib']:.0f} | {rsei['seconds'] / decode['seconds']:.2f} | {rsei['seconds'] / floor:.2f} | "
+              f"{rsei['seconds'] / read['seconds']:.2f} |")
 
 
 if __name__ == "__main__":
