@@ -214,7 +214,10 @@ def _evaluate(node, values: dict, memo: dict | None):
         return _power(a, b)
     if isinstance(node, Call):
         args = [evaluate(a, values, memo) for a in node.args]
-        return _call(node.func, args)
+        out = _call(node.func, args)
+        # a function of constants gives a numpy float64 scalar, which would turn a float32 evaluation into
+        # float64 (NEP 50); as a Python float it stays a weak constant like every other
+        return float(out) if isinstance(out, np.floating) else out
     raise FormulaError(f"not an expression node: {node!r}")
 
 

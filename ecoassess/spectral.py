@@ -22,6 +22,7 @@ import yaml
 from ecoassess import formula as fx
 from ecoassess.catalog import data_path
 from ecoassess.errors import EcoassessError, InputError
+from ecoassess.formula_vm import compile_program, evaluate_program
 
 
 class CatalogError(EcoassessError):
@@ -92,9 +93,10 @@ class IndexCatalog:
     def compute_many(self, names: list[str], bands: xr.Dataset | dict) -> dict[str, xr.DataArray]:
         """Several indices over dask-backed band layers of one grid, each chunk evaluated in one task.
 
-        The same numpy arithmetic as :meth:`compute` (so the same values), but the formulas run per chunk
-        inside a single ``map_blocks`` instead of as a dask graph of element-wise operations: one task per
-        chunk for all indices, and every band chunk read once. Returns ``{name: float32 layer}``.
+        The formulas are compiled into one program (:mod:`ecoassess.formula_vm`, shared subexpressions computed
+        once) that runs per chunk inside a single ``map_blocks``: one task per chunk for all indices, every band
+        chunk read once, no full-chunk temporaries. On float32 bands (what the readers give) the values are
+        those of :meth:`compute`; other dtypes are converted to float32 first. Returns ``{name: float32 layer}``.
         """
         indices = [self[n] for n in names]
         roles = sorted({b for index in indices for b in index.bands})
@@ -106,13 +108,10 @@ class IndexCatalog:
         datas = [d if isinstance(d, da.Array) else da.from_array(np.asarray(d), chunks=1024)
                  for d in (bands[r].data for r in roles)]
         datas = [datas[0]] + [d.rechunk(datas[0].chunks) for d in datas[1:]]
+        program = compile_program([i.tree for i in indices], roles, [i.constants for i in indices])
 
         def evaluate_chunk(*blocks):
-            env = dict(zip(roles, blocks))
-            out = np.empty((len(indices),) + blocks[0].shape, np.float32)
-            for k, index in enumerate(indices):
-                out[k] = index.evaluate({b: env[b] for b in index.bands})
-            return out
+            return evaluate_program(program, list(blocks))
 
         stacked = da.map_blocks(evaluate_chunk, *datas, new_axis=0, chunks=((len(indices),),) + datas[0].chunks,
                                 dtype=np.float32, name=f"indices-{'-'.join(names)}-{da.core.tokenize(*datas)}")
