@@ -8,9 +8,8 @@ from functools import lru_cache
 import dask.array as da
 import numpy as np
 import xarray as xr
-import yaml
 
-from ecoassess.catalog import data_dir
+from ecoassess.catalog import data_dir, load_yaml
 
 
 @dataclass(frozen=True)
@@ -48,6 +47,6 @@ def load_legend(name: str) -> Legend:
     if not path.is_file():
         available = sorted(p.stem for p in data_dir("layers").glob("*.yaml"))
         raise KeyError(f"unknown land-cover legend '{name}' (available: {', '.join(available)})")
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = load_yaml(path)
     classes = {int(k): v for k, v in raw["classes"].items()}
     return Legend(raw["name"], raw.get("long_name", raw["name"]), str(raw.get("version", "")), raw.get("nodata"), classes)

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import yaml
 
-from ecoassess.catalog import data_path
+from ecoassess.catalog import data_path, load_yaml
 
 
 @lru_cache(maxsize=None)
 def sensors_spec() -> dict:
-    return yaml.safe_load(data_path("indices", "sensors.yaml").read_text(encoding="utf-8"))
+    return load_yaml(data_path("indices", "sensors.yaml"))
 
 
 def landsat_spacecrafts() -> dict[str, tuple[str, dict[str, int], str]]:

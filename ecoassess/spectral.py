@@ -17,10 +17,9 @@ from pathlib import Path
 import dask.array as da
 import numpy as np
 import xarray as xr
-import yaml
 
 from ecoassess import formula as fx
-from ecoassess.catalog import data_path
+from ecoassess.catalog import data_path, load_yaml
 from ecoassess.errors import EcoassessError, InputError
 from ecoassess.formula_vm import compile_program, evaluate_program
 
@@ -152,9 +151,9 @@ ALLOWED = set(REQUIRED) | {"constants", "valid_range", "application", "input_lev
 def load_catalog(path: str | None = None) -> IndexCatalog:
     """Load and check the catalog (default: the shipped ``indices/spectral.yaml``)."""
     path = Path(path) if path else data_path("indices", "spectral.yaml")
-    sensors = yaml.safe_load(data_path("indices", "sensors.yaml").read_text(encoding="utf-8"))
+    sensors = load_yaml(data_path("indices", "sensors.yaml"))
     roles = tuple(sensors["roles"])
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    raw = load_yaml(Path(path))
     entries = raw.get("indices") or {}
     problems: list[str] = []
     trees: dict[str, object] = {}

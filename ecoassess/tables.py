@@ -10,14 +10,13 @@ import difflib
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
-from ecoassess.catalog import data_path
+from ecoassess.catalog import data_path, load_yaml
 
 
 def statistics_spec() -> dict:
     """The column spec (quantity -> unit, bounds, label) from ``indices/statistics_table.yaml``."""
-    return yaml.safe_load(data_path("indices", "statistics_table.yaml").read_text(encoding="utf-8"))
+    return load_yaml(data_path("indices", "statistics_table.yaml"))
 
 
 def column_name(quantity: str, spec: dict | None = None) -> str:

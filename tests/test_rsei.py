@@ -148,3 +148,33 @@ def test_near_constant_desert_scene_warns_about_low_variance(shared_data):
     ind = rsei_indicators(scene.bands, thermal, sensor="sentinel2", wetness_index="TCW_OLI_SR")
     with pytest.warns(RseiWarning, match="low variance: ndvi spans only"):
         compute_rsei(ind, scene.clear, settings=RseiSettings.from_spec(water_mask="none"))
+
+
+def test_otsu_water_threshold_minimises_within_class_variance_on_the_raw_values():
+    """Otsu (1979) from the streaming histogram agrees, to one histogram bin, with a brute-force search of the
+    threshold minimising the within-class variance of the raw MNDWI values; the water mask is MNDWI above it."""
+    from ecoassess.assess.rsei import otsu_threshold
+
+    rng = np.random.default_rng(8)
+    h, w = 60, 80
+    mndwi = np.where(rng.random((h, w)) < 0.3, rng.normal(0.35, 0.08, (h, w)), rng.normal(-0.45, 0.1, (h, w)))
+    mndwi = mndwi.astype("float32")
+    mndwi[0, :10] = np.nan
+    valid = np.ones((h, w), bool)
+    valid[-3:, :] = False
+    grid = _grid(h, w)
+    layer, valid_da = grid.wrap(da.from_array(mndwi, chunks=16)), grid.wrap(da.from_array(valid, chunks=16))
+    threshold = otsu_threshold(layer, valid_da)
+    x = mndwi[valid & np.isfinite(mndwi)].astype("float64")
+    candidates = np.linspace(-1, 1, 4001)
+    within = [x[x <= t].var() * (x <= t).sum() + x[x > t].var() * (x > t).sum() if 0 < (x <= t).sum() < x.size
+              else np.inf for t in candidates]
+    assert abs(threshold - candidates[int(np.argmin(within))]) <= 2 / 1024 + 1e-9
+    assert -0.3 < threshold < 0.2
+    bands = xr.Dataset({"green": grid.wrap(da.from_array(np.ones((h, w), "float32"), chunks=16)),
+                        "swir1": grid.wrap(da.from_array(((1 - mndwi) / (1 + mndwi)).astype("float32"),
+                                                         chunks=16))})
+    water = water_mask(bands, valid_da, RseiSettings.from_spec(water_mask="otsu")).values
+    recomputed = (1 - (1 - mndwi) / (1 + mndwi)) / (1 + (1 - mndwi) / (1 + mndwi))  # MNDWI of those bands
+    expected = (recomputed > threshold) & valid
+    assert (water == expected).mean() > 0.999 and water.sum() > 0.2 * valid.sum()

@@ -23,9 +23,8 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 import xarray as xr
-import yaml
 
-from ecoassess.catalog import data_path
+from ecoassess.catalog import data_path, load_yaml
 from ecoassess.errors import InputError
 from ecoassess.grid import DEFAULT_CHUNK, AnalysisGrid, read_on_grid
 from ecoassess.legends import Legend, load_legend
@@ -43,7 +42,7 @@ _UNIT_ALIASES = {
 @lru_cache(maxsize=None)
 def rusle_table() -> dict:
     """``indices/rusle.yaml`` (C/P tables, SL 190 thresholds, HJ 192 groups, units), parsed once."""
-    return yaml.safe_load(data_path("indices", "rusle.yaml").read_text(encoding="utf-8"))
+    return load_yaml(data_path("indices", "rusle.yaml"))
 
 
 # -- RUSLE ------------------------------------------------------------------------------------------------------

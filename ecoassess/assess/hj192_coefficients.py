@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from ecoassess.catalog import data_path
+from ecoassess.catalog import data_path, load_yaml
 from ecoassess.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -531,7 +531,7 @@ def _parse(raw: dict, path: Path) -> Hj192Coefficients:
 def _load_cached(path_str: str, mtime: float) -> Hj192Coefficients:
     path = Path(path_str)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path)
     except yaml.YAMLError as exc:
         raise Hj192CoefficientError(f"is not valid YAML ({exc})", path=path, expected="a YAML mapping") from exc
     return _parse(raw, path)

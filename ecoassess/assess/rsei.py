@@ -26,9 +26,8 @@ from functools import lru_cache
 import dask.array as da
 import numpy as np
 import xarray as xr
-import yaml
 
-from ecoassess.catalog import data_path
+from ecoassess.catalog import data_path, load_yaml
 from ecoassess.assess import rsei_kernels as kernels
 from ecoassess.errors import AllMaskedError, EcoassessError, InputError
 from ecoassess.grid import grid_of
@@ -46,7 +45,7 @@ class RseiWarning(UserWarning):
 @lru_cache(maxsize=None)
 def rsei_spec() -> dict:
     """``indices/rsei.yaml``: indicators, wetness per sensor, normalisation, grades, change classes."""
-    return yaml.safe_load(data_path("indices", "rsei.yaml").read_text(encoding="utf-8"))
+    return load_yaml(data_path("indices", "rsei.yaml"))
 
 
 @dataclass(frozen=True)
@@ -137,9 +136,9 @@ def rsei_indicators(bands: xr.Dataset, thermal_k: xr.DataArray | None, *, sensor
         raise InputError(f"wetness {wet_name} needs band role(s) {', '.join(missing)} that the imagery lacks",
                          field=", ".join(missing), expected=f"bands {', '.join(catalog[wet_name].bands)}")
     grid = grid_of(bands[next(iter(bands.data_vars))])
-    optical = catalog.compute_many(["NDVI", wet_name, "NDBSI"], bands)
-    layers = {"ndvi": optical["NDVI"], "wet": optical[wet_name],
-              "lst_celsius": catalog.compute("LST", {"thermal": thermal_k}), "ndbsi": optical["NDBSI"]}
+    # the four indicators in one compiled program per chunk (LST from the thermal layer on the same grid)
+    found = catalog.compute_many(["NDVI", wet_name, "LST", "NDBSI"], {**bands, "thermal": thermal_k})
+    layers = {"ndvi": found["NDVI"], "wet": found[wet_name], "lst_celsius": found["LST"], "ndbsi": found["NDBSI"]}
     for layer in layers.values():
         layer.attrs["grid"] = grid
     out = xr.Dataset(layers)
@@ -153,7 +152,7 @@ def water_mask(bands: xr.Dataset, valid: xr.DataArray, settings: RseiSettings) -
 
     if settings.water_mask == "none":
         return None
-    mndwi = load_catalog().compute("MNDWI", bands)
+    mndwi = load_catalog().compute_many(["MNDWI"], bands)["MNDWI"]
     threshold = settings.mndwi_threshold
     if settings.water_mask == "otsu":
         threshold = otsu_threshold(mndwi, valid)

@@ -39,9 +39,8 @@ from functools import lru_cache
 import dask.array as da
 import numpy as np
 import xarray as xr
-import yaml
 
-from ecoassess.catalog import data_path
+from ecoassess.catalog import data_path, load_yaml
 from ecoassess.errors import InputError
 from ecoassess.grid import AnalysisGrid
 
@@ -59,7 +58,7 @@ S_BREAK_LIU_DEG = 10.0
 @lru_cache(maxsize=None)
 def default_slope_length_m() -> float:
     """The default uniform slope length λ (m) of ``indices/rusle.yaml`` (``ls.default_slope_length_m``, [C])."""
-    raw = yaml.safe_load(data_path("indices", "rusle.yaml").read_text(encoding="utf-8"))
+    raw = load_yaml(data_path("indices", "rusle.yaml"))
     return float(raw["ls"]["default_slope_length_m"]["value"])
 
 
