@@ -261,6 +261,11 @@ def test_unknown_mask_flag_and_saturated_needs_radsat(liverpool, full):
     radsat = raw(full[0], FULL_ID, "QA_RADSAT")
     valid = scene.valid.values
     np.testing.assert_array_equal(scene.mask_layers["saturated"].values, valid & ((radsat & 0x7F) != 0))
+    # clear = valid and none of the flags: saturation together with QA_PIXEL bits (cloud = bit 3, snow = bit 5)
+    both = open_landsat_c2l2(full[0], mask_flags=("fill", "cloud", "saturated", "snow"))
+    qa = raw(full[0], FULL_ID, "QA_PIXEL")
+    expected = valid & ((radsat & 0x7F) == 0) & ((qa & 0b101000) == 0)
+    np.testing.assert_array_equal(both.clear.values, expected)
 
 
 def test_opening_reads_no_pixels_and_computing_reads_one_window_per_chunk(full, monkeypatch):

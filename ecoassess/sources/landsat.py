@@ -20,6 +20,8 @@ import logging
 import re
 from pathlib import Path
 
+import numpy as np
+
 from ecoassess.errors import InputError
 from ecoassess.grid import DEFAULT_CHUNK, AnalysisGrid, read_on_grid
 from ecoassess.sensors import landsat_spacecrafts
@@ -251,10 +253,12 @@ def open_landsat_c2l2(path, grid: AnalysisGrid | None = None, *,
             else:
                 reason = _qa.landsat_qa_bit(qa, flag)
             mask_layers[flag] = wrap_like(grid, reason & valid, name=flag)
-        masked = None
-        for layer in mask_layers.values():
-            masked = layer.data if masked is None else masked | layer.data
-        clear = valid if masked is None else valid & ~masked
+        # clear = valid and no mask reason: the QA_PIXEL flags tested together (one AND with their bits, instead
+        # of one array per flag OR-ed together; mask_layers keep the per-reason arrays for mask_summary)
+        bits = sum(1 << _qa.LANDSAT_QA_BITS[f] for f in mask_flags if f not in ("fill", "saturated"))
+        clear = valid & ((qa & np.uint16(bits)) == 0) if bits else valid
+        if "saturated" in mask_layers:
+            clear = clear & ~mask_layers["saturated"].data
         water = wrap_like(grid, valid & _qa.landsat_qa_bit(qa, "water"), name="water")
         metadata_qa = {"qa_available": True, "qa_file": str(qa_file), "mask_file": str(qa_file),
                        "mask_band": "QA_PIXEL", "mask_flags": list(mask_flags)}
