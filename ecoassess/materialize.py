@@ -95,8 +95,10 @@ def materialize(layers: dict[str, xr.DataArray], *, memory_budget_mb: float | No
     nbytes = sum(arr.data.nbytes for arr in layers.values())
     held = in_memory_mb()
     reductions = list(reductions)
+    # with reductions, no graph optimisation: fusing the layers' tasks renames their keys, and the reductions
+    # (dask.delayed over the same chunks) would then compute every chunk a second time
     if nbytes <= (memory_budget_mb - held) * 2**20:
-        persisted = dask.persist(*[arr.data for arr in layers.values()], *reductions)
+        persisted = dask.persist(*[arr.data for arr in layers.values()], *reductions, optimize_graph=not reductions)
         values = dask.compute(*persisted[len(layers):])
         return Materialized({name: arr.copy(data=data) for (name, arr), data in zip(layers.items(), persisted)},
                             None, nbytes, values)
@@ -117,7 +119,7 @@ def materialize(layers: dict[str, xr.DataArray], *, memory_budget_mb: float | No
         return np.zeros((1, 1), dtype="uint8")
 
     written = da.map_blocks(save, *datas, chunks=((1,) * len(chunks[0]), (1,) * len(chunks[1])), dtype="uint8")
-    _, *values = dask.compute(written, *reductions, optimize_graph=False)
+    _, *values = dask.compute(written, *reductions, optimize_graph=not reductions)
 
     def load(block_info=None, *, index):
         (r0, _), (c0, _) = block_info[None]["array-location"]
