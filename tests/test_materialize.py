@@ -86,3 +86,30 @@ def test_a_runs_budget_overrides_the_environment_inside_its_block(monkeypatch, t
     assert RunSpec(memory_budget_mb=64).memory_budget_mb == 64
     with pytest.raises(ValueError):
         RunSpec(memory_budget_mb=-1)
+
+
+@pytest.mark.parametrize("budget_mb", [0, 100])
+def test_reductions_ride_along_and_every_chunk_is_computed_once(budget_mb, tmp_path):
+    """A statistic's first pass computed with the materialisation reads each input chunk once, not twice."""
+    import threading
+
+    from ecoassess.stats import range_reduction, range_results
+
+    rng = np.random.default_rng(1)
+    a = rng.random((50, 70)).astype("float32")
+    calls, lock = [0], threading.Lock()
+
+    def produce(block):
+        with lock:
+            calls[0] += 1
+        return block * 2
+
+    source = da.from_array(a, chunks=16)
+    lazy = xr.DataArray(source.map_blocks(produce, dtype="float32"), dims=("y", "x"))
+    calls[0] = 0
+    cache = materialize({"a": lazy}, memory_budget_mb=budget_mb, spill_root=tmp_path,
+                        reductions=[range_reduction([lazy])])
+    assert calls[0] == source.npartitions
+    (n, lo, hi), = range_results(*cache.reductions)
+    assert (n, lo, hi) == (a.size, float((a * 2).min()), float((a * 2).max()))
+    np.testing.assert_array_equal(cache["a"].values, a * 2)
