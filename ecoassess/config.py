@@ -214,9 +214,13 @@ class Hj192Spec(_Strict):
 
 
 class OutputSpec(_Strict):
+    """Result formats. ``compression`` of the layer COGs: ``deflate`` (default; every GIS reads it, ArcGIS 10.x
+    included) or ``zstd`` (GDAL ≥ 2.3, QGIS 3, ArcGIS Pro 2.x+: ~40 % less time writing float layers, same size)."""
+
     tables: list[Literal["gpkg", "csv", "xlsx"]] = Field(default_factory=lambda: ["gpkg", "csv", "xlsx"])
     maps: bool = True
     lang: Literal["zh", "en"] = "zh"
+    compression: Literal["deflate", "zstd"] = "deflate"
 
 
 class RunSpec(_Strict):

@@ -63,7 +63,7 @@ def build_grid(config: AssessmentConfig, study_area: gpd.GeoDataFrame) -> Analys
 
 def compute_indices(config: AssessmentConfig, names: list[str], out, *, year: int | None = None) -> dict:
     """Catalog indices on the year's composite, written as COGs into ``out`` (atomically, as one results folder)."""
-    from ecoassess.cog import write_cogs
+    from ecoassess.cog import default_compression, write_cogs
     from ecoassess.grid import read_on_grid
     from ecoassess.sources import composite
     from ecoassess.spectral import load_catalog, share_outside_range
@@ -80,7 +80,7 @@ def compute_indices(config: AssessmentConfig, names: list[str], out, *, year: in
     layers = catalog.compute_many(names, comp.bands)  # one pass over the composite for all indices
     rels = {name: Path(f"{name.lower()}_{year}.tif") for name in names}
     written = {}
-    with ResultsStore(Path(out)) as store:
+    with ResultsStore(Path(out)) as store, default_compression(config.outputs.compression):
         write_cogs([(layers[name], store.path(rels[name]), {"nodata": float("nan"), "dtype": "float32",
                      "tags": {"formula": catalog[name].formula, "catalog_version": catalog.version}})
                     for name in names])
@@ -92,6 +92,7 @@ def compute_indices(config: AssessmentConfig, names: list[str], out, *, year: in
 
 def run(config, out, *, scheduler: str | None = None, quiet: bool = False) -> RunResult:
     """Run the assessment of ``config`` (a loaded config or a path to assessment.yaml) into folder ``out``."""
+    from ecoassess.cog import default_compression
     from ecoassess.manifest import RunTimer, build_manifest, write_manifest
     from ecoassess.materialize import memory_budget, memory_budget_mb
     from ecoassess.store import ResultsStore
@@ -102,7 +103,8 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False) -> Ru
     timer = RunTimer()
     client = _connect(scheduler or config.run.scheduler)
     try:
-        with ResultsStore(out) as store, memory_budget(config.run.memory_budget_mb):
+        with ResultsStore(out) as store, memory_budget(config.run.memory_budget_mb), \
+                default_compression(config.outputs.compression):
             with timer.stage("study area and grid"):
                 study_area = read_study_area(config)
                 grid = build_grid(config, study_area)
@@ -122,6 +124,7 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False) -> Ru
                     config=config.to_yaml_dict(), config_path=config.source_path, inputs=config_input_paths(config),
                     outputs_dir=store.path("."), timings=timer.timings, grid=grid.to_dict(),
                     catalogs=_catalog_versions(), extra={"problems": result.problems, "memory_budget_mb": memory_budget_mb(),
+                                                         "output_compression": config.outputs.compression,
                                                          **result.manifest})
                 write_manifest(manifest, store.path("manifest.json"))
                 result.manifest = manifest

@@ -1,6 +1,6 @@
 """Benchmark: RSEI end to end (read → indices → PCA → RSEI COG) against just reading and decoding its inputs.
 
-Usage: python scripts/bench_rsei.py [--tiles 1 2 4 8] [--workdir DIR] [--sample DIR]
+Usage: python scripts/bench_rsei.py [--tiles 1 2 4 8] [--workdir DIR] [--sample DIR] [--compression zstd]
 
 The bundled sample's Landsat 9 C2 L2 product (SR_B1-B7, ST_B10, QA_PIXEL, MTL) is tiled k × k times into larger
 products (tiled 512, DEFLATE, like USGS COGs). For each size two fresh subprocesses run:
@@ -86,7 +86,7 @@ import warnings
 warnings.simplefilter("ignore")
 from pathlib import Path
 from ecoassess.assess.rsei import RseiSettings, compute_rsei, rsei_indicators, water_mask
-from ecoassess.cog import write_cogs
+from ecoassess.cog import default_compression, write_cogs
 from ecoassess.sources import open_landsat_c2l2
 t0 = time.perf_counter()
 scene = open_landsat_c2l2(sys.argv[1])
@@ -95,8 +95,9 @@ settings = RseiSettings.from_spec()
 ind = rsei_indicators(scene.bands, scene.thermal_k, sensor=scene.sensor)
 water = water_mask(scene.bands, scene.clear, settings)
 result = compute_rsei(ind, scene.clear & ~water, settings=settings)
-write_cogs([(result.rsei, out / "rsei.tif", {"nodata": float("nan"), "dtype": "float32"}),
-            (result.grade, out / "rsei_grade.tif", {"nodata": 0, "dtype": "uint8"})])
+with default_compression(sys.argv[3]):
+    write_cogs([(result.rsei, out / "rsei.tif", {"nodata": float("nan"), "dtype": "float32"}),
+                (result.grade, out / "rsei_grade.tif", {"nodata": 0, "dtype": "uint8"})])
 print(json.dumps({"seconds": time.perf_counter() - t0, "cells": scene.grid.n_cells, "pc1_share": result.pc1_share,
                   "peak_rss_mib": peak_rss_mib()}))
 """
@@ -107,10 +108,11 @@ import json, sys, time
 from pathlib import Path
 import rasterio, rasterio.shutil
 from rasterio.io import MemoryFile
-out = Path(sys.argv[1])
+out, deflate = Path(sys.argv[1]), sys.argv[2] == "deflate"  # the levels ecoassess uses (cog.py)
 seconds = 0.0
-for name, options in (("rsei.tif", dict(compress="DEFLATE", predictor=3, level=1, overview_resampling="average")),
-                      ("rsei_grade.tif", dict(compress="DEFLATE", level=3, overview_resampling="nearest"))):
+for name, options in (("rsei.tif", dict(compress=sys.argv[2], predictor=3, level=1, overview_resampling="average")),
+                      ("rsei_grade.tif", dict(compress=sys.argv[2], level=3 if deflate else 1,
+                                              overview_resampling="nearest"))):
     with rasterio.open(out / name) as src:
         data, profile = src.read(1), src.profile
     with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), MemoryFile() as mem:
@@ -156,6 +158,8 @@ def main() -> None:
     parser.add_argument("--tiles", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--sample", type=Path, default=None, help="an existing sample folder (else one is written)")
+    parser.add_argument("--compression", choices=["deflate", "zstd"], default="deflate",
+                        help="of the output COGs (RSEI and the GDAL encode floor alike)")
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="ecoassess-bench-rsei-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -173,8 +177,8 @@ def main() -> None:
             decode = child(DECODE, folder)
             read = child(READ, folder)
             t0 = time.perf_counter()
-            rsei = child(RSEI, folder, work / f"out-x{k}")
-            encode = child(ENCODE, work / f"out-x{k}")
+            rsei = child(RSEI, folder, work / f"out-x{k}", args.compression)
+            encode = child(ENCODE, work / f"out-x{k}", args.compression)
             rows.append((k, decode, read, rsei, encode))
             print(f"tiles {k}x{k}: read {read['seconds']:.1f} s, rsei {rsei['seconds']:.1f} s "
                   f"(wall {time.perf_counter() - t0:.1f} s)", file=sys.stderr)
@@ -184,6 +188,7 @@ def main() -> None:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
     print()
+    print(f"output compression: {args.compression}")
     print("| tiles | Mpx (grid) | decode s | encode s | reader s | reader peak MiB | RSEI s | RSEI Mpx/s "
           "| RSEI peak MiB | RSEI/decode | RSEI/(decode+encode) | RSEI/reader |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -263,3 +263,35 @@ def test_overviews_coarser_than_a_chunk_are_cascaded_from_the_coarsest_chunk_lev
         assert len(ds.overviews(1)) == 7 and ds.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
         np.testing.assert_array_equal(ds.read(1), src)
         assert np.isfinite(ds.read(1, out_shape=(1, 33))).any()
+
+
+def test_default_compression_applies_where_a_write_names_none(tmp_path):
+    """A run's output.compression (default_compression) sets ZSTD for writes that do not name a compression;
+    an explicit compression still wins, values are the same, and an unknown name is refused before any work."""
+    from ecoassess.cog import ZSTD_LEVEL, default_compression
+
+    grid = _grid(1100, 1300)
+    src = _source(grid.shape)
+    layer = grid.wrap(da.from_array(src, chunks=1024))
+    plain = write_cog(layer, tmp_path / "plain.tif")
+    with default_compression("zstd"):
+        zstd = write_cog(layer, tmp_path / "zstd.tif")
+        classes = write_cog(grid.wrap(da.from_array((src > 0.5).astype("uint8"), chunks=1024)),
+                            tmp_path / "classes.tif", nodata=255)
+        explicit = write_cog(layer, tmp_path / "explicit.tif", compress="deflate")
+    after = write_cog(layer, tmp_path / "after.tif")
+    expect = {plain: "DEFLATE", zstd: "ZSTD", classes: "ZSTD", explicit: "DEFLATE", after: "DEFLATE"}
+    for path, compression in expect.items():
+        with rasterio.open(path) as ds:
+            assert ds.tags(ns="IMAGE_STRUCTURE")["COMPRESSION"] == compression, path.name
+            assert ds.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+            if ds.dtypes[0] == "float32":
+                np.testing.assert_array_equal(ds.read(1), src)
+                assert ds.overviews(1) == [2, 4]
+    assert ZSTD_LEVEL == 1
+    with pytest.raises(ValueError, match="unknown COG compression"):
+        with default_compression("jpeg2000"):
+            pass
+    with pytest.raises(ValueError, match="unknown compression 'lerc'"):
+        write_cog(layer, tmp_path / "lerc.tif", compress="lerc")
+    assert not (tmp_path / "lerc.tif").exists()

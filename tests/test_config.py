@@ -166,3 +166,10 @@ def test_layers_without_crs_or_in_the_wrong_crs_are_named(root):
         dst.write(np.full((2, 2), 21, "uint8"), 1)
     text = _problems(_config(root, land_cover={"2024": {"path": "lc.tif", "legend": "cas_lucc"}}))
     assert "land_cover.2024.path" in text and "lc.tif has no CRS" in text
+
+
+def test_output_compression_defaults_to_deflate_and_names_the_choices(root):
+    assert load_config(_config(root)).outputs.compression == "deflate"
+    assert load_config(_config(root, outputs={"compression": "zstd"})).outputs.compression == "zstd"
+    text = _problems(_config(root, outputs={"compression": "lzma"}))
+    assert "outputs.compression" in text and "deflate" in text and "zstd" in text

@@ -275,18 +275,32 @@ def test_ei_reuses_the_vegetation_stage_layers_with_the_same_result(sample_confi
     pd.testing.assert_frame_equal(reused_habitat, fresh_habitat, rtol=1e-12)
 
 
-def test_cli_run_with_no_memory_budget_spills_and_gives_the_same_results(run, sample_config, tmp_path):
-    """``--memory-budget-mb 0``: every cache goes to disk; tables equal the in-memory run's, manifest says so."""
+def test_cli_run_with_no_memory_budget_and_zstd_gives_the_same_results(run, sample_config, tmp_path):
+    """``--memory-budget-mb 0``: every cache goes to disk; ``outputs.compression: zstd``: every layer COG is ZSTD.
+    Tables and layer values equal the default run's (in memory, DEFLATE); the manifest records both settings."""
     import pandas as pd
+    import yaml
 
+    raw = yaml.safe_load(sample_config.read_text(encoding="utf-8"))
+    raw.setdefault("outputs", {})["compression"] = "zstd"
+    config = sample_config.with_name("assessment-zstd.yaml")  # beside the original: same relative paths
+    config.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     out = tmp_path / "spilled"
-    res = CliRunner().invoke(main, ["-q", "run", str(sample_config), "--out", str(out), "--memory-budget-mb", "0"])
+    res = CliRunner().invoke(main, ["-q", "run", str(config), "--out", str(out), "--memory-budget-mb", "0"])
     assert res.exit_code == 0, res.output
+    layers = sorted((out / "layers").glob("*.tif"))
+    assert layers and {p.name for p in layers} == {p.name for p in (run.out_dir / "layers").glob("*.tif")}
+    for path in layers:
+        with rasterio.open(path) as zstd, rasterio.open(run.out_dir / "layers" / path.name) as deflate:
+            assert zstd.tags(ns="IMAGE_STRUCTURE")["COMPRESSION"] == "ZSTD", path.name
+            assert deflate.tags(ns="IMAGE_STRUCTURE")["COMPRESSION"] == "DEFLATE", path.name
+            np.testing.assert_array_equal(zstd.read(1), deflate.read(1), err_msg=path.name)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     from ecoassess.materialize import memory_budget_mb
 
-    assert manifest["extra"]["memory_budget_mb"] == 0
+    assert manifest["extra"]["memory_budget_mb"] == 0 and manifest["extra"]["output_compression"] == "zstd"
     assert run.manifest["extra"]["memory_budget_mb"] == memory_budget_mb()  # the environment's or the default
+    assert run.manifest["extra"]["output_compression"] == "deflate"
     for name in ("county_vegetation", "county_rsei", "county_ei"):
         spilled = pd.read_csv(out / "tables" / f"{name}.csv", dtype={"code": str})
         in_memory = pd.read_csv(run.out_dir / "tables" / f"{name}.csv", dtype={"code": str})
