@@ -59,8 +59,12 @@ def _chunk_pairs(arrays: list, mask):
     """Per chunk: (tuple of the arrays' blocks, mask block or None); every array on the first one's chunks."""
     first = _as_dask(arrays[0])
     datas = [first] + [_as_dask(a, first.chunks) for a in arrays[1:]]
+    # unoptimised: the chunks keep the keys of the arrays' own graphs, so a pass computed together with those
+    # arrays (materialize's reductions) shares their tasks instead of computing fused copies
     blocks = [d.to_delayed(optimize_graph=False).ravel() for d in datas]
-    masks = _as_dask(mask, first.chunks).to_delayed(optimize_graph=False).ravel() if mask is not None else [None] * len(blocks[0])
+    if mask is None:
+        return [(tuple(b[i] for b in blocks), None) for i in range(len(blocks[0]))], [d.dtype for d in datas]
+    masks = _as_dask(mask, first.chunks).to_delayed(optimize_graph=False).ravel()
     return [(tuple(b[i] for b in blocks), masks[i]) for i in range(len(masks))], [d.dtype for d in datas]
 
 

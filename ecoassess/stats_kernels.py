@@ -91,12 +91,12 @@ def gather(x, mask, chains_lo, chains_scale, chains_bin, nbins, near_lo, near_hi
     for i in range(x.shape[0]):
         v = np.float64(x[i])
         for t in range(near_lo.shape[0]):
-            if near_lo[t] <= v <= near_hi[t]:  # NaN fails both comparisons
-                if _is_valid(v, mask[i]) and _member(v, chains_lo[t], chains_scale[t], chains_bin[t], nbins):
-                    values[k] = x[i]
-                    owner[k] = t
-                    k += 1
-                break  # envelopes of one pass only overlap by their margins; the value can be in one interval
+            if near_lo[t] <= v <= near_hi[t] and _is_valid(v, mask[i]) \
+                    and _member(v, chains_lo[t], chains_scale[t], chains_bin[t], nbins):  # NaN fails the comparisons
+                values[k] = x[i]
+                owner[k] = t
+                k += 1
+                break  # the intervals of one pass are disjoint (their envelopes overlap by the margins only)
     return values[:k].copy(), owner[:k].copy()
 
 

@@ -169,6 +169,14 @@ def test_gather_envelope_holds_every_member_of_its_interval():
                                  [k.interval_envelope([-1.0], [scale], [b], nbins) for b in (0, nbins - 1)]).T.copy())
     np.testing.assert_array_equal(np.sort(values[owner == 0]), np.sort(x[b0 == 0]))
     np.testing.assert_array_equal(np.sort(values[owner == 1]), np.sort(x[b0 == nbins - 1]))
+    # adjacent intervals (ranks k and k + 1 in neighbouring bins): a value in one envelope's margin but in the
+    # other interval must still be found there, in either order of the intervals
+    for order in ([17, 18], [18, 17]):
+        near = np.array([k.interval_envelope([-1.0], [scale], [b], nbins) for b in order])
+        values, owner = k.gather(x, np.zeros(x.size, bool), np.full((2, 1), -1.0), np.full((2, 1), scale),
+                                 np.array(order).reshape(2, 1), nbins, near[:, 0].copy(), near[:, 1].copy())
+        for t, b in enumerate(order):
+            np.testing.assert_array_equal(np.sort(values[owner == t]), np.sort(x[b0 == b]), err_msg=str(order))
 
 
 def test_quantiles_with_huge_values_outside_the_value_range_stay_exact():
