@@ -72,7 +72,7 @@ _GDAL_TYPES = {"uint8": "Byte", "int8": "Int8", "uint16": "UInt16", "int16": "In
 @contextlib.contextmanager
 def default_compression(name: str | None):
     """Write COGs with ``name`` (deflate, zstd, lzw, none) where a write names no compression, inside the block
-    (a run's ``output.compression``); None leaves the default as it is."""
+    (a run's ``outputs.compression``); None leaves the default as it is."""
     if name is None:
         yield
         return
