@@ -320,6 +320,11 @@ class QuantileRefinement:
     def result(self) -> dict:
         return {n: s.result(self.weak_q) for n, s in zip(self.names, self.searches)}
 
+    @property
+    def counts(self) -> dict:
+        """``{name: number of valid values}`` (known after the first pass; None before)."""
+        return {n: s.n for n, s in zip(self.names, self.searches)}
+
 
 def streaming_quantiles_many(layers: dict, qs, *, mask=None, value_ranges: dict | None = None) -> dict:
     """:func:`streaming_quantiles` of several layers (same grid) at once: each pass reads every layer's chunk

@@ -61,3 +61,18 @@ def test_fvc_with_no_valid_pixel_or_no_spread_says_so():
     em = fvc_endmembers(layer, grid.wrap(da.ones((2, 2), dtype=bool, chunks=2)))
     with pytest.raises(AllMaskedError, match="no spread"):
         fvc(layer, em)
+
+
+def test_fvc_endmembers_stay_exact_with_ndvi_outside_minus_one_to_one():
+    """Negative reflectance gives |NDVI| > 1; the histogram starts from (-1, 1) but those values stay exact."""
+    import dask.array as da
+
+    rng = np.random.default_rng(3)
+    values = rng.uniform(-0.2, 0.9, (40, 50)).astype("float32")
+    values[0, :30] = 1.7
+    values[1, :30] = -2.5
+    grid = _grid(40, 50)
+    valid = rng.random((40, 50)) > 0.1
+    em = fvc_endmembers(grid.wrap(da.from_array(values, chunks=16)), grid.wrap(da.from_array(valid, chunks=16)))
+    lo, hi = np.quantile(values[valid], [0.05, 0.95])
+    assert (em.ndvi_soil, em.ndvi_veg, em.n_pixels) == (float(lo), float(hi), int(valid.sum()))

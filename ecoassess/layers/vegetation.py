@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import xarray as xr
 
 from ecoassess.errors import AllMaskedError
@@ -19,18 +18,14 @@ FVC_LOWER_QUANTILE = 0.05
 FVC_UPPER_QUANTILE = 0.95
 
 
-def normalized_difference(a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:
-    """(a − b) / (a + b); a zero denominator gives NaN, never ±inf."""
-    total = a + b
-    out = xr.where(total != 0, (a - b) / total.where(total != 0), np.nan)
-    return out.astype("float32")
-
-
 def ndvi(bands: xr.Dataset) -> xr.DataArray:
-    """NDVI from the ``nir`` and ``red`` reflectance of ``bands`` (float32, NaN where either is missing)."""
-    out = normalized_difference(bands["nir"], bands["red"])
-    out.attrs.update(bands["red"].attrs)
-    out.attrs.update({"long_name": "NDVI", "units": "1", "formula": "(nir - red) / (nir + red)"})
+    """NDVI from the ``nir`` and ``red`` reflectance of ``bands`` (float32, NaN where either is missing or where
+    nir + red = 0): the catalog's NDVI (``indices/spectral.yaml``), evaluated per chunk by the compiled program."""
+    from ecoassess.spectral import load_catalog
+
+    computed = load_catalog().compute_many(["NDVI"], {"red": bands["red"], "nir": bands["nir"]})["NDVI"]
+    out = computed.copy()
+    out.attrs = {**bands["red"].attrs, **computed.attrs}
     out.name = "ndvi"
     return out
 
@@ -47,14 +42,18 @@ class FvcEndmembers:
 
 def fvc_endmembers(ndvi_layer: xr.DataArray, valid: xr.DataArray) -> FvcEndmembers:
     """NDVI_soil and NDVI_veg: the exact 5 % and 95 % quantiles of NDVI over ``valid`` pixels."""
-    from ecoassess.stats import streaming_quantiles
+    from ecoassess.stats import QuantileRefinement
 
-    n_valid = int((valid & np.isfinite(ndvi_layer)).sum().compute())
-    if n_valid == 0:
+    # NDVI's range (-1, 1) starts the histogram at once (a value outside it, from negative reflectance, stays
+    # exact); the passes also count the valid pixels
+    refinement = QuantileRefinement(["ndvi"], [ndvi_layer.dtype], [FVC_LOWER_QUANTILE, FVC_UPPER_QUANTILE],
+                                    value_ranges={"ndvi": (-1.0, 1.0)})
+    try:
+        lo, hi = refinement.run([ndvi_layer], mask=~valid)["ndvi"]
+    except AllMaskedError:
         raise AllMaskedError("no valid NDVI pixel in the region (all cloud, water, nodata or outside)",
-                             field="ndvi", expected="at least one clear land pixel")
-    lo, hi = streaming_quantiles(ndvi_layer, [FVC_LOWER_QUANTILE, FVC_UPPER_QUANTILE], mask=~valid)
-    return FvcEndmembers(float(lo), float(hi), n_valid)
+                             field="ndvi", expected="at least one clear land pixel") from None
+    return FvcEndmembers(float(lo), float(hi), refinement.counts["ndvi"])
 
 
 def fvc(ndvi_layer: xr.DataArray, endmembers: FvcEndmembers) -> xr.DataArray:

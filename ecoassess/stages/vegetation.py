@@ -44,14 +44,15 @@ class VegetationYear:
 def vegetation_water_mask(config: AssessmentConfig, year: int, grid: AnalysisGrid,
                           bands: xr.Dataset | None) -> xr.DataArray | None:
     """Open water for masking vegetation statistics: from the year's land cover when given, else MNDWI > 0."""
-    from ecoassess.layers.vegetation import normalized_difference
+    from ecoassess.spectral import load_catalog
 
     water = water_mask_from_land_cover(config, year, grid)
     if water is not None:
         return water
     if bands is not None and "green" in bands and "swir1" in bands:
         log.info("%d: no land cover given; water masked where MNDWI > 0 (Xu 2006)", year)
-        return normalized_difference(bands["green"], bands["swir1"]) > 0
+        mndwi = load_catalog().compute_many(["MNDWI"], {"green": bands["green"], "swir1": bands["swir1"]})["MNDWI"]
+        return mndwi > 0
     return None
 
 def vegetation_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, inside: xr.DataArray) -> VegetationYear:
