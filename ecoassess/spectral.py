@@ -21,7 +21,6 @@ import xarray as xr
 from ecoassess import formula as fx
 from ecoassess.catalog import data_path, load_yaml
 from ecoassess.errors import EcoassessError, InputError
-from ecoassess.formula_vm import compile_program, evaluate_program
 
 
 class CatalogError(EcoassessError):
@@ -97,6 +96,8 @@ class IndexCatalog:
         chunk read once, no full-chunk temporaries. On float32 bands (what the readers give) the values are
         those of :meth:`compute`; other dtypes are converted to float32 first. Returns ``{name: float32 layer}``.
         """
+        from ecoassess.formula_vm import compile_program, evaluate_program  # numba: only when evaluating
+
         indices = [self[n] for n in names]
         roles = sorted({b for index in indices for b in index.bands})
         missing = [r for r in roles if r not in bands]
