@@ -21,6 +21,7 @@ import xarray as xr
 from ecoassess import formula as fx
 from ecoassess.catalog import data_path, load_yaml
 from ecoassess.errors import EcoassessError, InputError
+from ecoassess.sensors import sensors_spec
 
 
 class CatalogError(EcoassessError):
@@ -152,8 +153,7 @@ ALLOWED = set(REQUIRED) | {"constants", "valid_range", "application", "input_lev
 def load_catalog(path: str | None = None) -> IndexCatalog:
     """Load and check the catalog (default: the shipped ``indices/spectral.yaml``)."""
     path = Path(path) if path else data_path("indices", "spectral.yaml")
-    sensors = load_yaml(data_path("indices", "sensors.yaml"))
-    roles = tuple(sensors["roles"])
+    roles = tuple(sensors_spec()["roles"])
     raw = load_yaml(Path(path))
     entries = raw.get("indices") or {}
     problems: list[str] = []
