@@ -35,8 +35,6 @@ from ecoassess.errors import InputError
 log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK = 1024
-#: GDAL block cache (MB) while reading a chunk onto the grid.
-READ_CACHE_MB = 64
 
 #: Resampling per kind of raster (issue: classes nearest or mode; reflectance bilinear/average).
 RESAMPLING_BY_KIND = {
@@ -216,8 +214,11 @@ class _WarpedBand:
         return data.astype(self.dtype, copy=False)
 
     def _read(self, window: Window) -> np.ndarray:
-        # each chunk is read once, so GDAL's block cache only costs memory (default: 5 % of RAM): keep it small
-        with rasterio.Env(GDAL_NUM_THREADS="1", GDAL_CACHEMAX=READ_CACHE_MB):
+        # no GDAL_CACHEMAX here: the block cache is one per process, and setting its size on every read made GDAL
+        # flush the COG writer's half-written overview tiles, which it then read back and compressed again
+        # (overviews cost +60 % instead of +25 % of a layer's write time). Peak memory did not grow without it
+        # (scripts/bench_pipeline.py, scale 8: 853 MiB, 896-906 MiB before).
+        with rasterio.Env(GDAL_NUM_THREADS="1"):
             with rasterio.open(self.path) as src:
                 if self.aligned:
                     return src.read(self.band, window=window)  # aligned: same grid, window always inside

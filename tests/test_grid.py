@@ -96,3 +96,20 @@ def test_a_raster_without_crs_is_refused_unless_its_crs_is_declared(tmp_path):
         read_on_grid(path, grid)
     values = read_on_grid(path, grid, crs="EPSG:32648", kind="classes").values
     assert values.tolist() == np.arange(16).reshape(4, 4).tolist()
+
+
+def test_reading_leaves_the_process_wide_gdal_block_cache_setting_alone(tmp_path):
+    """GDAL's block cache is one per process: a chunk read that set its size made GDAL flush a concurrent COG
+    write's half-filled overview tiles (then read back and compressed again). Reads must not touch it."""
+    from rasterio.env import get_gdal_config
+
+    src_path = tmp_path / "src.tif"
+    with rasterio.open(src_path, "w", driver="GTiff", width=40, height=30, count=1, dtype="uint16",
+                       crs="EPSG:32648", transform=Affine(30, 0, 400000, 0, -30, 3300000)) as dst:
+        dst.write(np.arange(1200, dtype="uint16").reshape(30, 40), 1)
+    before = get_gdal_config("GDAL_CACHEMAX")
+    aligned = AnalysisGrid.from_bounds((400000, 3299100, 401200, 3300000), 30, "EPSG:32648")
+    warped = AnalysisGrid.from_bounds((399900, 3299000, 401300, 3300100), 20, "EPSG:32648")
+    for grid in (aligned, warped):
+        read_on_grid(src_path, grid, kind="reflectance", dtype="float32", chunk=16).values
+        assert get_gdal_config("GDAL_CACHEMAX") == before
