@@ -8,8 +8,9 @@ How (every tile is compressed exactly once, and compression overlaps the computa
 1. the layers are computed chunk by chunk (one ``dask.array.store``, threaded scheduler; strip by strip, all
    layers together, on a ``dask.distributed`` cluster). Each chunk is written to a tiled, compressed *stage*
    GeoTIFF of the full resolution, and its overview pyramid (2×, 4×, ... — average, nearest or mode) is
-   computed from the chunk in numpy and written to one small stage GeoTIFF per level; GDAL compresses the
-   tiles in its thread pool (``GDAL_NUM_THREADS=ALL_CPUS``) while the next chunks compute;
+   computed from the chunk in numpy and written to one small stage GeoTIFF per level, a tile at a time once the
+   chunks covering it are done (:class:`_StageWriter`); GDAL compresses the tiles in its thread pool
+   (``GDAL_NUM_THREADS=ALL_CPUS``) while the next chunks compute;
 2. GDAL's COG driver writes a *template* COG of the same structure from an empty VRT (same size, CRS, nodata,
    metadata, compression, overview sizes; sparse, so it holds only the header and the IFDs, a few kB);
 3. the COG is assembled: template header, then the compressed tiles copied byte for byte from the stage files
@@ -173,7 +174,13 @@ def _sum2x2(x: np.ndarray) -> np.ndarray:
 
 
 class _StageWriter:
-    """``dask.array.store`` target: writes each block to the full-resolution stage file and its overviews."""
+    """``dask.array.store`` target: writes each block to the full-resolution stage file and its overviews.
+
+    A chunk's window at an overview level covers parts of tiles (a 1024² chunk is a 256² corner of a 512² tile at
+    level 4). GDAL would keep such half-written tiles in its block cache until the file is closed — memory
+    growing with the area — and compress again any it had to flush. So overview data is gathered here tile by
+    tile and each tile goes to GDAL once, whole: only tiles still waiting for a neighbouring chunk are held.
+    """
 
     def __init__(self, full, levels: dict, chunk_factors: list[int], resampling: str, nodata):
         self.full, self.levels = full, levels
@@ -182,6 +189,8 @@ class _StageWriter:
         self.shape = (full.height, full.width)
         self.dtype = np.dtype(full.dtypes[0])
         self.ndim = 2
+        self.tile = full.block_shapes[0][0]
+        self.partial: dict[int, dict[tuple[int, int], list]] = {f: {} for f in levels}  # (tile row, col) -> [data, n]
 
     def __setitem__(self, key, value):
         rows, cols = key
@@ -189,12 +198,32 @@ class _StageWriter:
         c0, c1, _ = cols.indices(self.shape[1])
         block = np.asarray(value, dtype=self.dtype)
         pyramid = _pyramid(block, self.chunk_factors, self.resampling, self.nodata)  # outside the lock
-        windows = {1: Window(c0, r0, c1 - c0, r1 - r0)}
-        windows.update({f: Window(c0 // f, r0 // f, ov.shape[1], ov.shape[0]) for f, ov in pyramid.items()})
-        for f, a in {1: block, **pyramid}.items():
+        with self.locks[1]:
+            if not self.full.closed:  # closed: the write failed elsewhere, this block is not needed
+                self.full.write(block, 1, window=Window(c0, r0, c1 - c0, r1 - r0))  # chunks are whole tiles
+        for f, a in pyramid.items():
             with self.locks[f]:
-                if not self.levels[f].closed:  # closed: the write failed elsewhere, this block is not needed
-                    self.levels[f].write(a, 1, window=windows[f])
+                if not self.levels[f].closed:
+                    self._write_tiles(f, a, r0 // f, c0 // f)
+
+    def _write_tiles(self, f: int, a: np.ndarray, r0: int, c0: int) -> None:
+        """Write the tiles of level ``f`` that ``a`` (at row ``r0``, column ``c0``) completes; hold the others."""
+        ds, t = self.levels[f], self.tile
+        h, w = a.shape
+        for tr in range(r0 // t, (r0 + h - 1) // t + 1):
+            for tc in range(c0 // t, (c0 + w - 1) // t + 1):
+                y, x = tr * t, tc * t
+                th, tw = min(t, ds.height - y), min(t, ds.width - x)
+                y0, y1, x0, x1 = max(r0, y), min(r0 + h, y + th), max(c0, x), min(c0 + w, x + tw)
+                part = a[y0 - r0:y1 - r0, x0 - c0:x1 - c0]
+                if part.shape != (th, tw):
+                    held = self.partial[f].setdefault((tr, tc), [np.empty((th, tw), a.dtype), 0])
+                    held[0][y0 - y:y1 - y, x0 - x:x1 - x] = part
+                    held[1] += part.size
+                    if held[1] < th * tw:
+                        continue
+                    part = self.partial[f].pop((tr, tc))[0]
+                ds.write(part, 1, window=Window(x, y, tw, th))
 
     def close(self) -> None:
         """Close the stage files, each under its lock: tasks of a failed computation may still be writing."""

@@ -295,3 +295,39 @@ def test_default_compression_applies_where_a_write_names_none(tmp_path):
     with pytest.raises(ValueError, match="unknown compression 'lerc'"):
         write_cog(layer, tmp_path / "lerc.tif", compress="lerc")
     assert not (tmp_path / "lerc.tif").exists()
+
+
+def test_overview_tiles_go_to_gdal_once_and_whole(tmp_path, monkeypatch):
+    """A chunk covers only part of an overview tile (1024² chunk → 256² at level 4): the writer holds the parts
+    and hands GDAL each tile once, complete (GDAL would otherwise keep half-written tiles in memory until the
+    end, or compress them twice); nothing is left held, and the overviews equal a whole-array pyramid."""
+    from ecoassess import cog
+
+    grid = _grid(2600, 2300)
+    src = _source(grid.shape)
+    writes: dict[int, list] = {}
+    original = cog._StageWriter.__init__
+
+    def recording_init(self, full, levels, *args):
+        original(self, full, levels, *args)
+        for f, ds in levels.items():
+            if f > 1:
+                real = ds.write
+                ds.write = lambda a, band, window, f=f, real=real: (writes.setdefault(f, []).append(window),
+                                                                      real(a, band, window=window))[1]
+
+    monkeypatch.setattr(cog._StageWriter, "__init__", recording_init)
+    out = write_cog(grid.wrap(da.from_array(src, chunks=1024)), tmp_path / "ovr.tif")
+    assert sorted(writes) == [2, 4, 8]
+    for f, windows in writes.items():
+        h, w = -(-grid.height // f), -(-grid.width // f)
+        tiles = {(int(win.row_off), int(win.col_off)) for win in windows}
+        assert len(tiles) == len(windows) == (-(-h // 512)) * (-(-w // 512)), f  # each tile once
+        for win in windows:
+            assert win.row_off % 512 == 0 and win.col_off % 512 == 0
+            assert win.height == min(512, h - win.row_off) and win.width == min(512, w - win.col_off)
+    with rasterio.open(out) as ds:
+        assert ds.overviews(1) == [2, 4, 8]
+        level4 = ds.read(1, out_shape=(-(-grid.height // 4), -(-grid.width // 4)))
+    expected = cog._pyramid(src, [4], "average", None)[4]
+    np.testing.assert_allclose(level4, expected, rtol=1e-6, equal_nan=True)
