@@ -120,6 +120,7 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False) -> Ru
                     result.maps.update(write_vegetation_map(store, zone_sets["county"], result.tables["county_vegetation"],
                                                    config))
             with timer.stage("manifest"):
+                store.flush()  # the workbook, so that the manifest lists and hashes it
                 manifest = build_manifest(
                     config=config.to_yaml_dict(), config_path=config.source_path, inputs=config_input_paths(config),
                     outputs_dir=store.path("."), timings=timer.timings, grid=grid.to_dict(),

@@ -8,13 +8,15 @@ A crash between the two renames of ``commit`` leaves the earlier results at ``<o
 
 Tables go to ``results.gpkg`` (one layer per table; plain DataFrames as attribute-only layers),
 ``tables/<name>.csv`` (UTF-8 with BOM, so Excel shows Chinese correctly) and one sheet each in
-``tables/results.xlsx`` (rewritten after every table, so the staging folder is always complete). CSV and
+``tables/results.xlsx`` (written once, by :meth:`ResultsStore.flush` or at commit: rewriting the whole workbook
+after every table made a run's table writing grow with the square of the number of tables). CSV and
 Excel carry the attributes only; geometries are in the GeoPackage. GeoPackage and workbook are written
 deterministically (fixed timestamps), so the same tables give byte-identical files.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -22,6 +24,8 @@ import shutil
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
+
+import pyproj
 
 from ecoassess.errors import EcoassessError
 
@@ -57,6 +61,7 @@ class ResultsStore:
         self._registry: dict[str, dict] = {}
         self._sheets: dict[str, object] = {}  # sheet name -> DataFrame (attributes only)
         self._sheet_of: dict[str, str] = {}  # table name -> sheet name
+        self._sheets_written = True  # the workbook on disk holds every sheet (none yet: nothing to write)
         self._state = "open"
 
     # -- context manager -----------------------------------------------------------------------------------------
@@ -120,12 +125,14 @@ class ResultsStore:
         if xlsx:
             sheet = self._sheet_name(name)
             self._sheets[sheet] = attrs
-            self._write_xlsx()
+            self._sheets_written = False
             self.register(XLSX_RELPATH, "workbook", "all tables, one sheet each")
 
     def _write_gpkg(self, name: str, frame) -> None:
         import pyogrio
 
+        if getattr(frame, "crs", None) is not None:
+            frame = frame.set_crs(_EpsgCachedCRS(frame.crs.to_wkt()), allow_override=True)
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": _FIXED_TIME})
         try:
             path = self.path(GPKG_NAME)
@@ -147,6 +154,13 @@ class ResultsStore:
             i += 1
         self._sheet_of[name] = cand
         return cand
+
+    def flush(self) -> None:
+        """Write ``tables/results.xlsx`` with every table so far (before hashing the outputs; commit calls it)."""
+        self._check_open()
+        if not self._sheets_written:
+            self._write_xlsx()
+            self._sheets_written = True
 
     def _write_xlsx(self) -> None:
         from openpyxl import Workbook
@@ -175,7 +189,7 @@ class ResultsStore:
     # -- end of the run ------------------------------------------------------------------------------------------
     def commit(self) -> Path:
         """Move the staging folder to ``out_dir`` (replacing an earlier one only now). Returns ``out_dir``."""
-        self._check_open()
+        self.flush()
         backup = self.out_dir.with_name(f"{self.out_dir.name}.old-{os.getpid()}")
         had_old = self.out_dir.exists()
         if had_old:
@@ -198,6 +212,20 @@ class ResultsStore:
         if self._state == "open":
             shutil.rmtree(self.staging, ignore_errors=True)
             self._state = "aborted"
+
+
+class _EpsgCachedCRS(pyproj.CRS):
+    """A CRS whose EPSG code is looked up once per process. pyogrio asks for it on every layer it writes, and
+    PROJ needs ~0.1 s to establish that a custom CRS (the China Albers analysis CRS) has none — about a second per
+    run. The file gets the same SRS either way (the EPSG code if there is one, else the WKT)."""
+
+    def to_epsg(self, min_confidence: int = 70):
+        return _epsg_code(self.to_wkt(), min_confidence)
+
+
+@functools.lru_cache(maxsize=32)
+def _epsg_code(wkt: str, min_confidence: int):
+    return pyproj.CRS.from_wkt(wkt).to_epsg(min_confidence)
 
 
 def _cell(v):

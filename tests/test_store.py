@@ -80,3 +80,41 @@ def test_commit_replaces_previous_results_and_is_deterministic(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
     with pytest.raises(Exception):
         store.path("late.txt")
+
+
+def test_workbook_is_written_once_per_flush_not_after_every_table(tmp_path, monkeypatch):
+    """Rewriting the whole workbook after each table made table writing quadratic in the number of tables."""
+    calls = []
+    original = ResultsStore._write_xlsx
+    monkeypatch.setattr(ResultsStore, "_write_xlsx", lambda self: (calls.append(len(self._sheets)), original(self)))
+    out = tmp_path / "results"
+    with ResultsStore(out) as store:
+        for i in range(5):
+            store.write_table(f"t{i}", _counties())
+        assert calls == []
+        store.flush()
+        store.flush()  # nothing new: not written again
+        assert calls == [5] and store.path("tables/results.xlsx").exists()
+        store.write_table("t5", _counties(), gpkg=False)
+    assert calls == [5, 6]  # commit wrote the table added after the flush
+    assert load_workbook(out / "tables" / "results.xlsx").sheetnames == [f"t{i}" for i in range(6)]
+
+
+def test_geopackage_keeps_a_custom_crs_and_an_epsg_code(tmp_path):
+    """The EPSG lookup pyogrio makes per layer is cached; the stored SRS must stay what it was."""
+    from pyproj import CRS
+
+    from ecoassess.grid import china_albers_crs
+
+    albers = CRS.from_user_input(china_albers_crs())
+    out = tmp_path / "results"
+    custom = _counties().set_crs(albers, allow_override=True)
+    with ResultsStore(out) as store:
+        store.write_table("albers", custom)
+        store.write_table("albers_again", custom)
+        store.write_table("epsg", _counties())
+    for layer in ("albers", "albers_again"):
+        crs = gpd.read_file(out / "results.gpkg", layer=layer).crs
+        assert crs.to_epsg() is None and crs.equals(albers, ignore_axis_order=True)
+    assert gpd.read_file(out / "results.gpkg", layer="epsg").crs.to_epsg() == 4547
+    assert type(custom.crs) is type(albers)  # the caller's frame is not touched
