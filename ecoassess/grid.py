@@ -11,6 +11,7 @@ a chunk reads only the source window it needs (DESIGN.md: lazy and chunked by de
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -288,7 +289,7 @@ def read_on_grid(path, grid: AnalysisGrid, *, band: int = 1, kind: str = "contin
     if dst_nodata is None:
         dst_nodata = float("nan") if out_dtype.kind == "f" else nodata
     aligned = is_aligned(info, grid, src_crs)
-    if not aligned:
+    if not aligned and log.isEnabledFor(logging.INFO):  # the CRS label costs an EPSG lookup (~10 ms)
         log.info("reprojecting %s band %d from %s at %.6g to the analysis grid (%.6g m) with %s resampling",
                  Path(path).name, band, _crs_label(src_crs), info["res"][0], grid.resolution, resampling.name)
     if info["crs"] is None:
@@ -306,6 +307,12 @@ def read_on_grid(path, grid: AnalysisGrid, *, band: int = 1, kind: str = "contin
 
 
 def _crs_label(crs) -> str:
+    return _crs_label_of_wkt(CRS.from_user_input(crs).to_wkt())
+
+
+@functools.lru_cache(maxsize=64)
+def _crs_label_of_wkt(wkt: str) -> str:
+    crs = wkt
     try:
         epsg = CRS.from_user_input(crs).to_epsg()
     except Exception:  # noqa: BLE001 - any CRS without an EPSG code
