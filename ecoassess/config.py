@@ -269,6 +269,11 @@ class AssessmentConfig(_Strict):
             raise ValueError(f"baseline_year {self.baseline_year} must be before year {self.year}")
         if self.imagery and self.year not in self.imagery:
             raise ValueError(f"imagery has years {sorted(self.imagery)} but not the assessment year {self.year}")
+        if self.rsei.water_mask == "land_cover":
+            lacking = [y for y in self.years if y in self.thermal and y not in self.land_cover]
+            if lacking:
+                raise ValueError(f"rsei.water_mask is land_cover, but land_cover has no layer for year(s) {lacking} "
+                                 "(give one, or use mndwi / otsu)")
         return self
 
     @property

@@ -173,3 +173,10 @@ def test_output_compression_defaults_to_deflate_and_names_the_choices(root):
     assert load_config(_config(root, outputs={"compression": "zstd"})).outputs.compression == "zstd"
     text = _problems(_config(root, outputs={"compression": "lzma"}))
     assert "outputs.compression" in text and "deflate" in text and "zstd" in text
+
+
+def test_land_cover_water_mask_for_rsei_needs_land_cover_in_every_rsei_year(root):
+    thermal = {str(y): {"kind": "geotiff", "date": f"{y}-07-01", "bands": {"thermal": "red.tif"}} for y in (2023, 2024)}
+    text = _problems(_config(root, thermal=thermal, rsei={"water_mask": "land_cover"}))
+    assert "rsei.water_mask is land_cover" in text and "[2023, 2024]" in text
+    assert load_config(_config(root, thermal=thermal, rsei={"water_mask": "mndwi"})).rsei.water_mask == "mndwi"

@@ -564,3 +564,16 @@ def test_function_zone_county_seven_change_classes_and_their_boundaries():
     assert function_zone_change_class(-4.0) == "一般变差"
     assert function_zone_change_class(4.2) == "明显变好"
     assert load_hj192().raw["function_zone_change_classes"]["verified"] is False
+
+
+def test_other_land_stress_is_sand_saline_and_bare_rock_from_the_land_cover():
+    """STANDARDS §1.5 其他土地胁迫 (sand + saline + bare rock [C]), from the habitat table the EI stage builds; it
+    was silently 0 when the helper looked for the columns under another name."""
+    from ecoassess.assess.ei_inputs import other_stress_km2
+
+    ca = pd.DataFrame([{"class_61_km2": 2.0, "class_63_km2": 3.0, "class_66_km2": 5.0, "class_65_km2": 7.0,
+                        "class_21_km2": 10.0}, {"class_21_km2": 4.0}], index=pd.Index(["a", "b"])).fillna(0.0)
+    hab, _ = habitat_areas(ca, "cas_lucc")
+    assert other_stress_km2(hab).to_dict() == {"a": 10.0, "b": 0.0}  # sand 2 + saline 3 + bare rock 5; not bare soil
+    with pytest.raises(ValueError, match="bare_rock"):
+        other_stress_km2(hab.drop(columns="bare_rock"))

@@ -95,6 +95,10 @@ def test_manifest_lists_inputs_and_outputs_with_true_hashes(run):
     assert some_input["sha256"] == _sha(Path(some_input["path"]))
     assert manifest["catalogs"]["indices/spectral.yaml"]
     assert manifest["extra"]["rsei"][0]["loadings"]["ndvi"] > 0
+    # the sample gives land cover and no rsei.water_mask: the land cover's water classes mask RSEI, and the
+    # manifest and the PCA table say so (they said "mndwi", the default of the index definition)
+    assert [r["water_mask"] for r in manifest["extra"]["rsei"]] == ["land_cover", "land_cover"]
+    assert set(run.tables["rsei_pca"]["water_mask"]) == {"land_cover"}
 
 
 def test_same_inputs_and_config_give_identical_tables_and_layers(run, sample_config, tmp_path):
@@ -178,6 +182,14 @@ def test_ei_table_recomputes_by_hand_and_the_whole_area_comes_from_totals(run):
     np.testing.assert_allclose(ei["ei_before_constraint"], by_hand, rtol=1e-12)
     # HQ = A_bio * weighted habitat area / area, A_bio = 511.2642131067 (STANDARDS §1.2)
     np.testing.assert_allclose(ei["hq_raw"], 511.2642131067 * ei["hq_weighted_km2"] / ei["area_km2"], rtol=1e-12)
+    # LSI = A_ero * (0.4 severe + 0.2 moderate + 0.2 construction + 0.2 other) / area, other = sand + saline + bare
+    # rock [C] (STANDARDS §1.5); the sample has bare rock, so "other" must not be 0
+    other = ei["sand_km2"] + ei["saline_km2"] + ei["bare_rock_km2"]
+    assert other.max() > 0
+    np.testing.assert_allclose(ei["other_stress_km2"], other, rtol=1e-12)
+    np.testing.assert_allclose(ei["land_stress_raw"], 236.0435677948 * (
+        0.4 * ei["severe_erosion_km2"] + 0.2 * ei["moderate_erosion_km2"] + 0.2 * ei["construction_km2"]
+        + 0.2 * other) / ei["area_km2"], rtol=1e-9)
     for year, rows in ei.groupby("year"):
         whole = rows[rows["code"] == "000000"].iloc[0]
         counties = rows[rows["code"] != "000000"]

@@ -166,9 +166,13 @@ def constraint_events(config: AssessmentConfig, year: int) -> pd.DataFrame | Non
 
 
 def other_stress_km2(habitat: pd.DataFrame) -> pd.Series:
-    """其他土地胁迫面积: sand + saline + bare rock sub-class areas [C: STANDARDS §1.5]."""
-    cols = [f"{c}_km2" for c in OTHER_STRESS_SUBCLASSES if f"{c}_km2" in habitat.columns]
-    return habitat[cols].sum(axis=1) if cols else pd.Series(0.0, index=habitat.index)
+    """其他土地胁迫面积: sand + saline + bare rock sub-class areas [C: STANDARDS §1.5].
+
+    ``habitat``: :func:`habitat_km2`'s table (one column per HJ 192 sub-class, named without unit)."""
+    missing = [c for c in OTHER_STRESS_SUBCLASSES if c not in habitat.columns]
+    if missing:  # a renamed column must not turn the stress area silently into 0
+        raise ValueError(f"habitat table has no sub-class column(s) {missing}; columns: {list(habitat.columns)}")
+    return habitat[list(OTHER_STRESS_SUBCLASSES)].sum(axis=1)
 
 
 def zone_ndvi(zones, ndvi: xr.DataArray) -> tuple[pd.Series, pd.Series]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import TYPE_CHECKING
 from pathlib import Path
@@ -39,7 +40,7 @@ def rsei_years(config: AssessmentConfig, grid: AnalysisGrid, inside: xr.DataArra
     settings = RseiSettings.from_spec(normalisation=spec.normalisation,
                                       water_mask=None if spec.water_mask == "land_cover" else spec.water_mask,
                                       wetness_index=spec.wetness_index)
-    indicators, valids, waters = [], [], []
+    indicators, valids, waters, water_sources = [], [], [], []
     for year in years:
         tspec = config.thermal[year]
         options = {"grid": grid, "chunk": config.grid.chunk}
@@ -55,19 +56,24 @@ def rsei_years(config: AssessmentConfig, grid: AnalysisGrid, inside: xr.DataArra
         ind = rsei_indicators(bands, thermal.thermal_k, sensor=sensor, wetness_index=spec.wetness_index)
         if spec.water_mask == "land_cover" or (spec.water_mask is None and year in config.land_cover):
             water = water_mask_from_land_cover(config, year, grid)
+            water_sources.append("land_cover" if water is not None else "none")
         else:
             water = mndwi_water_mask(bands, clear, settings)
+            water_sources.append(settings.water_mask)
         valid = clear & inside if water is None else clear & inside & ~water
         indicators.append(ind)
         valids.append(valid)
         waters.append(water)
     if spec.joint_pca and len(years) > 1:
-        return compute_rsei(indicators, valids, settings=settings, years=years, water=waters)
-    results = []
-    for ind, valid, year, water in zip(indicators, valids, years, waters):
-        result = compute_rsei(ind, valid, settings=settings, water=water)
-        result.year = year
-        results.append(result)
+        results = compute_rsei(indicators, valids, settings=settings, years=years, water=waters)
+    else:
+        results = []
+        for ind, valid, year, water in zip(indicators, valids, years, waters):
+            result = compute_rsei(ind, valid, settings=settings, water=water)
+            result.year = year
+            results.append(result)
+    for result, source in zip(results, water_sources):  # the mask each year really used, for tables and manifest
+        result.settings = dataclasses.replace(result.settings, water_mask=source)
     return results
 
 def zone_rsei_table(zones, result) -> pd.DataFrame:
@@ -128,7 +134,8 @@ def rsei_stage(config, grid, zone_sets, inside, store, timer, result: RunResult)
                                  "normalisation_upper": r.bounds[k][1], "pc1_share": r.pc1_share,
                                  "eigenvalues": ", ".join(f"{e:.6g}" for e in r.eigenvalues),
                                  "pc1_flipped": r.flipped, "joint_pca": r.joint, "wetness_index": r.wetness_index,
-                                 "n_pixels": r.n_pixels, "warnings": " | ".join(r.warnings)}
+                                 "n_pixels": r.n_pixels,
+                                 "water_mask": r.settings.water_mask, "warnings": " | ".join(r.warnings)}
                                 for r in rsei for k, v in r.loadings.items()])
             result.tables["rsei_pca"] = pca
             store.write_table("rsei_pca", pca, **formats(config))
