@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from ecoassess.config import AssessmentConfig, load_config
 from ecoassess.errors import InputError
-from ecoassess.grid import AnalysisGrid, rasterize_mask
+from ecoassess.grid import AnalysisGrid
 from ecoassess.stages.common import open_year_scenes
 from ecoassess.stages.ei import ei_stage
 from ecoassess.stages.rsei import rsei_stage
@@ -109,7 +109,8 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False) -> Ru
                 study_area = read_study_area(config)
                 grid = build_grid(config, study_area)
                 zone_sets = read_zone_sets(config, study_area, grid)
-                inside = rasterize_mask(zone_sets["county"].gdf.geometry, grid, chunk=config.grid.chunk)
+                # every cell a county covers, even in part: the tables weight it by its covered fraction
+                inside = zone_sets["county"].covered(chunk=config.grid.chunk)
             result = RunResult(out_dir=out, grid=grid)
             vegetation_stage(config, grid, zone_sets, inside, store, timer, result)
             rsei_stage(config, grid, zone_sets, inside, store, timer, result)

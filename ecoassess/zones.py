@@ -342,6 +342,28 @@ class ZoneSet:
                     self._mem_bytes -= old.nbytes
         return cov
 
+    # -- layers -------------------------------------------------------------------------------------------------
+    def covered(self, *, chunk: int = DEFAULT_CHUNK, name: str = "inside") -> xr.DataArray:
+        """Lazy bool layer: True for every cell that any zone covers, even in part (coverage fraction > 0).
+
+        The cells whose values enter this zone set's tables: layers limited to it keep a value in every partly
+        covered boundary cell, so a zone's area splits into valid / masked / nodata by what was observed, not by
+        where cell centres fall. Uses (and fills) the same per-chunk coverage cache as the zonal statistics.
+        """
+        def block(block_info=None):
+            (r0, r1), (c0, c1) = block_info[None]["array-location"]
+            cov = self.coverage((r0, c0, r1 - r0, c1 - c0))
+            out = np.zeros((r1 - r0) * (c1 - c0), dtype=bool)
+            if cov.dense is not None:
+                out |= cov.dense.reshape(-1) >= 0
+            out[cov.sp_cell[cov.sp_frac > 0]] = True
+            return out.reshape(r1 - r0, c1 - c0)
+
+        chunks = da.core.normalize_chunks((chunk, chunk), self.grid.shape)
+        data = da.map_blocks(block, chunks=chunks, dtype=bool, meta=np.empty((0, 0), bool),
+                             name=f"covered-{name}-{self.token}-{_grid_token(self.grid)}-{chunk}")
+        return self.grid.wrap(data, name=name)
+
     def _compute_coverage(self, window) -> ChunkCoverage:
         r0, c0, h, w = window
         zones = self.candidates(window).astype(np.int64)

@@ -559,3 +559,24 @@ def test_chunk_coverage_of_long_nearly_horizontal_edges():
         exp = np.where(exp >= 1 - FULL_TOL, 1.0, np.where(exp > ZERO_TOL, np.minimum(exp, 1.0), 0.0))
         np.testing.assert_array_equal(got[z], exp)
         np.testing.assert_allclose(got[z], weights[z].ravel(), atol=1e-9)
+
+
+def test_covered_layer_marks_every_cell_a_zone_overlaps_with_positive_area():
+    """ZoneSet.covered: cells with an overlap of positive area (shapely, independently), whatever the chunking;
+    a cell only touching a zone at an edge or corner is not covered."""
+    grid = _grid(37, 29, res=10.0)
+    rng = np.random.default_rng(11)
+    geoms = [shapely.affinity.translate(g, 20, 15) for g in _random_polygons(rng, 3, 300.0)]
+    zones = _zones(geoms, grid)
+    jj, ii = np.mgrid[0:29, 0:37]
+    cells = shapely.box(ii * 10.0, 290 - (jj + 1) * 10.0, (ii + 1) * 10.0, 290 - jj * 10.0)
+    union = shapely.union_all(geoms)
+    ref = shapely.area(shapely.intersection(cells, union)) > 1e-9
+    for chunk in (8, 13, 64):
+        got = zones.covered(chunk=chunk).values
+        assert got.dtype == bool and got.shape == (29, 37)
+        np.testing.assert_array_equal(got, ref)
+    on_lines = _zones([box(0, 0, 50, 40)], grid).covered(chunk=8).values  # neighbours share only edges/corners
+    expected = np.zeros((29, 37), bool)
+    expected[29 - 4:, :5] = True
+    np.testing.assert_array_equal(on_lines, expected)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ecoassess.config import AssessmentConfig
 from ecoassess.errors import EcoassessError, InputError
-from ecoassess.grid import AnalysisGrid, rasterize_mask
+from ecoassess.grid import AnalysisGrid
 from ecoassess.stages.common import ei_years, formats, isolated, open_year_scenes, with_code, with_geometry
 from ecoassess.stages.vegetation import vegetation_year
 
@@ -37,7 +37,7 @@ def ei_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, zone_sets: 
     grass = None
     if gather.needs_grass_split(legend):  # e.g. CLCD/WorldCover grass: split by this year's FVC (5/20/50 %)
         if vegetation is None:
-            inside = rasterize_mask(counties.gdf.geometry, grid, chunk=config.grid.chunk)
+            inside = counties.covered(chunk=config.grid.chunk)
             vegetation = vegetation_year(config, year, grid, inside)
         grass = gather.grass_fvc_km2(counties, vegetation.fvc, land_cover, legend)
     habitat, assumptions = gather.habitat_km2(counties, land_cover, legend, grass_fvc_areas=grass)
