@@ -1,7 +1,8 @@
 """The county statistics table: column names carry units, checked against ``indices/statistics_table.yaml``.
 
 A wrong unit (``cod_emission_kg`` where tonnes are expected), a missing column, a negative emission, a missing
-county or year, a non-numeric value: each becomes one problem naming the row (file line) and the column.
+county or year, a non-numeric value, an empty cell of a required column: each becomes one problem naming the row
+(file line) and the column.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def check_statistics_table(table: pd.DataFrame, source, config, *, path: Path) -
         expected = column_name(quantity, spec)
         if expected in columns:
             problems += _check_values(table, expected, meta, path)
+            if not meta.get("optional"):
+                problems += _check_filled(table, expected, source, path)
             continue
         wrong = [c for c in columns if c.startswith(quantity + "_") and c != expected]
         if wrong:
@@ -75,6 +78,17 @@ def _check_values(table: pd.DataFrame, column: str, meta: dict, path: Path) -> l
     if "max" in meta:
         for idx in values.index[values > meta["max"]][:5]:
             problems.append(f"{path.name} line {idx + 2}: column '{column}' = {values[idx]:g} is above {meta['max']}")
+    return problems
+
+
+def _check_filled(table: pd.DataFrame, column: str, source, path: Path) -> list[str]:
+    """Empty cells ('', 'n/a', ... which pandas reads as NaN) of a required column, by county and year."""
+    empty = table[column].isna()
+    problems = [f"{path.name} line {idx + 2}: column '{column}' is empty for county "
+                f"{table[source.county_field][idx]} in year {table[source.year_field][idx]}, expected a number"
+                for idx in empty.index[empty][:5]]
+    if empty.sum() > 5:
+        problems.append(f"{path.name}: column '{column}' is empty in {int(empty.sum())} rows (the first 5 are listed)")
     return problems
 
 

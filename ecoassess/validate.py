@@ -8,13 +8,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import re
 from pathlib import Path
+from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 import pyogrio
 from pyproj import CRS as ProjCRS
-from pyproj.exceptions import CRSError
+from pyproj import Transformer
+from pyproj.exceptions import CRSError, ProjError
 
 from ecoassess.config import AssessmentConfig, SceneSpec, StationSource, TableSource, VectorSource
 from ecoassess.errors import InputError
@@ -22,6 +26,19 @@ from ecoassess.errors import InputError
 log = logging.getLogger(__name__)
 
 GB2260_CODE = re.compile(r"^[1-9]\d{5}$")
+#: land cover and the DEM must cover at least this share of the study area's bounding box
+MIN_RASTER_COVER = 0.5
+#: stations further than this outside the study area's bounding box count as misplaced (one may be: an outflow)
+SITE_MARGIN_M = 10_000.0
+
+
+class StudyExtent(NamedTuple):
+    """The study area's bounding box in its own CRS, and the analysis grid CRS (metres) for distances."""
+
+    path: Path
+    crs: ProjCRS
+    bounds: tuple[float, float, float, float]
+    grid_crs: ProjCRS
 
 
 def available_legends() -> list[str]:
@@ -37,6 +54,7 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
     problems += _check_grid(config)
     study_area_problems = _check_study_area(config)
     problems += study_area_problems
+    area = None if study_area_problems else _study_extent(config)
     for name, zone in config.zones.items():
         problems += _check_vector(f"zones.{name}", zone, required=("id_field",), geometry="polygon")
     if config.rivers is not None:
@@ -45,7 +63,7 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
     if config.change_truth is not None:
         problems += _check_vector("change_truth", config.change_truth, geometry="polygon")
     for year, raster in config.land_cover.items():
-        problems += _check_raster(f"land_cover.{year}", raster.path, raster.crs)
+        problems += _check_raster(f"land_cover.{year}", raster.path, raster.crs, area, MIN_RASTER_COVER)
         legends = available_legends()
         if raster.legend is None:
             problems.append(f"land_cover.{year}: 'legend' is missing (one of {', '.join(legends)})")
@@ -53,16 +71,16 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
             problems.append(f"land_cover.{year}.legend: unknown legend '{raster.legend}' "
                             f"(expected one of {', '.join(legends)})")
     if config.dem is not None:
-        problems += _check_raster("dem", config.dem.path, config.dem.crs)
+        problems += _check_raster("dem", config.dem.path, config.dem.crs, area, MIN_RASTER_COVER)
     if config.erosion is not None:
-        problems += _check_erosion(config)
+        problems += _check_erosion(config, area)
     for year, scenes in config.imagery.items():
         for i, scene in enumerate(scenes):
-            problems += _check_scene(f"imagery.{year}[{i}]", scene, year, config.composite.months)
+            problems += _check_scene(f"imagery.{year}[{i}]", scene, year, config.composite.months, area)
     for year, scene in config.thermal.items():
-        problems += _check_scene(f"thermal.{year}", scene, year, None)
+        problems += _check_scene(f"thermal.{year}", scene, year, None, area)
     for kind, station in config.stations.items():
-        problems += _check_stations(f"stations.{kind}", station)
+        problems += _check_stations(f"stations.{kind}", station, area)
     if config.statistics is not None:
         # county codes can only be matched against a readable study area
         problems += _check_table("statistics", config.statistics, None if study_area_problems else config)
@@ -146,6 +164,24 @@ def _check_study_area(config: AssessmentConfig) -> list[str]:
     return problems
 
 
+def _study_extent(config: AssessmentConfig) -> StudyExtent | None:
+    """The study area's bounds from its layer header (None if they cannot be had: nothing to compare with)."""
+    from ecoassess.grid import china_albers_crs, is_equal_area
+
+    sa = config.study_area
+    info = pyogrio.read_info(sa.path, layer=sa.layer, force_total_bounds=True)
+    bounds = tuple(float(v) for v in info.get("total_bounds") or ())
+    if len(bounds) != 4 or not all(map(math.isfinite, bounds)):
+        return None
+    grid_crs = ProjCRS.from_user_input(china_albers_crs())
+    try:
+        if config.grid.crs is not None and is_equal_area(config.grid.crs):
+            grid_crs = ProjCRS.from_user_input(config.grid.crs)
+    except CRSError:
+        pass  # _check_grid names a bad grid.crs
+    return StudyExtent(sa.path, ProjCRS.from_user_input(info["crs"]), bounds, grid_crs)
+
+
 def normalise_code(value) -> str | None:
     """A GB/T 2260 code as a six-digit string, or None when ``value`` is not one (``510100`` / ``'510100'``)."""
     if value is None or (isinstance(value, float) and value != value):
@@ -158,7 +194,8 @@ def normalise_code(value) -> str | None:
 
 # -- rasters and scenes ----------------------------------------------------------------------------------------
 
-def _check_raster(key: str, path: Path, declared_crs: str | None) -> list[str]:
+def _check_raster(key: str, path: Path, declared_crs: str | None, area: StudyExtent | None = None,
+                  min_cover: float = 0.0) -> list[str]:
     from ecoassess.grid import raster_info
 
     try:
@@ -167,22 +204,64 @@ def _check_raster(key: str, path: Path, declared_crs: str | None) -> list[str]:
         return [f"{key}.path: {exc}"]
     if info["crs"] is None and declared_crs is None:
         return [f"{key}.path: {path} has no CRS (expected a georeferenced raster, or declare it with {key}.crs)"]
+    if area is None:
+        return []
+    return _check_footprint(key, path, info["crs"] or declared_crs, info["bounds"], area, min_cover)
+
+
+def _crs_name(crs) -> str:
+    from ecoassess.grid import _crs_label
+
+    return _crs_label(crs)
+
+
+def _fmt_bounds(bounds) -> str:
+    return "(" + ", ".join(f"{v:.4f}".rstrip("0").rstrip(".") for v in bounds) + ")"
+
+
+def _check_footprint(key: str, path: Path, crs, bounds, area: StudyExtent, min_cover: float) -> list[str]:
+    """A raster whose bounds miss the study area's bounds, or cover less than ``min_cover`` of them.
+
+    The study area's bounding box is transformed (densified) into the raster's CRS and compared there; the
+    covered share is that of the bounding box's area in the raster's CRS (a bbox test, not the polygons).
+    """
+    try:
+        crs = ProjCRS.from_user_input(crs)
+    except CRSError:
+        return [f"{key}.crs: '{crs}' is not a CRS PROJ understands"]
+    try:
+        sx0, sy0, sx1, sy1 = Transformer.from_crs(area.crs, crs, always_xy=True).transform_bounds(
+            *area.bounds, densify_pts=21)
+    except ProjError:
+        sx0 = sy0 = sx1 = sy1 = math.inf
+    x0, x1 = sorted(bounds[0::2])
+    y0, y1 = sorted(bounds[1::2])
+    dx, dy = min(x1, sx1) - max(x0, sx0), min(y1, sy1) - max(y0, sy0)
+    study = f"the study area ({area.path}, bounds {_fmt_bounds(area.bounds)} ({_crs_name(area.crs)}))"
+    here = f"{path} covers {_fmt_bounds((x0, y0, x1, y1))} ({_crs_name(crs)})"
+    if not (math.isfinite(dx) and math.isfinite(dy) and dx > 0 and dy > 0):
+        return [f"{key}: {here}, which does not overlap {study}; wrong CRS declared?"]
+    box = (sx1 - sx0) * (sy1 - sy0)
+    share = dx * dy / box if box > 0 else 1.0
+    if share < min_cover:
+        return [f"{key}: {here}, only {share:.0%} of the bounding box of {study} "
+                f"(expected at least {min_cover:.0%}); wrong file or CRS?"]
     return []
 
 
-def _check_erosion(config: AssessmentConfig) -> list[str]:
+def _check_erosion(config: AssessmentConfig, area: StudyExtent | None) -> list[str]:
     from ecoassess.assess.erosion import sl190_regions
 
     erosion, problems = config.erosion, []
     if erosion.classes is not None:
-        problems += _check_raster("erosion.classes", erosion.classes.path, erosion.classes.crs)
+        problems += _check_raster("erosion.classes", erosion.classes.path, erosion.classes.crs, area)
     if erosion.region is not None and erosion.region not in sl190_regions():
         problems.append(f"erosion.region: unknown SL 190-2007 region '{erosion.region}' "
                         f"(expected one of {', '.join(sorted(sl190_regions()))})")
     for key in ("r_factor", "k_factor"):
         value = getattr(erosion, key)
         if isinstance(value, Path):
-            problems += _check_raster(f"erosion.{key}", value, None)
+            problems += _check_raster(f"erosion.{key}", value, None, area)
         elif value is not None and value <= 0:
             problems.append(f"erosion.{key}: {value} must be > 0")
     if erosion.classes is None and config.dem is None:
@@ -199,16 +278,40 @@ def scene_date(spec: SceneSpec) -> dt.date | None:
     return scene_date_from_metadata(spec.kind, spec.path)
 
 
-def _check_scene(key: str, spec: SceneSpec, year: int, months) -> list[str]:
+def _product_red_band(spec: SceneSpec) -> Path:
+    """The red band file of a Sentinel-2 / Landsat product, found from its metadata (no raster is opened)."""
+    from ecoassess.sources import landsat, sentinel2
+
+    path = Path(spec.path)
+    if spec.kind == "sentinel2_l2a":
+        is_safe = (path.is_dir() and (path / "MTD_MSIL2A.xml").exists()) or path.suffix == ".xml"
+        return (sentinel2._open_safe(path) if is_safe else sentinel2._open_stac(path, None))["files"]["red"]
+    mtl = landsat.find_mtl(path)
+    meta = landsat.read_mtl(mtl).get(landsat.ROOT, {})
+    spacecraft = meta.get("IMAGE_ATTRIBUTES", {}).get("SPACECRAFT_ID")
+    if spacecraft not in landsat.SPACECRAFTS:
+        raise InputError(f"SPACECRAFT_ID {spacecraft!r} is not a supported Landsat", path=mtl,
+                         field="IMAGE_ATTRIBUTES/SPACECRAFT_ID", expected=", ".join(landsat.SPACECRAFTS))
+    band = landsat.SPACECRAFTS[spacecraft][1]["red"]
+    return landsat._band_file(meta.get("PRODUCT_CONTENTS", {}), f"FILE_NAME_BAND_{band}", mtl.parent, mtl)
+
+
+def _check_scene(key: str, spec: SceneSpec, year: int, months, area: StudyExtent | None = None) -> list[str]:
     problems: list[str] = []
     if spec.kind == "geotiff":
         for role, ref in (spec.bands or {}).items():
             path = getattr(ref, "path", ref)
-            problems += _check_raster(f"{key}.bands.{role}", path, None)
+            problems += _check_raster(f"{key}.bands.{role}", path, None, area)
     try:
         date = scene_date(spec)
     except InputError as exc:
         return problems + [f"{key}.path: {exc}"]
+    if spec.kind != "geotiff" and area is not None:
+        # the metadata is readable (it gave the date): one band tells whether the product lies on the study area
+        try:
+            problems += _check_raster(key, _product_red_band(spec), None, area)
+        except InputError as exc:
+            problems.append(f"{key}.path: {exc}")
     if date is None:
         return problems + [f"{key}: the acquisition date cannot be read from {spec.path}; give it as '{key}.date'"]
     if date.year != year:
@@ -252,14 +355,21 @@ def _check_table(key: str, source: TableSource, config: AssessmentConfig | None)
     return [f"{key}: {p}" for p in check_statistics_table(table, source, config, path=source.path)]
 
 
-def _check_stations(key: str, source: StationSource) -> list[str]:
+def _lines(mask: pd.Series) -> str:
+    """File lines (header = line 1) of the first five rows where ``mask`` holds, e.g. ``2, 5, 9 ...``."""
+    rows = [str(int(i) + 2) for i in mask[mask].index[:5]]
+    return ", ".join(rows) + (" ..." if int(mask.sum()) > 5 else "")
+
+
+def _check_stations(key: str, source: StationSource, area: StudyExtent | None = None) -> list[str]:
     try:
         sites = read_table(source.sites)
     except InputError as exc:
         return [f"{key}.sites: {exc}"]
     problems = _check_columns(key, source.sites, sites.columns,
                               {"id_field": source.id_field, "x_field": source.x_field, "y_field": source.y_field})
-    if not problems:
+    columns_ok = not problems
+    if columns_ok:
         for field in (source.x_field, source.y_field):
             values = pd.to_numeric(sites[field], errors="coerce")
             if values.isna().any():
@@ -267,9 +377,17 @@ def _check_stations(key: str, source: StationSource) -> list[str]:
                 problems.append(f"{key}.sites: column '{field}' of {source.sites.name} has non-numeric or empty "
                                 f"coordinates on line(s) {', '.join(map(str, rows))}")
     try:
-        ProjCRS.from_user_input(source.crs)
+        crs = ProjCRS.from_user_input(source.crs)
     except CRSError:
         problems.append(f"{key}.crs: '{source.crs}' is not a CRS PROJ understands")
+        crs = None
+    if columns_ok and crs is not None:
+        x = pd.to_numeric(sites[source.x_field], errors="coerce")
+        y = pd.to_numeric(sites[source.y_field], errors="coerce")
+        coordinate_problems = _check_site_range(key, source, crs, x, y)
+        if not coordinate_problems and area is not None:
+            coordinate_problems = _check_site_extent(key, source, crs, x, y, area)
+        problems += coordinate_problems
     if source.observations is not None:
         try:
             obs = pd.read_csv(source.observations, nrows=5, encoding="utf-8-sig")
@@ -279,6 +397,48 @@ def _check_stations(key: str, source: StationSource) -> list[str]:
             problems.append(f"{key}.observations: column '{source.id_field}' does not exist in "
                             f"{source.observations.name} (columns: {', '.join(obs.columns)})")
     return problems
+
+
+def _check_site_range(key: str, source: StationSource, crs: ProjCRS, x: pd.Series, y: pd.Series) -> list[str]:
+    """Longitudes outside [-180, 180] / latitudes outside [-90, 90] when the station CRS is geographic."""
+    if not crs.is_geographic:
+        return []
+    problems = []
+    for field, values, limit, what in ((source.x_field, x, 180, "longitudes"), (source.y_field, y, 90, "latitudes")):
+        bad = values.abs() > limit
+        if bad.any():
+            problems.append(f"{key}.sites: column '{field}' of {source.sites.name} holds values outside "
+                            f"[-{limit}, {limit}] on line(s) {_lines(bad)} (expected {what}: {key}.crs "
+                            f"{source.crs} is geographic); are '{source.x_field}' and '{source.y_field}' swapped?")
+    return problems
+
+
+def _check_site_extent(key: str, source: StationSource, crs: ProjCRS, x: pd.Series, y: pd.Series,
+                       area: StudyExtent) -> list[str]:
+    """More than half of the sites further than SITE_MARGIN_M outside the study area's bounding box.
+
+    Distances are taken in the analysis grid CRS (metres); one site outside (an outflow section) is legal.
+    """
+    known = x.notna() & y.notna()
+    if not known.any():
+        return []
+    try:
+        to_grid = Transformer.from_crs(crs, area.grid_crs, always_xy=True)
+        gx, gy = to_grid.transform(x[known].to_numpy(), y[known].to_numpy())
+        x0, y0, x1, y1 = Transformer.from_crs(area.crs, area.grid_crs, always_xy=True).transform_bounds(
+            *area.bounds, densify_pts=21)
+    except ProjError:
+        return []
+    d = SITE_MARGIN_M
+    with np.errstate(invalid="ignore"):
+        inside = (gx >= x0 - d) & (gx <= x1 + d) & (gy >= y0 - d) & (gy <= y1 + d)
+    outside = pd.Series(~inside, index=x[known].index)
+    if outside.sum() * 2 <= len(outside):
+        return []
+    return [f"{key}.sites: {int(outside.sum())} of {len(outside)} sites in {source.sites.name} lie more than "
+            f"{d / 1000:g} km outside the study area ({area.path.name}, bounds {_fmt_bounds(area.bounds)} "
+            f"({_crs_name(area.crs)})), on line(s) {_lines(outside)}; are '{source.x_field}' and "
+            f"'{source.y_field}' swapped, or is {key}.crs '{source.crs}' wrong?"]
 
 
 def load_json(path: Path) -> dict:

@@ -20,7 +20,7 @@ def _write_inputs(root):
     counties.to_file(root / "v" / "counties.gpkg")
     for role in ("red", "nir"):
         with rasterio.open(root / f"{role}.tif", "w", driver="GTiff", width=4, height=4, count=1, dtype="uint16",
-                           crs="EPSG:32648", transform=Affine(10, 0, 400000, 0, -10, 3300000), nodata=0) as dst:
+                           crs="EPSG:32648", transform=Affine(10, 0, 410000, 0, -10, 3325000), nodata=0) as dst:
             dst.write(np.full((4, 4), 1000, "uint16"), 1)
     rows = []
     for code in ("519901", "519902"):
@@ -116,6 +116,8 @@ def test_impossible_date_and_date_outside_its_year(root):
 def test_baseline_after_year_and_non_equal_area_grid(root):
     text = _problems(_config(root, baseline_year=2025))
     assert "baseline_year 2025 must be before year 2024" in text
+    text = _problems(_config(root, baseline_year=2022))
+    assert "not the baseline year 2022" in text  # the change outputs would silently disappear
     text = _problems(_config(root, **{"grid": {"crs": "EPSG:4326", "resolution_m": 30}}))
     assert "grid.crs" in text and "not an equal-area projection" in text
 

@@ -180,16 +180,23 @@ def _open_safe(path: Path) -> dict:
 def _find_item(path: Path) -> Path:
     if path.is_file():
         return path
-    candidates = []
+    candidates, broken = [], []
     for p in sorted(path.glob("*.json")):
         try:
             doc = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+        except OSError:
+            continue
+        except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
+            broken.append((p, exc))
             continue
         if isinstance(doc, dict) and doc.get("type") == "Feature" and isinstance(doc.get("assets"), dict):
             candidates.append(p)
     if len(candidates) == 1:
         return candidates[0]
+    if not candidates and broken:
+        # the item is most likely the file that cannot be parsed: say so rather than "no STAC item"
+        p, exc = broken[0]
+        raise InputError(f"is not valid JSON ({exc})", path=p, expected="the STAC item of the band COGs")
     if not candidates:
         raise InputError("holds neither MTD_MSIL2A.xml nor a STAC item (*.json)", path=path,
                          expected="a Sentinel-2 L2A SAFE folder, or band COGs with their STAC item JSON")
