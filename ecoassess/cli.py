@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
+import warnings
 from pathlib import Path
 
 import click
 
 from ecoassess import __version__
 from ecoassess.errors import ConfigError, EcoassessError
+
+#: exit codes: 0 complete; 1 ``validate`` found problems; 2 an error stopped the command (one line says why);
+#: 3 the run completed with failed parts (listed; earlier complete results are kept, see ``run``)
+EXIT_INCOMPLETE = 3
 
 
 def _setup_logging(quiet: bool, verbose: bool) -> None:
@@ -23,6 +29,17 @@ def _setup_logging(quiet: bool, verbose: bool) -> None:
                                               markup=False)], force=True)
     for noisy in ("rasterio", "fiona", "pyogrio", "matplotlib", "distributed", "asyncio", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    warnings.showwarning = _warning_as_log_line
+
+
+def _warning_as_log_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """Python warnings (zone overlaps, RSEI sanity checks, ...) as one log line, without source file and code."""
+    logging.getLogger("ecoassess").warning("%s", message)
+
+
+def _terminate(signum, frame) -> None:
+    """SIGTERM ends the command like Ctrl-C: the half-written results folder is removed, earlier results kept."""
+    raise SystemExit(128 + signum)
 
 
 class _Group(click.Group):
@@ -35,6 +52,12 @@ class _Group(click.Group):
             if ctx.params.get("debug"):
                 raise
             click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(2)
+        except OSError as exc:  # a results folder that cannot be written, a disk that is full, ...
+            if ctx.params.get("debug"):
+                raise
+            where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f)
+            click.secho(f"error: {where + ': ' if where else ''}{exc.strerror or exc}", fg="red", err=True)
             sys.exit(2)
 
 
@@ -49,6 +72,10 @@ def main(ctx, quiet, verbose, debug):
     ctx.ensure_object(dict)
     ctx.obj["quiet"] = quiet
     _setup_logging(quiet, verbose)
+    try:
+        signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (an embedding application): its own handlers stay
+        pass
 
 
 @main.command()
@@ -133,8 +160,19 @@ def _run_and_report(cfg, out, scheduler, quiet):
     from ecoassess.pipeline import run as run_pipeline
 
     result = run_pipeline(cfg, out, scheduler=scheduler, quiet=quiet)
-    if quiet:
-        return
+    if not quiet:
+        _print_outputs(result)
+    if result.problems:  # even with --quiet: these are the run's failures
+        click.secho("problems (the rest of the run completed):", fg="yellow", err=True)
+        for problem in result.problems:
+            click.secho(f"  - {problem}", fg="yellow", err=True)
+        if result.kept_earlier is not None:
+            click.secho(f"earlier results in {result.kept_earlier} were kept; this run's results are in "
+                        f"{result.out_dir}", fg="yellow", err=True)
+        raise SystemExit(EXIT_INCOMPLETE)
+
+
+def _print_outputs(result) -> None:
     click.echo(f"results: {result.out_dir}")
     for name in sorted(result.tables):
         click.echo(f"  table  {name}: results.gpkg, tables/{name}.csv, tables/results.xlsx")
@@ -143,10 +181,6 @@ def _run_and_report(cfg, out, scheduler, quiet):
     for name, path in sorted(result.maps.items()):
         click.echo(f"  map    {name}: {path}")
     click.echo(f"  manifest: {Path(result.out_dir) / 'manifest.json'}")
-    if result.problems:
-        click.secho("problems (the rest of the run completed):", fg="yellow")
-        for problem in result.problems:
-            click.secho(f"  - {problem}", fg="yellow")
 
 
 @main.group()

@@ -269,6 +269,9 @@ class AssessmentConfig(_Strict):
             raise ValueError(f"baseline_year {self.baseline_year} must be before year {self.year}")
         if self.imagery and self.year not in self.imagery:
             raise ValueError(f"imagery has years {sorted(self.imagery)} but not the assessment year {self.year}")
+        if self.imagery and self.baseline_year is not None and self.baseline_year not in self.imagery:
+            raise ValueError(f"imagery has years {sorted(self.imagery)} but not the baseline year {self.baseline_year}"
+                             " (its layers and every change output need it; remove baseline_year to assess one year)")
         if self.rsei.water_mask == "land_cover":
             lacking = [y for y in self.years if y in self.thermal and y not in self.land_cover]
             if lacking:

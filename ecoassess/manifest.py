@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
 import sys
@@ -241,12 +242,25 @@ def build_manifest(*, config: dict, config_path, inputs, outputs_dir, timings, g
     }
 
 
+def _json_safe(value):
+    """NaN and ±inf (a statistic of a zone without data) as null: JSON has no such numbers."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # numpy scalars
+        return _json_safe(value.item())
+    return value
+
+
 def write_manifest(manifest: dict, path) -> Path:
     """Write ``manifest`` as UTF-8 JSON (Chinese kept readable), atomically. Returns ``path``."""
     from ecoassess.store import atomic_path
 
     path = Path(path)
-    text = json.dumps(manifest, ensure_ascii=False, indent=2, allow_nan=False, default=str) + "\n"
+    text = json.dumps(_json_safe(manifest), ensure_ascii=False, indent=2, allow_nan=False, default=str) + "\n"
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path

@@ -36,6 +36,9 @@ class RunResult:
     maps: dict[str, Path] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     manifest: dict = field(default_factory=dict)
+    #: when a run with problems found complete results of an earlier run in the folder asked for, it leaves them
+    #: there and writes its own beside them (``out_dir`` = ``<out>.incomplete``); this is the folder kept
+    kept_earlier: Path | None = None
     #: layers of a year computed by one stage and reused by later ones (not written; e.g. ``vegetation``)
     year_layers: dict[tuple[str, int], object] = field(default_factory=dict, repr=False)
 
@@ -130,8 +133,14 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False) -> Ru
                                                          **result.manifest})
                 write_manifest(manifest, store.path("manifest.json"))
                 result.manifest = manifest
-        result.layers = {k: out / v for k, v in result.layers.items()}
-        result.maps = {k: out / v for k, v in result.maps.items()}
+            if result.problems and out.exists():
+                # a run with failed parts never replaces earlier results: its own go beside them
+                result.out_dir = store.commit(target=out.with_name(f"{out.name}.incomplete"))
+                result.kept_earlier = out
+                log.warning("the run had problems: the earlier results in %s are kept; this run's are in %s",
+                            out, result.out_dir)
+        result.layers = {k: result.out_dir / v for k, v in result.layers.items()}
+        result.maps = {k: result.out_dir / v for k, v in result.maps.items()}
         return result
     finally:
         if client is not None:

@@ -187,25 +187,33 @@ class ResultsStore:
             tmp.write_bytes(_deterministic_zip(buf.getvalue()))
 
     # -- end of the run ------------------------------------------------------------------------------------------
-    def commit(self) -> Path:
-        """Move the staging folder to ``out_dir`` (replacing an earlier one only now). Returns ``out_dir``."""
+    def commit(self, target=None) -> Path:
+        """Move the staging folder to ``out_dir`` — or to ``target``, a folder beside it — replacing an earlier
+        folder there only now. Returns the folder the results are in."""
         self.flush()
-        backup = self.out_dir.with_name(f"{self.out_dir.name}.old-{os.getpid()}")
-        had_old = self.out_dir.exists()
-        if had_old:
-            if backup.exists():
-                shutil.rmtree(backup)
-            os.rename(self.out_dir, backup)
+        target = self.out_dir if target is None else Path(target).absolute()
+        if target.parent != self.out_dir.parent:
+            raise ValueError(f"results can only be moved beside {self.out_dir}, not to {target}")
+        backup = target.with_name(f"{target.name}.old-{os.getpid()}")
+        had_old = target.exists()
         try:
-            os.rename(self.staging, self.out_dir)
-        except BaseException:
             if had_old:
-                os.rename(backup, self.out_dir)
-            raise
+                if backup.exists():
+                    shutil.rmtree(backup)
+                os.rename(target, backup)
+            try:
+                os.rename(self.staging, target)
+            except BaseException:
+                if had_old:
+                    os.rename(backup, target)
+                raise
+        except OSError as exc:  # e.g. no permission to replace the folder: say where the results are
+            raise EcoassessError(f"the results could not be moved to {target} ({exc.strerror or exc}); they are "
+                                 f"complete in {self.staging}") from exc
         self._state = "committed"
         if had_old:
             shutil.rmtree(backup, ignore_errors=True)
-        return self.out_dir
+        return target
 
     def abort(self) -> None:
         """Drop everything written so far; an earlier ``out_dir`` is left as it was."""

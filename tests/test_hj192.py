@@ -577,3 +577,36 @@ def test_other_land_stress_is_sand_saline_and_bare_rock_from_the_land_cover():
     assert other_stress_km2(hab).to_dict() == {"a": 10.0, "b": 0.0}  # sand 2 + saline 3 + bare rock 5; not bare soil
     with pytest.raises(ValueError, match="bare_rock"):
         other_stress_km2(hab.drop(columns="bare_rock"))
+
+
+def test_erosion_layer_without_data_over_a_zone_is_an_error_not_zero_erosion():
+    """A DEM in the wrong CRS or full of nodata gave erosion class 0 everywhere: 0 km² of erosion, EI too high."""
+    from ecoassess.assess.ei_inputs import _erosion_coverage_problems
+
+    table = pd.DataFrame({"area_km2": [100.0, 50.0, 10.0], "area_outside_km2": [0.0, 10.0, 0.0],
+                          "erosion_nodata_km2": [0.0, 2.0, 0.0]}, index=pd.Index(["a", "b", "c"]))
+    notes = _erosion_coverage_problems(table, "dem.tif")
+    assert notes == ["erosion classes cover only 95.0 % of zone b (dem.tif); the rest counts as no erosion"]
+    table.loc["c", "erosion_nodata_km2"] = 6.0  # 40 % classified
+    with pytest.raises(InputError, match=r"dem.tif.*less than half of zone\(s\) c 40 %"):
+        _erosion_coverage_problems(table, "dem.tif")
+
+
+def test_land_cover_with_only_nodata_over_the_study_area_names_the_file():
+    import dask.array as da
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from ecoassess.assess.ei_inputs import habitat_km2
+    from ecoassess.grid import AnalysisGrid
+    from ecoassess.legends import load_legend
+    from ecoassess.zones import ZoneSet
+
+    grid = AnalysisGrid.from_bounds((0, 0, 300, 300), 30, "EPSG:3035")
+    zones = ZoneSet.from_gdf(gpd.GeoDataFrame({"code": ["z"]}, geometry=[box(0, 0, 300, 300)], crs="EPSG:3035"),
+                             grid, id_field="code")
+    legend = load_legend("cas_lucc")
+    lc = grid.wrap(da.zeros(grid.shape, dtype="uint8", chunks=5), name="lc")
+    lc.attrs.update({"source": "/data/lucc_2024.tif", "nodata": legend.nodata})
+    with pytest.raises(InputError, match=r"lucc_2024.tif.*no land-cover class anywhere in the study area"):
+        habitat_km2(zones, lc, legend)

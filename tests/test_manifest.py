@@ -68,3 +68,13 @@ def test_same_inputs_give_identical_tables_and_hashes(tmp_path):
     assert m1["outputs"] == m2["outputs"]
     assert m1["inputs"] == m2["inputs"]
     assert list(m1) == list(m2)
+
+
+def test_nan_and_infinity_are_written_as_null(tmp_path):
+    """A zone without data gives NaN statistics; the manifest must still be valid JSON (it crashed the run)."""
+    import numpy as np
+
+    path = write_manifest({"a": float("nan"), "b": [1.5, float("inf"), np.float32("nan")], "c": {"d": np.float64(2.0)},
+                           "e": (np.int64(3), -float("inf"))}, tmp_path / "manifest.json")
+    assert json.loads(path.read_text(encoding="utf-8")) == {"a": None, "b": [1.5, None, None], "c": {"d": 2.0},
+                                                            "e": [3, None]}

@@ -144,6 +144,40 @@ def test_with_on_error_continue_a_failing_year_is_reported_and_the_rest_complete
     manifest = json.loads((result.out_dir / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["extra"]["problems"] == result.problems
     assert any(i.get("missing") and i["path"].endswith("missing.tif") for i in manifest["inputs"])
+    assert result.out_dir == tmp_path / "partial" and result.kept_earlier is None  # nothing earlier to keep
+
+    # again, into the folder that now holds results: a run with failed parts never replaces earlier results
+    before = {p.relative_to(result.out_dir): _sha(p) for p in result.out_dir.rglob("*") if p.is_file()}
+    again = ecoassess.run(config, out=tmp_path / "partial")
+    assert again.kept_earlier == tmp_path / "partial" and again.out_dir == tmp_path / "partial.incomplete"
+    kept = tmp_path / "partial"
+    assert {p.relative_to(kept): _sha(p) for p in kept.rglob("*") if p.is_file()} == before
+    assert (again.out_dir / "manifest.json").exists() and all(p.exists() for p in again.layers.values())
+
+
+def test_cli_run_with_failed_parts_exits_3_and_keeps_earlier_results(sample_config, tmp_path):
+    import yaml
+
+    raw = yaml.safe_load(sample_config.read_text(encoding="utf-8"))
+    raw["thermal"] = {}
+    raw["outputs"] = {**raw.get("outputs", {}), "maps": False}
+    (tmp_path / "broken.tif").write_bytes(b"II*\x00 not a raster")
+    raw["land_cover"]["2023"]["path"] = str(tmp_path / "broken.tif")
+    bad = sample_config.parent / "broken_2023_land_cover.yaml"
+    bad.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    out = tmp_path / "res"
+    out.mkdir()
+    (out / "earlier.txt").write_text("complete results of last year")
+    from ecoassess.cli import _run_and_report
+    from ecoassess.config import load_config
+
+    config = load_config(bad, check_inputs=False)  # validate would refuse the broken file; run reports it
+
+    with pytest.raises(SystemExit) as exit_info:
+        _run_and_report(config, out, None, quiet=True)
+    assert exit_info.value.code == 3
+    assert sorted(p.name for p in out.iterdir()) == ["earlier.txt"]
+    assert (tmp_path / "res.incomplete" / "manifest.json").exists()
 
 
 def test_cli_validate_and_run_errors(sample_config, tmp_path):
@@ -320,3 +354,31 @@ def test_cli_run_with_no_memory_budget_and_zstd_gives_the_same_results(run, samp
         spilled = pd.read_csv(out / "tables" / f"{name}.csv", dtype={"code": str})
         in_memory = pd.read_csv(run.out_dir / "tables" / f"{name}.csv", dtype={"code": str})
         pd.testing.assert_frame_equal(spilled, in_memory, rtol=1e-12)
+
+
+def test_cli_unwritable_results_folder_is_one_line_not_a_traceback(sample_config, tmp_path):
+    (tmp_path / "a_file").write_text("x")
+    res = CliRunner().invoke(main, ["run", str(sample_config), "--out", str(tmp_path / "a_file" / "res")])
+    assert res.exit_code == 2, res.output
+    assert "a_file" in res.output and "Not a directory" in res.output and "Traceback" not in res.output
+
+
+def test_sigterm_removes_the_half_written_results_and_keeps_the_earlier_ones(sample_config, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "res"
+    out.mkdir()
+    (out / "earlier.txt").write_text("complete results of last year")
+    proc = subprocess.Popen([sys.executable, "-m", "ecoassess", "--quiet", "run", str(sample_config), "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob("res.partial-*/*")) and time.monotonic() < deadline:  # the run is writing
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["res"]
+    assert sorted(p.name for p in out.iterdir()) == ["earlier.txt"]

@@ -1,4 +1,6 @@
 import hashlib
+import os
+from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
@@ -118,3 +120,23 @@ def test_geopackage_keeps_a_custom_crs_and_an_epsg_code(tmp_path):
         assert crs.to_epsg() is None and crs.equals(albers, ignore_axis_order=True)
     assert gpd.read_file(out / "results.gpkg", layer="epsg").crs.to_epsg() == 4547
     assert type(custom.crs) is type(albers)  # the caller's frame is not touched
+
+
+def test_a_commit_that_cannot_replace_the_folder_says_where_the_results_are(tmp_path, monkeypatch):
+    from ecoassess.errors import EcoassessError
+
+    out = tmp_path / "results"
+    store = ResultsStore(out)
+    store.write_table("t", _counties())
+    real_rename = os.rename
+
+    def refuse(src, dst):
+        if Path(dst) == out.absolute():
+            raise PermissionError(13, "Permission denied", str(dst))
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", refuse)
+    with pytest.raises(EcoassessError, match=r"could not be moved to .*results \(Permission denied\); they are "
+                                             r"complete in .*results\.partial-"):
+        store.commit()
+    assert (store.staging / "tables" / "results.xlsx").exists() and not out.exists()

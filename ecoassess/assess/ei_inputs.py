@@ -56,6 +56,10 @@ def habitat_km2(zones, land_cover: xr.DataArray, legend, *,
     from ecoassess.zones import zonal_class_areas
 
     class_areas = zonal_class_areas(zones, land_cover, nodata=legend.nodata)
+    if not class_areas.attrs["class_columns"]:
+        raise InputError("has no land-cover class anywhere in the study area (only nodata)",
+                         path=land_cover.attrs.get("source"),
+                         expected=f"codes of layers/{legend.name}.yaml over the study area (check its CRS and nodata)")
     unknown = legend.unknown_codes(class_areas.attrs["class_columns"])
     if unknown:
         raise InputError(f"land-cover codes {unknown} are not in the legend '{legend.name}'",
@@ -128,7 +132,25 @@ def erosion_km2(config: AssessmentConfig, zones, grid: AnalysisGrid, land_cover:
         notes = [f"erosion areas ESTIMATED with RUSLE (R = {spec.r_factor}, K = {spec.k_factor}, SL 190 region "
                  f"{spec.region}); not a surveyed erosion map"]
     table = erosion_areas_by_class(zones, classes)
+    source = spec.classes.path if spec.classes is not None else config.dem.path
+    notes += _erosion_coverage_problems(table, source)
     return table, classes, notes
+
+
+def _erosion_coverage_problems(table: pd.DataFrame, source) -> list[str]:
+    """Erosion areas where the class layer has no value (DEM or class raster without data there: a wrong CRS,
+    nodata) would silently count as no erosion and raise EI: an error below half of a zone, a note below 99 %."""
+    inside = table["area_km2"] - table["area_outside_km2"]
+    share = (1 - table["erosion_nodata_km2"] / inside.where(inside > 0)).fillna(1.0)
+    poor = share[share < 0.5]
+    if len(poor):
+        listed = ", ".join(f"{z} {100 * v:.0f} %" for z, v in poor.head(5).items())
+        raise InputError(f"gives erosion classes for less than half of zone(s) {listed}; without data the "
+                         "erosion would count as none", path=source,
+                         expected="data over the whole study area (check its CRS and nodata)")
+    partial = share[share < 0.99]
+    return [f"erosion classes cover only {100 * v:.1f} % of zone {z} ({source}); the rest counts as no erosion"
+            for z, v in partial.items()]
 
 
 def _factor(value, grid: AnalysisGrid, config: AssessmentConfig):

@@ -274,8 +274,7 @@ def compute_rsei(indicators, valid, *, settings: RseiSettings | None = None, yea
     if not hi0 - lo0 > 0:
         raise EcoassessError("RSEI0 is constant over the valid pixels; RSEI cannot be rescaled")
     for note in notes:
-        warnings.warn(note, RseiWarning, stacklevel=2)
-        log.warning("RSEI: %s", note)
+        warnings.warn(f"RSEI: {note}", RseiWarning, stacklevel=2)
     results = []
     for ds, r0, u, w, n, year, cache in zip(inds, rsei0, usable, waters, n_pixels, years, caches):
         rsei = r0.copy(data=da.map_blocks(kernels.rescale, r0.data, lo0, hi0, dtype="float32"))
