@@ -246,6 +246,10 @@ def test_ei_change_classes_follow_the_standard_thresholds(run):
         d = abs(row["delta_ei"])
         expected = "无明显变化" if d < 1 else ("略微" if d < 3 else ("明显" if d < 8 else "显著"))
         assert row["change_class"].startswith(expected[:2]), row.to_dict()
+    # the change without the 环境限制指数, from the EI table's own columns
+    ei = run.tables["county_ei"].set_index(["code", "year"])["ei_before_constraint"]
+    for _, row in change.iterrows():
+        assert row["delta_ei_before_constraint"] == pytest.approx(ei[row["code"], 2024] - ei[row["code"], 2023])
     assert "county_ei" in run.tables and (run.out_dir / "layers" / "erosion_class_2024.tif").exists()
     assert run.maps["ei_by_county_2024"].exists()
 

@@ -192,6 +192,11 @@ def ei_change_table(config: AssessmentConfig, table: pd.DataFrame, zone_sets: di
     names = table.drop_duplicates("code").set_index("code")["name"]
     change = pd.DataFrame({"name": names, "ei_baseline": wide[base], "ei": wide[config.year]})
     change["delta_ei"] = change["ei"] - change["ei_baseline"]
+    # ΔEI is of the published EI, after the 环境限制指数 (as DYX's code does; STANDARDS §1.7/§1.8 do not say);
+    # the change without the constraint shows how much of it the year's events make
+    raw = table.pivot_table(index="code", columns="year", values="ei_before_constraint", aggfunc="first")
+    if base in raw.columns and config.year in raw.columns:
+        change["delta_ei_before_constraint"] = (raw[config.year] - raw[base]).reindex(change.index)
     change["change_class"] = change_class(change["delta_ei"])
     change = change.join(fluctuation_flag(wide)[["fluctuation_level", "fluctuating"]])
     change.insert(0, "years", f"{base}-{config.year}")
