@@ -333,3 +333,20 @@ def test_scene_date_from_metadata_for_sentinel2(tmp_path, jp2_driver):
     assert scene_date_from_metadata("sentinel2_l2a", item).isoformat() == "2023-07-14"
     safe = make_safe(tmp_path / "safe", dn, offsets={i: -1000 for i in range(13)})
     assert scene_date_from_metadata("sentinel2_l2a", safe).isoformat() == "2022-06-15"
+
+
+def test_a_red_band_without_data_is_named_not_the_scl(tmp_path):
+    """"Observed" comes from the red band: when it holds only nodata, the message must name it, not the mask."""
+    from ecoassess.errors import AllMaskedError
+
+    dn = synthetic_dn()
+    dn["B04"][:] = 0
+    make_cog_stac(tmp_path / "item", dn)
+    s = open_scene("sentinel2_l2a", tmp_path / "item")
+    with pytest.raises(AllMaskedError, match=r"no observed pixel.*the red band .*B04\.tif has no data there"):
+        s.require_clear()
+    dn = synthetic_dn()
+    dn["SCL"][:] = 0
+    make_cog_stac(tmp_path / "item2", dn)
+    with pytest.raises(AllMaskedError, match=r"no observed pixel.*SCL\.tif marks every pixel as fill"):
+        open_scene("sentinel2_l2a", tmp_path / "item2").require_clear()

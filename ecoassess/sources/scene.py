@@ -106,7 +106,7 @@ class Scene:
         s = self.mask_summary()
         if s["valid"] == 0:
             return (f"scene {self.id} ({self.date.isoformat()}) has no observed pixel on the analysis grid "
-                    f"({s['cells']:,} cells, all fill or outside the product footprint)")
+                    f"({s['cells']:,} cells, all fill or outside the product footprint){self._why_unobserved()}")
         need = max(int(min_pixels), int(np.ceil(min_fraction * s["valid"])))
         if s["clear"] >= need:
             return None
@@ -117,6 +117,18 @@ class Scene:
             what = (f"only {s['clear']:,} of {s['valid']:,} observed pixels are clear "
                     f"({100.0 * s['clear'] / s['valid']:.2f} %, {need:,} needed); masked: {reasons}")
         return f"scene {self.id} ({self.date.isoformat()}): {what}"
+
+    def _why_unobserved(self) -> str:
+        """Which input leaves no pixel observed: the red band (it defines "observed") or the mask file's fill.
+        One extra pass over the red band, made only when nothing is observed."""
+        red = self.bands.get("red") if hasattr(self.bands, "get") else None
+        if red is None:
+            return ""
+        if not bool(np.isfinite(red.data).any().compute()):
+            return (f": the red band {red.attrs.get('source', red.attrs.get('band_file', ''))} has no data there "
+                    "(all nodata, or it lies elsewhere: wrong CRS?)")
+        mask_file = self.metadata.get("mask_file")
+        return f": {mask_file} marks every pixel as fill" if mask_file else ""
 
     def require_clear(self, min_fraction: float = 0.0, min_pixels: int = 1) -> dict:
         """Raise :class:`AllMaskedError` unless at least ``min_pixels`` clear pixels and at least ``min_fraction``
