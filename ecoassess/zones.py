@@ -204,11 +204,15 @@ class ZoneSet:
         invalid = ~shapely.is_valid(geoms)
         if invalid.any():
             why = [shapely.is_valid_reason(geoms[i]) for i in np.flatnonzero(invalid)]
-            log.warning("%s: repaired %d invalid geometr%s with make_valid: %s", label, int(invalid.sum()),
-                        "y" if invalid.sum() == 1 else "ies",
-                        "; ".join(f"{ids.iloc[i]} ({r})" for i, r in zip(np.flatnonzero(invalid), why)))
+            before_km2 = shapely.area(geoms[invalid]) / 1e6  # the ring's shoelace area, as drawn
             geoms = geoms.copy()
             geoms[invalid] = shapely.make_valid(geoms[invalid])
+            after_km2 = shapely.area(geoms[invalid]) / 1e6
+            # a bow-tie's lobes cancel in the drawn area: show both, so a repair that changed the zone stands out
+            log.warning("%s: repaired %d invalid geometr%s with make_valid (check the result): %s", label,
+                        int(invalid.sum()), "y" if invalid.sum() == 1 else "ies",
+                        "; ".join(f"{ids.iloc[i]} ({r}; area {b:.6g} km² as drawn, {a:.6g} km² repaired)"
+                                  for i, r, b, a in zip(np.flatnonzero(invalid), why, before_km2, after_km2)))
         fixed = [_polygonal(g) for g in geoms]
         bad = [i for i, g in enumerate(fixed) if g is None]
         if bad:
