@@ -188,13 +188,19 @@ def indices():
     """The spectral index catalog (indices/spectral.yaml)."""
 
 
+_CATALOG_OPTION = click.option(
+    "--catalog", "catalog_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+    help="An index catalog YAML of your own (default: the shipped indices/spectral.yaml; see indices/README.md).")
+
+
 @indices.command("list")
 @click.option("--json", "as_json", is_flag=True)
-def indices_list(as_json):
+@_CATALOG_OPTION
+def indices_list(as_json, catalog_path):
     """Show the catalog: name, bands, valid range, reference."""
     from ecoassess.spectral import load_catalog
 
-    catalog = load_catalog()
+    catalog = load_catalog(catalog_path)
     rows = [{"name": i.name, "long_name": i.long_name, "formula": i.formula, "bands": list(i.bands),
              "constants": i.constants, "valid_range": list(i.valid_range) if i.valid_range else None,
              "input_level": i.input_level, "reference": i.reference} for i in catalog.indices.values()]
@@ -217,13 +223,14 @@ def indices_list(as_json):
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--year", type=int, default=None, help="Year of imagery to use (default: the assessment year).")
-def indices_compute(names, config_path, out, year):
+@_CATALOG_OPTION
+def indices_compute(names, config_path, out, year, catalog_path):
     """Compute catalog indices NAMES on the config's composite and write them as COGs into OUT."""
     from ecoassess.config import load_config
     from ecoassess.pipeline import compute_indices
 
     cfg = load_config(config_path)
-    written = compute_indices(cfg, list(names), out, year=year)
+    written = compute_indices(cfg, list(names), out, year=year, catalog=catalog_path)
     for name, info in written.items():
         click.echo(f"{name}: {info['path']}  ({info['share_outside_valid_range']:.2%} of pixels outside "
                    f"the valid range {info['valid_range']})")

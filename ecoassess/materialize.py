@@ -98,6 +98,8 @@ def materialize(layers: dict[str, xr.DataArray], *, memory_budget_mb: float | No
     # with reductions, no graph optimisation: fusing the layers' tasks renames their keys, and the reductions
     # (dask.delayed over the same chunks) would then compute every chunk a second time
     if nbytes <= (memory_budget_mb - held) * 2**20:
+        log.debug("keeping %.0f MiB of layers (%s) in memory (budget %.0f MiB, %.0f MiB of it in use)",
+                  nbytes / 2**20, ", ".join(layers), memory_budget_mb, held)
         persisted = dask.persist(*[arr.data for arr in layers.values()], *reductions, optimize_graph=not reductions)
         values = dask.compute(*persisted[len(layers):])
         return Materialized({name: arr.copy(data=data) for (name, arr), data in zip(layers.items(), persisted)},

@@ -64,15 +64,17 @@ def build_grid(config: AssessmentConfig, study_area: gpd.GeoDataFrame) -> Analys
              grid.resolution, grid.width * grid.resolution / 1000, grid.height * grid.resolution / 1000)
     return grid
 
-def compute_indices(config: AssessmentConfig, names: list[str], out, *, year: int | None = None) -> dict:
-    """Catalog indices on the year's composite, written as COGs into ``out`` (atomically, as one results folder)."""
+def compute_indices(config: AssessmentConfig, names: list[str], out, *, year: int | None = None,
+                    catalog=None) -> dict:
+    """Catalog indices on the year's composite, written as COGs into ``out`` (atomically, as one results folder).
+    ``catalog``: an index catalog YAML of one's own (default: the shipped ``indices/spectral.yaml``)."""
     from ecoassess.cog import default_compression, write_cogs
     from ecoassess.grid import read_on_grid
     from ecoassess.sources import composite
     from ecoassess.spectral import load_catalog, share_outside_range
     from ecoassess.store import ResultsStore
 
-    catalog = load_catalog()
+    catalog = load_catalog(catalog)
     for name in names:
         catalog[name]  # unknown names fail before any work
     year = year or config.year

@@ -10,6 +10,7 @@ names the entry.
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -149,10 +150,18 @@ REQUIRED = ("long_name", "formula", "reference", "example")
 ALLOWED = set(REQUIRED) | {"constants", "valid_range", "application", "input_level", "units", "sensors", "spyndex"}
 
 
-@lru_cache(maxsize=8)
-def load_catalog(path: str | None = None) -> IndexCatalog:
-    """Load and check the catalog (default: the shipped ``indices/spectral.yaml``)."""
+def load_catalog(path: str | Path | None = None) -> IndexCatalog:
+    """Load and check the catalog (default: the shipped ``indices/spectral.yaml``); cached until the file changes."""
     path = Path(path) if path else data_path("indices", "spectral.yaml")
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    return _load_catalog(path.resolve(), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=8)
+def _load_catalog(path: Path, mtime_ns: int, size: int) -> IndexCatalog:
     roles = tuple(sensors_spec()["roles"])
     raw = load_yaml(Path(path))
     entries = raw.get("indices") or {}
@@ -198,9 +207,27 @@ def load_catalog(path: str | None = None) -> IndexCatalog:
             input_level=entry.get("input_level", ""), application=entry.get("application", ""),
             units=entry.get("units", "1"), sensors=tuple(entry.get("sensors") or ()), spyndex=entry.get("spyndex"),
             example=entry.get("example"))
+    problems += [p for index in indices.values() if (p := _example_problem(index))]
     if problems:
         raise CatalogError(f"{path}: " + "; ".join(problems))
     return IndexCatalog(version=str(raw.get("version", "")), path=Path(path), roles=roles, indices=indices)
+
+
+def _example_problem(index: SpectralIndex) -> str | None:
+    """The entry's worked example, recomputed from its formula (checked on every load, so an entry whose formula
+    and example disagree — a typo in either — never enters a catalog)."""
+    example = index.example
+    if not isinstance(example, dict) or "inputs" not in example or "expected" not in example:
+        return f"{index.name}: 'example' needs inputs (band role: value) and expected"
+    try:
+        value = float(index.evaluate({k: float(v) for k, v in (example["inputs"] or {}).items()}))
+    except (EcoassessError, TypeError, ValueError) as exc:
+        return f"{index.name}: the worked example cannot be evaluated ({exc})"
+    expected = float(example["expected"])
+    if not math.isclose(value, expected, rel_tol=1e-8, abs_tol=1e-9):
+        return (f"{index.name}: the worked example gives {value:.10g} from the formula, but expects {expected:.10g}"
+                + (f" ({example['working']})" if example.get("working") else ""))
+    return None
 
 
 def _expand(name, trees, stack, entries):

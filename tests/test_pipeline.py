@@ -210,6 +210,21 @@ def test_indices_cli_lists_the_catalog_and_computes_layers(sample_config, tmp_pa
         values = src.read(1)
     assert np.nanmin(values) >= -1 and np.nanmax(values) <= 1 and np.isfinite(values).mean() > 0.5
     assert "outside the valid range" in res.output
+    # an index of one's own, from a catalog file of one's own (indices/README.md)
+    own = tmp_path / "own.yaml"
+    own.write_text("version: mine-1\nindices:\n  GRVI: {long_name: green-red vegetation index, formula: "
+                   "(green - red) / (green + red), valid_range: [-1, 1], reference: Tucker 1979, example: "
+                   "{inputs: {green: 0.08, red: 0.05}, expected: 0.2307692308}}\n", encoding="utf-8")
+    res = runner.invoke(main, ["indices", "list", "--json", "--catalog", str(own)])
+    assert res.exit_code == 0 and [i["name"] for i in json.loads(res.stdout)["indices"]] == ["GRVI"]
+    res = runner.invoke(main, ["indices", "compute", "GRVI", "--catalog", str(own), "--config", str(sample_config),
+                               "--out", str(tmp_path / "own")])
+    assert res.exit_code == 0, res.output
+    with rasterio.open(tmp_path / "own" / "grvi_2024.tif") as src:
+        assert src.tags()["catalog_version"] == "mine-1"
+        grvi = src.read(1)
+    with rasterio.open(tmp_path / "idx" / "mndwi_2024.tif") as src:  # same composite: green from MNDWI's inputs
+        assert np.isfinite(grvi).sum() == np.isfinite(src.read(1)).sum()
 
 
 def test_ei_table_recomputes_by_hand_and_the_whole_area_comes_from_totals(run):

@@ -61,6 +61,20 @@ indices:
     assert "A: formula names reed" in text and "refers to itself" in text
 
 
+def test_a_worked_example_that_disagrees_with_its_formula_stops_the_load(tmp_path):
+    """Every load recomputes each entry's worked example, so a typo in a user's own catalog is caught there."""
+    own = tmp_path / "own.yaml"
+    entry = ("  GNDVI2: {long_name: green NDVI, formula: (nir - green) / (nir + green), reference: Gitelson 1996, "
+             "example: {inputs: {nir: 0.40, green: 0.08}, expected: %s, working: 0.32/0.48}}\n")
+    own.write_text("version: mine-1\nindices:\n" + entry % "0.6666666667", encoding="utf-8")
+    catalog = load_catalog(str(own))
+    assert catalog.version == "mine-1" and catalog["GNDVI2"].bands == ("green", "nir")
+    own.write_text("version: mine-1\nindices:\n" + entry % "0.6", encoding="utf-8")  # (0.32/0.48 is 0.667)
+    with pytest.raises(CatalogError, match=r"GNDVI2: the worked example gives 0.6666666667 from the formula, but "
+                                           r"expects 0.6 \(0.32/0.48\)"):
+        load_catalog(str(own))
+
+
 def test_unknown_index_name_suggests_close_ones():
     with pytest.raises(CatalogError, match="did you mean .*NDVI"):
         CATALOG["NDIV"]
