@@ -135,7 +135,7 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False) -> Ru
                                                          **result.manifest})
                 write_manifest(manifest, store.path("manifest.json"))
                 result.manifest = manifest
-            if result.problems and out.exists():
+            if result.problems and out.is_dir() and any(out.iterdir()):
                 # a run with failed parts never replaces earlier results: its own go beside them
                 result.out_dir = store.commit(target=out.with_name(f"{out.name}.incomplete"))
                 result.kept_earlier = out

@@ -162,6 +162,12 @@ def test_redline_and_changes(sample):
     truth = gpd.read_file(out / "truth" / "planted_changes.gpkg").to_crs(ALBERS)
     assert red["unit_id"].str.fullmatch(r"HX-5199-\d{3}").all()
     assert set(red["type"]) <= {"水源涵养", "生物多样性维护", "水土保持", "防风固沙"}
+    # the area attribute is the true (ellipsoidal) area, as the tables compute it — not UTM's scaled one
+    from pyproj import Geod
+
+    geodesic_km2 = gpd.read_file(out / "vectors" / "redline.gpkg").geometry.apply(
+        lambda g: abs(Geod(ellps="GRS80").geometry_area_perimeter(g)[0]) / 1e6)
+    np.testing.assert_allclose(red["area_km2"], geodesic_km2, rtol=2e-4, atol=1e-4)
     union = shapely.union_all(red.geometry.values)
     hits = truth.geometry.intersection(union).area / truth.area
     activity = truth["change_type"].isin(["quarry", "road"])

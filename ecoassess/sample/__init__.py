@@ -86,7 +86,9 @@ def write_sample(out_dir, *, seed: int = 0, scale: int = 1, _imagery: str = "all
     write_gpkg(cty_gdf, out / "vectors" / "counties.gpkg", "counties")
     riv_gdf = to_gdf(riv_records, riv_geoms, GEO_EPSG)
     write_gpkg(riv_gdf, out / "vectors" / "rivers.gpkg", "rivers")
-    write_gpkg(to_gdf(red_records, red_geoms, GEO_EPSG), out / "vectors" / "redline.gpkg", "redline")
+    red = to_gdf(red_records, red_geoms, UTM_EPSG)
+    red["area_km2"] = (red.geometry.to_crs(albers).area / 1e6).round(4)  # equal-area, as the tables compute it
+    write_gpkg(red.to_crs(GEO_EPSG), out / "vectors" / "redline.gpkg", "redline")
     write_gpkg(to_gdf(fz_records, fz_geoms, GEO_EPSG), out / "vectors" / "function_zones.gpkg", "function_zones")
     truth = to_gdf(chg_records, chg_geoms, UTM_EPSG)
     truth["area_m2"] = truth.geometry.to_crs(albers).area.round(1)

@@ -109,7 +109,7 @@ no file is real data. County codes use the non-existent prefecture 5199xx. Same 
 | `truth/planted_changes.gpkg` | the only land-cover changes 2023→2024 (EPSG:32648): `change_id`, `change_type`, `from_class`, `to_class`, `area_m2` (Albers), `inside_redline` |
 | `imagery/<year>/<S2 scene>/` | Sentinel-2 L2A-like scene clipped to the area: B02/B03/B04/B08 (10 m), B11/B12/SCL (20 m) COGs, STAC item `<id>.json`; DN = (reflectance + 0.1) × 10000 (baseline 05.10) |
 | `imagery/<year>/LC09_L2SP_…/` | Landsat 9 C2 L2 product: SR_B1–B7, ST_B10, QA_PIXEL (30 m) and MTL.txt |
-| `vectors/redline.gpkg` | ecological conservation red-line units (EPSG:4490): `unit_id`, `name`, `type`, `county_code` |
+| `vectors/redline.gpkg` | ecological conservation red-line units (EPSG:4490): `unit_id`, `name`, `type`, `county_code`, `area_km2` (equal-area) |
 | `vectors/function_zones.gpkg` | ecological function zones (EPSG:4490): `zone_id`, `name`, `function_type` |
 | `stations/*.csv` | monitoring sites (lon/lat EPSG:4490) and {year} observations: air (daily), surface water and drinking-water sources (monthly), soil (one sample), noise (quarterly), ecology plots (annual) |
 | `tables/county_statistics.csv` | emissions, precipitation, water resources, river length per county and year |

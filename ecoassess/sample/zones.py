@@ -55,8 +55,7 @@ def make_redline(world: World, terrain: Terrain, land: Landscape, counties: Coun
         kind = "水源涵养" if water_share > 0.25 else ("生物多样性维护" if ridge > 0.35 else "水土保持")
         place = PLACE_NAMES[i % len(PLACE_NAMES)]
         records.append({"unit_id": f"HX-5199-{i + 1:03d}", "name": f"{counties.names[cidx]}{place}{kind}生态保护红线",
-                        "type": kind, "county_code": counties.codes[cidx],
-                        "area_km2": round(g.area / 1e6, 4)})
+                        "type": kind, "county_code": counties.codes[cidx]})
         geoms.append(g)
     raster = rasterize([(g, i + 1) for i, g in enumerate(geoms)], world)
     return records, geoms, raster
