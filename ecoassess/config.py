@@ -304,7 +304,13 @@ def load_config(path, *, check_inputs: bool = True) -> AssessmentConfig:
         raise ConfigError(path, [f"not UTF-8 text: {exc}"]) from exc
     if not isinstance(raw, dict):
         raise ConfigError(path, ["the file must hold a mapping of keys (name, year, study_area, ...)"])
-    config = parse_config(raw, base_dir=path.parent.resolve(), source=path)
+    try:
+        config = parse_config(raw, base_dir=path.parent.resolve(), source=path)
+    except ConfigError as schema_error:
+        more = _input_problems_beside(schema_error, raw, path) if check_inputs else []
+        if more:
+            raise ConfigError(path, schema_error.problems + more) from None
+        raise
     config.source_path = path.resolve()
     if check_inputs:
         from ecoassess.validate import check_inputs as _check
@@ -320,7 +326,30 @@ def parse_config(raw: dict, *, base_dir: Path, source="<config>") -> AssessmentC
     try:
         return AssessmentConfig.model_validate(raw, context={"base_dir": base_dir})
     except ValidationError as exc:
-        raise ConfigError(source, [_format_error(err) for err in exc.errors()]) from None
+        error = ConfigError(source, [_format_error(err) for err in exc.errors()])
+        error.locations = [tuple(err.get("loc", ())) for err in exc.errors()]
+        raise error from None
+
+
+def _input_problems_beside(schema_error: ConfigError, raw: dict, path: Path) -> list[str]:
+    """The input checks of the sections without schema errors, so that ``validate`` lists everything at once:
+    the faulty top-level sections are left out (not possible for the required ``year`` and ``study_area``, or
+    for errors between sections), the rest is parsed again and its inputs checked."""
+    from ecoassess.validate import check_inputs
+
+    locations = getattr(schema_error, "locations", [])
+    if not locations or not all(locations):  # an error between sections has no location
+        return []
+    faulty = {loc[0] for loc in locations}
+    if faulty & {"year", "study_area"}:
+        return []
+    rest = {k: v for k, v in raw.items() if k not in faulty}
+    try:
+        config = AssessmentConfig.model_validate(rest, context={"base_dir": path.parent.resolve()})
+    except ValidationError:
+        return []
+    config.source_path = path.resolve()
+    return [p for p in check_inputs(config) if p not in schema_error.problems]
 
 
 def _format_error(err: dict) -> str:

@@ -148,6 +148,16 @@ def test_all_problems_are_reported_at_once(root):
     assert "NAME" in text and "column 'county' does not exist" in text
 
 
+def test_a_schema_error_does_not_hide_the_input_problems_of_other_sections(root):
+    """A typo in one section and a wrong field in another: validate names both at once (it stopped at the first)."""
+    text = _problems(_config(root, **{"grid": {"resoluton": 30}, "statistics.county_field": "county"}))
+    assert "unknown key 'resoluton'; did you mean 'resolution_m'" in text
+    assert "column 'county' does not exist" in text
+    # a faulty required section: only the schema problem can be named
+    text = _problems(_config(root, **{"study_area.id_fild": "code", "statistics.county_field": "county"}))
+    assert "id_fild" in text and "county" not in text.replace("id_fild", "")
+
+
 def test_not_yaml_and_not_a_mapping(tmp_path):
     bad = tmp_path / "a.yaml"
     bad.write_text("year: [2024\n", encoding="utf-8")
