@@ -325,15 +325,22 @@ def _check_scene(key: str, spec: SceneSpec, year: int, months, area: StudyExtent
 
 # -- tables ----------------------------------------------------------------------------------------------------
 
-def read_table(path: Path, sheet: str | None = None) -> pd.DataFrame:
-    """Read a CSV (UTF-8, with or without BOM) or Excel table; a clear InputError if it cannot be read."""
+def read_table(path: Path, sheet: str | None = None, **csv_options) -> pd.DataFrame:
+    """Read a CSV or Excel table; a clear InputError if it cannot be read. CSV text is UTF-8 (with or without
+    BOM) or, failing that, GB18030 (the superset of GBK that Excel on Chinese Windows writes)."""
+    path = Path(path)
     try:
         if path.suffix.lower() in (".xlsx", ".xls"):
             return pd.read_excel(path, sheet_name=sheet or 0)
-        return pd.read_csv(path, encoding="utf-8-sig")
+        try:
+            return pd.read_csv(path, encoding="utf-8-sig", **csv_options)
+        except UnicodeDecodeError:
+            table = pd.read_csv(path, encoding="gb18030", **csv_options)
+            log.info("%s is not UTF-8: read as GB18030/GBK", path.name)
+            return table
     except Exception as exc:  # noqa: BLE001 - parser errors of any kind belong to this file
         raise InputError(f"cannot be read as a table ({exc})", path=path,
-                         expected="a UTF-8 CSV or an Excel workbook with a header row") from exc
+                         expected="a CSV (UTF-8 or GBK) or an Excel workbook with a header row") from exc
 
 
 def _check_columns(key: str, path: Path, columns, required: dict[str, str]) -> list[str]:
@@ -390,9 +397,9 @@ def _check_stations(key: str, source: StationSource, area: StudyExtent | None = 
         problems += coordinate_problems
     if source.observations is not None:
         try:
-            obs = pd.read_csv(source.observations, nrows=5, encoding="utf-8-sig")
-        except Exception as exc:  # noqa: BLE001
-            return problems + [f"{key}.observations: {source.observations} cannot be read as a table ({exc})"]
+            obs = read_table(source.observations, nrows=5)
+        except InputError as exc:
+            return problems + [f"{key}.observations: {exc}"]
         if source.id_field not in obs.columns:
             problems.append(f"{key}.observations: column '{source.id_field}' does not exist in "
                             f"{source.observations.name} (columns: {', '.join(obs.columns)})")

@@ -201,6 +201,19 @@ def test_empty_cells_of_required_columns_are_problems_but_optional_columns_may_b
     assert "river_length_km" not in text
 
 
+def test_a_gbk_encoded_table_with_chinese_text_is_read(root):
+    """Excel on Chinese Windows saves CSV as GBK: it is read (as GB18030), not refused as unreadable."""
+    from ecoassess.validate import read_table
+
+    table = pd.read_csv(root / "stats.csv").assign(county_name=lambda t: t["county_code"].map(
+        {519901: "甲县", 519902: "乙县"}))
+    table.to_csv(root / "stats.csv", index=False, encoding="gbk")
+    assert _problems(root) == ""
+    assert list(read_table(root / "stats.csv")["county_name"][:2]) == ["甲县", "甲县"]
+    (root / "stats.csv").write_bytes(b"county_code,year\n\xff\xfe\x00\x81,2024\n")  # neither UTF-8 nor GB18030
+    assert "cannot be read as a table" in _problems(root)
+
+
 # -- Sentinel-2 STAC item ---------------------------------------------------------------------------------------
 
 def test_a_sentinel2_stac_item_that_is_not_valid_json_is_named(root):
