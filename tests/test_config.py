@@ -11,6 +11,7 @@ from shapely.geometry import box
 
 from ecoassess import load_config
 from ecoassess.errors import ConfigError
+from tests.builders import write_statistics_csv
 
 
 def _write_inputs(root):
@@ -22,14 +23,7 @@ def _write_inputs(root):
         with rasterio.open(root / f"{role}.tif", "w", driver="GTiff", width=4, height=4, count=1, dtype="uint16",
                            crs="EPSG:32648", transform=Affine(10, 0, 410000, 0, -10, 3325000), nodata=0) as dst:
             dst.write(np.full((4, 4), 1000, "uint16"), 1)
-    rows = []
-    for code in ("519901", "519902"):
-        for year in (2023, 2024):
-            rows.append({"county_code": code, "year": year, "cod_emission_t": 1000.0, "nh3n_emission_t": 100.0,
-                         "so2_emission_t": 500.0, "dust_emission_t": 300.0, "nox_emission_t": 800.0,
-                         "solid_waste_discarded_t": 0.0, "precipitation_mm": 1000.0,
-                         "water_resources_1e6m3": 300.0, "river_length_km": 120.0})
-    pd.DataFrame(rows).to_csv(root / "stats.csv", index=False)
+    write_statistics_csv(root / "stats.csv")
 
 
 def _config(root, **changes):

@@ -16,6 +16,7 @@ from shapely.geometry import box
 from ecoassess.config import load_config
 from ecoassess.sample import write_sample
 from ecoassess.validate import check_inputs
+from tests.builders import write_statistics_csv
 
 UTM = "EPSG:32648"
 # The two counties span 104.0-104.2°E, 30.0-30.1°N (EPSG:4490): x 403550-422918, y 3319055-3330288 in UTM 48N.
@@ -40,14 +41,7 @@ def _write_inputs(root):
     _tif(root / "dem.tif", dtype="float32", value=450.0, **FULL)
     pd.DataFrame({"station_id": ["A1", "A2", "A3", "A4"], "lon": [104.02, 104.08, 104.12, 104.25],
                   "lat": [30.02, 30.05, 30.08, 30.05]}).to_csv(root / "sites.csv", index=False)
-    rows = []
-    for code in ("519901", "519902"):
-        for year in (2023, 2024):
-            rows.append({"county_code": code, "year": year, "cod_emission_t": 1000.0, "nh3n_emission_t": 100.0,
-                         "so2_emission_t": 500.0, "dust_emission_t": 300.0, "nox_emission_t": 800.0,
-                         "solid_waste_discarded_t": 0.0, "precipitation_mm": 1000.0,
-                         "water_resources_1e6m3": 300.0, "river_length_km": 120.0})
-    pd.DataFrame(rows).to_csv(root / "stats.csv", index=False)
+    write_statistics_csv(root / "stats.csv")
 
 
 def _config(root, **changes):

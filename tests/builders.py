@@ -1,0 +1,17 @@
+"""Small input files that several test modules build the same way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+
+def write_statistics_csv(path: Path, codes=("519901", "519902"), years=(2023, 2024)) -> Path:
+    """A county statistics table (indices/statistics_table.yaml) with plausible values for every county and year."""
+    rows = [{"county_code": code, "year": year, "cod_emission_t": 1000.0, "nh3n_emission_t": 100.0,
+             "so2_emission_t": 500.0, "dust_emission_t": 300.0, "nox_emission_t": 800.0,
+             "solid_waste_discarded_t": 0.0, "precipitation_mm": 1000.0, "water_resources_1e6m3": 300.0,
+             "river_length_km": 120.0} for code in codes for year in years]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
