@@ -204,8 +204,11 @@ class _WarpedBand:
         try:
             data = self._read(window)
         except rasterio.errors.RasterioError as exc:
+            why = str(exc)
+            if "See previous exception" in why:  # GDAL's wording; the cause it refers to is not shown to the user
+                why = "its compressed blocks cannot be decoded: the file is damaged or truncated"
             raise InputError(f"band {self.band} cannot be read in rows {r0}-{r1}, columns {c0}-{c1} of the analysis "
-                             f"grid ({exc})", path=self.path, expected="an intact GeoTIFF/COG") from exc
+                             f"grid ({why})", path=self.path, expected="an intact GeoTIFF/COG") from exc
         if self.aligned and self.src_nodata is not None and self.dst_nodata is not None \
                 and not _same_value(self.src_nodata, self.dst_nodata):
             fill = data == self.src_nodata

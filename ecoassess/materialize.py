@@ -23,6 +23,8 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from ecoassess.errors import InputError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MEMORY_BUDGET_MB = 256.0
@@ -59,7 +61,16 @@ def memory_budget_mb() -> float:
     ``ECOASSESS_MEMORY_BUDGET_MB``, else 256 MiB."""
     if _BUDGET_OVERRIDE:
         return _BUDGET_OVERRIDE[-1]
-    return float(os.environ.get("ECOASSESS_MEMORY_BUDGET_MB", DEFAULT_MEMORY_BUDGET_MB))
+    text = os.environ.get("ECOASSESS_MEMORY_BUDGET_MB")
+    if text is None:
+        return float(DEFAULT_MEMORY_BUDGET_MB)
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise InputError(f"is {text!r}", field="ECOASSESS_MEMORY_BUDGET_MB", expected="a number of MiB >= 0")
+    return value
 
 
 @contextlib.contextmanager

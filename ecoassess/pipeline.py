@@ -106,6 +106,8 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False) -> Ru
         config = load_config(config)
     out = Path(out)
     timer = RunTimer()
+    if config.run.memory_budget_mb is None:
+        memory_budget_mb()  # a bad ECOASSESS_MEMORY_BUDGET_MB stops the run here, not halfway through
     client = _connect(scheduler or config.run.scheduler)
     try:
         with ResultsStore(out) as store, memory_budget(config.run.memory_budget_mb), \
@@ -212,4 +214,9 @@ def _connect(address: str | None):
     from distributed import Client
 
     log.info("running on the dask.distributed scheduler at %s", address)
-    return Client(address)
+    try:
+        return Client(address)
+    except (ValueError, OSError, TimeoutError) as exc:
+        raise InputError(f"cannot connect to {address!r} ({exc})", field="run.scheduler / --scheduler",
+                         expected="the address of a running dask.distributed scheduler, e.g. tcp://10.0.0.5:8786"
+                         ) from exc

@@ -162,9 +162,17 @@ def load_catalog(path: str | Path | None = None) -> IndexCatalog:
 
 @lru_cache(maxsize=8)
 def _load_catalog(path: Path, mtime_ns: int, size: int) -> IndexCatalog:
+    import yaml
+
     roles = tuple(sensors_spec()["roles"])
-    raw = load_yaml(Path(path))
-    entries = raw.get("indices") or {}
+    try:
+        raw = load_yaml(Path(path))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"{path}: not a readable YAML file ({exc})") from exc
+    if not isinstance(raw, dict) or not isinstance(raw.get("indices"), dict):
+        raise CatalogError(f"{path}: expected a mapping with 'version' and 'indices: {{NAME: entry, ...}}' "
+                           "(see indices/README.md)")
+    entries = raw["indices"]
     problems: list[str] = []
     trees: dict[str, object] = {}
     for name, entry in entries.items():

@@ -54,6 +54,16 @@ class ResultsStore:
 
     def __init__(self, out_dir):
         self.out_dir = Path(out_dir).absolute()
+        if self.out_dir.exists() and not self.out_dir.is_dir():
+            raise EcoassessError(f"{self.out_dir}: is a file, not a results folder")
+        for folder in self.out_dir.parents:  # the staging folder is made beside it: name the user's path, not that
+            if folder.exists():
+                if not folder.is_dir():
+                    raise EcoassessError(f"{folder}: is a file, not a folder; the results folder {self.out_dir} "
+                                         "cannot be made there")
+                if not os.access(folder, os.W_OK):
+                    raise EcoassessError(f"{folder}: no permission to write the results folder {self.out_dir} there")
+                break
         self.staging = self.out_dir.with_name(f"{self.out_dir.name}.partial-{os.getpid()}")
         if self.staging.exists():
             shutil.rmtree(self.staging)

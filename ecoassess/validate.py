@@ -55,6 +55,11 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
     study_area_problems = _check_study_area(config)
     problems += study_area_problems
     area = None if study_area_problems else _study_extent(config)
+    if area is not None and _looks_like_degrees(area):
+        problems.append(f"study_area: {area.path} has coordinates {_fmt_bounds(area.bounds)}, which look like degrees, "
+                        f"but its CRS {_crs_name(area.crs)} counts in metres: a wrong CRS label? (expected the CRS "
+                        "the coordinates are in, e.g. EPSG:4490)")
+        area = None  # every raster would seem to miss it: say it once, here
     for name, zone in config.zones.items():
         problems += _check_vector(f"zones.{name}", zone, required=("id_field",), geometry="polygon")
     if config.rivers is not None:
@@ -77,6 +82,7 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
     for year, scenes in config.imagery.items():
         for i, scene in enumerate(scenes):
             problems += _check_scene(f"imagery.{year}[{i}]", scene, year, config.composite.months, area)
+        problems += _check_composite_months(f"imagery.{year}", scenes, config.composite.months)
     for year, scene in config.thermal.items():
         problems += _check_scene(f"thermal.{year}", scene, year, None, area)
     for kind, station in config.stations.items():
@@ -182,6 +188,13 @@ def _study_extent(config: AssessmentConfig) -> StudyExtent | None:
     return StudyExtent(sa.path, ProjCRS.from_user_input(info["crs"]), bounds, grid_crs)
 
 
+def _looks_like_degrees(area: StudyExtent) -> bool:
+    """Projected CRS, yet bounds a few units wide inside ±180/±90: degrees under a metre CRS's label."""
+    x0, y0, x1, y1 = area.bounds
+    return (area.crs.is_projected and -180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90
+            and (x1 - x0) < 20 and (y1 - y0) < 20)
+
+
 def normalise_code(value) -> str | None:
     """A GB/T 2260 code as a six-digit string, or None when ``value`` is not one (``510100`` / ``'510100'``)."""
     if value is None or (isinstance(value, float) and value != value):
@@ -276,6 +289,23 @@ def scene_date(spec: SceneSpec) -> dt.date | None:
     from ecoassess.sources import scene_date_from_metadata
 
     return scene_date_from_metadata(spec.kind, spec.path)
+
+
+def _check_composite_months(key: str, scenes: list[SceneSpec], months) -> list[str]:
+    """Every scene of a year outside the composite months leaves the year without a composite."""
+    if not scenes or not months:
+        return []
+    dates = []
+    for spec in scenes:
+        try:
+            dates.append(scene_date(spec))
+        except InputError:
+            return []  # _check_scene names the unreadable metadata
+    if all(d is not None and d.month not in months for d in dates):
+        when = ", ".join(sorted(d.isoformat() for d in dates))
+        return [f"{key}: every scene ({when}) lies outside the composite months {list(months)} "
+                "(composite.months): the year would have no composite"]
+    return []
 
 
 def _product_red_band(spec: SceneSpec) -> Path:

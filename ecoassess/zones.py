@@ -208,7 +208,16 @@ class ZoneSet:
             geoms = geoms.copy()
             geoms[invalid] = shapely.make_valid(geoms[invalid])
             after_km2 = shapely.area(geoms[invalid]) / 1e6
-            # a bow-tie's lobes cancel in the drawn area: show both, so a repair that changed the zone stands out
+            # a bow-tie's lobes cancel in the drawn area: a repair that changes the area is a guess at what was
+            # meant, and every area in the tables would rest on it — refuse it, name the zones
+            changed = np.abs(after_km2 - before_km2) > REPAIR_AREA_TOLERANCE * np.maximum(after_km2, before_km2)
+            if changed.any():
+                listed = "; ".join(f"{ids.iloc[i]} ({r}; {b:.6g} km² as drawn, {a:.6g} km² after make_valid)"
+                                   for i, r, b, a, c in zip(np.flatnonzero(invalid), why, before_km2, after_km2,
+                                                            changed) if c)
+                raise InputError(f"invalid geometry whose repair would change its area: {listed}",
+                                 path=self.source, field="geometry",
+                                 expected="valid polygons (fix them, e.g. QGIS 'Fix geometries', and check the result)")
             log.warning("%s: repaired %d invalid geometr%s with make_valid (check the result): %s", label,
                         int(invalid.sum()), "y" if invalid.sum() == 1 else "ies",
                         "; ".join(f"{ids.iloc[i]} ({r}; area {b:.6g} km² as drawn, {a:.6g} km² repaired)"
@@ -376,6 +385,10 @@ class ZoneSet:
         any_full, sz, sc, sf = zk.chunk_coverage(self._edges_all, self._edge_off, self._bbox, zones, int(r0), int(c0),
                                                  int(h), int(w), 1.0 - FULL_TOL, ZERO_TOL, dense)
         return ChunkCoverage(tuple(window), zones, dense if any_full else None, sz.astype(dtype), sc, sf)
+
+
+#: an invalid zone geometry is repaired (make_valid) only when that changes its area by at most this share
+REPAIR_AREA_TOLERANCE = 0.01
 
 
 def _polygonal(geom):

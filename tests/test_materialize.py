@@ -113,3 +113,23 @@ def test_reductions_ride_along_and_every_chunk_is_computed_once(budget_mb, tmp_p
     (n, lo, hi), = range_results(*cache.reductions)
     assert (n, lo, hi) == (a.size, float((a * 2).min()), float((a * 2).max()))
     np.testing.assert_array_equal(cache["a"].values, a * 2)
+
+
+@pytest.mark.parametrize("value", ["abc", "-5", "nan"])
+def test_a_bad_memory_budget_in_the_environment_is_named(monkeypatch, value):
+    from ecoassess.errors import InputError
+    from ecoassess.materialize import memory_budget_mb
+
+    monkeypatch.setenv("ECOASSESS_MEMORY_BUDGET_MB", value)
+    with pytest.raises(InputError, match=r"\[ECOASSESS_MEMORY_BUDGET_MB\]: is .* \(expected: a number of MiB >= 0\)"):
+        memory_budget_mb()
+    monkeypatch.setenv("ECOASSESS_MEMORY_BUDGET_MB", "512")
+    assert memory_budget_mb() == 512.0
+
+
+def test_an_unreachable_scheduler_address_is_named():
+    from ecoassess.errors import InputError
+    from ecoassess.pipeline import _connect
+
+    with pytest.raises(InputError, match=r"cannot connect to 'notanaddress'.*expected: the address of a running"):
+        _connect("notanaddress")

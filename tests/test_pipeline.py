@@ -379,7 +379,8 @@ def test_cli_unwritable_results_folder_is_one_line_not_a_traceback(sample_config
     (tmp_path / "a_file").write_text("x")
     res = CliRunner().invoke(main, ["run", str(sample_config), "--out", str(tmp_path / "a_file" / "res")])
     assert res.exit_code == 2, res.output
-    assert "a_file" in res.output and "Not a directory" in res.output and "Traceback" not in res.output
+    assert "a_file: is a file, not a folder" in res.output and "partial" not in res.output
+    assert "Traceback" not in res.output
 
 
 def test_sigterm_removes_the_half_written_results_and_keeps_the_earlier_ones(sample_config, tmp_path):

@@ -83,6 +83,17 @@ def test_joint_pca_two_years_gives_one_set_of_loadings_and_change_classes():
     assert (classes.values >= 0).sum() > (classes.values == -1).sum()
 
 
+def test_a_year_without_any_usable_pixel_in_a_joint_pca_is_an_error_not_nan_tables():
+    """A thermal band all fill in one year made that year's tables NaN, silently (the run exited 0)."""
+    from ecoassess.errors import AllMaskedError
+
+    ds1, valid1, _, _ = _synthetic(seed=1)
+    ds2, valid2, _, _ = _synthetic(seed=2)
+    ds2["lst_celsius"] = ds2["lst_celsius"] * np.nan
+    with pytest.raises(AllMaskedError, match=r"in year\(s\) 2024: a thermal band without data"):
+        compute_rsei([ds1, ds2], [valid1, valid2], years=[2023, 2024])
+
+
 @pytest.mark.parametrize("normalisation", ["minmax", "percentile"])
 @pytest.mark.parametrize("with_valid_ranges", [False, True])
 def test_joint_bounds_and_pixel_counts_equal_numpy_over_both_years(normalisation, with_valid_ranges):

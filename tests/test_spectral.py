@@ -75,6 +75,15 @@ def test_a_worked_example_that_disagrees_with_its_formula_stops_the_load(tmp_pat
         load_catalog(str(own))
 
 
+@pytest.mark.parametrize("text", ["indices: {A: [", "", "just a string", "version: 1\n"])
+def test_a_catalog_file_that_is_not_a_catalog_is_one_clear_error(tmp_path, text):
+    bad = tmp_path / "cat.yaml"
+    bad.write_text(text, encoding="utf-8")
+    with pytest.raises(CatalogError, match=r"cat.yaml: (not a readable YAML file|expected a mapping with 'version' "
+                                           r"and 'indices)"):
+        load_catalog(bad)
+
+
 def test_unknown_index_name_suggests_close_ones():
     with pytest.raises(CatalogError, match="did you mean .*NDVI"):
         CATALOG["NDIV"]

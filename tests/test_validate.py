@@ -124,14 +124,20 @@ def test_land_cover_covering_less_than_half_of_the_study_area_bbox(root):
     assert _problems(root, land_cover={"2024": {"path": "lc_part.tif", "legend": "cas_lucc"}}) == ""
 
 
-def test_a_study_area_relabelled_to_a_wrong_crs_is_missed_by_every_raster(root):
+def test_a_study_area_relabelled_to_a_wrong_crs_is_named(root):
     gdf = gpd.read_file(root / "v" / "counties.gpkg")
+    # degrees under a metre CRS's label: said once, of the study area itself (not once per raster it "misses")
     gdf.set_crs(UTM, allow_override=True).to_file(root / "v" / "relabelled.gpkg")
     text = _problems(root, **{"study_area.path": "v/relabelled.gpkg"})
+    assert ("relabelled.gpkg has coordinates (104, 30, 104.2, 30.1), which look like degrees, but its CRS "
+            "EPSG:32648 counts in metres") in text
+    assert "wrong CRS declared?" not in text
+    # metres relabelled to a neighbouring zone: every raster misses it, and each message names the study area
+    gdf.to_crs(UTM).set_crs("EPSG:32647", allow_override=True).to_file(root / "v" / "zone47.gpkg")
+    text = _problems(root, **{"study_area.path": "v/zone47.gpkg"})
     for key in ("land_cover.2024", "dem", "imagery.2023[0].bands.red", "imagery.2024[0].bands.nir"):
         assert f"{key}: " in text
-    assert text.count("relabelled.gpkg, bounds (104, 30, 104.2, 30.1) (EPSG:32648)); wrong CRS declared?") == 6
-
+    assert text.count("zone47.gpkg, bounds") >= 6 and "wrong CRS declared?" in text
 
 def test_sentinel2_and_landsat_products_are_checked_against_the_study_area(sample, tmp_path):
     config = load_config(sample, check_inputs=False)
@@ -193,6 +199,13 @@ def test_empty_cells_of_required_columns_are_problems_but_optional_columns_may_b
             "expected a number") in text
     assert "line 5: column 'precipitation_mm' is empty for county 519902 in year 2024" in text
     assert "river_length_km" not in text
+
+
+def test_a_year_whose_scenes_all_lie_outside_the_composite_months_is_a_problem(root):
+    text = _problems(root, composite={"months": [1, 2]})
+    assert "imagery.2024: every scene (2024-07-01) lies outside the composite months [1, 2]" in text
+    assert "imagery.2023: every scene" in text
+    assert "outside the composite months" not in _problems(root, composite={"months": [6, 7, 8]})
 
 
 def test_a_gbk_encoded_table_with_chinese_text_is_read(root):

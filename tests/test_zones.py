@@ -228,16 +228,22 @@ def test_zones_in_cgcs2000_degrees_on_an_albers_grid_have_geodesic_areas():
     assert (df["area_outside_km2"] == 0).all()
 
 
-def test_invalid_self_intersecting_polygon_is_repaired_and_logged(caplog):
+def test_invalid_polygon_is_repaired_when_that_keeps_its_area_and_refused_otherwise(caplog):
     grid = _grid(10, 10)
-    bowtie = Polygon([(0, 0), (100, 100), (100, 0), (0, 100)])  # two triangles of 2500 m² each
+    # a square whose ring runs back over itself along a 1 m spike: invalid, and make_valid keeps its area
+    spiked = Polygon([(0, 0), (100, 0), (100, 50), (101, 50), (100, 50), (100, 100), (0, 100)])
+    assert not spiked.is_valid
     with caplog.at_level(logging.WARNING, logger="ecoassess.zones"):
-        zs = _zones([bowtie], grid)
-    assert "repaired" in caplog.text and "z0" in caplog.text
-    assert "area 0 km² as drawn, 0.005 km² repaired" in caplog.text  # the lobes cancel in the drawn ring
-    assert zs.area_km2[0] == pytest.approx(0.005)
+        zs = _zones([spiked], grid)
+    assert "repaired" in caplog.text and "z0" in caplog.text and "0.01 km² repaired" in caplog.text
+    assert zs.area_km2[0] == pytest.approx(0.01)
     df = zonal_stats(zs, {"v": _layer(grid, np.ones(grid.shape))})
-    assert df.loc["z0", "v_valid_km2"] == pytest.approx(0.005)
+    assert df.loc["z0", "v_valid_km2"] == pytest.approx(0.01)
+    # a bow-tie: its two lobes cancel in the ring as drawn (0 km²), make_valid makes 0.005 km² of it — a guess
+    bowtie = Polygon([(0, 0), (100, 100), (100, 0), (0, 100)])
+    with pytest.raises(InputError, match=r"\[geometry\]: invalid geometry whose repair would change its area: z0 "
+                                         r"\(Self-intersection.*0 km² as drawn, 0.005 km² after make_valid\)"):
+        _zones([bowtie], grid)
 
 
 def test_missing_id_field_names_field_and_lists_available():

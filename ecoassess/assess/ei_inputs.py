@@ -144,7 +144,7 @@ def _erosion_coverage_problems(table: pd.DataFrame, source) -> list[str]:
     share = (1 - table["erosion_nodata_km2"] / inside.where(inside > 0)).fillna(1.0)
     poor = share[share < 0.5]
     if len(poor):
-        listed = ", ".join(f"{z} {100 * v:.0f} %" for z, v in poor.head(5).items())
+        listed = ", ".join(f"{z} {max(0.0, 100 * v):.0f} %" for z, v in poor.head(5).items())
         raise InputError(f"gives erosion classes for less than half of zone(s) {listed}; without data the "
                          "erosion would count as none", path=source,
                          expected="data over the whole study area (check its CRS and nodata)")

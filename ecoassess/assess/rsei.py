@@ -223,8 +223,10 @@ def compute_rsei(indicators, valid, *, settings: RseiSettings | None = None, yea
     # every task of the first pass counts the valid values of its layer; the first layer's count is the number of
     # usable pixels (usable implies finite in all four indicators)
     n_pixels = [int(v[0][0]) for v in first_values]
-    if sum(n_pixels) == 0:
-        raise AllMaskedError("no pixel is clear, non-water and valid in all four RSEI indicators",
+    empty = [str(y) if y is not None else f"#{i + 1}" for i, (y, n) in enumerate(zip(years, n_pixels)) if n == 0]
+    if empty:  # one empty year of a joint PCA would give NaN tables for it, silently
+        raise AllMaskedError(f"no pixel is clear, non-water and valid in all four RSEI indicators (NDVI, WET, LST, "
+                             f"NDBSI) in year(s) {', '.join(empty)}: a thermal band without data, or all masked",
                              field="rsei", expected="clear land pixels in the study area")
 
     # 3. normalisation bounds over all valid pixels (all years when joint), the four indicators in the same passes
