@@ -291,6 +291,23 @@ def scene_date(spec: SceneSpec) -> dt.date | None:
     return scene_date_from_metadata(spec.kind, spec.path)
 
 
+def _open_product(spec: SceneSpec) -> None:
+    """Open a Sentinel-2 / Landsat product lazily on its own grid: missing band files, missing scale factors and
+    unreadable headers raise InputError here instead of in the middle of the run."""
+    import warnings
+
+    from ecoassess.sources import open_scene
+
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)  # the run reports the product's peculiarities; validate only checks
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            open_scene(spec.kind, path=spec.path)
+    finally:
+        logging.disable(previous)
+
+
 def _check_composite_months(key: str, scenes: list[SceneSpec], months) -> list[str]:
     """Every scene of a year outside the composite months leaves the year without a composite."""
     if not scenes or not months:
@@ -336,10 +353,13 @@ def _check_scene(key: str, spec: SceneSpec, year: int, months, area: StudyExtent
         date = scene_date(spec)
     except InputError as exc:
         return problems + [f"{key}.path: {exc}"]
-    if spec.kind != "geotiff" and area is not None:
-        # the metadata is readable (it gave the date): one band tells whether the product lies on the study area
+    if spec.kind != "geotiff":
+        # the metadata is readable (it gave the date): open the product as the run will (every band file named,
+        # scale factors, headers; no pixel is read), and one band tells whether it lies on the study area
         try:
-            problems += _check_raster(key, _product_red_band(spec), None, area)
+            _open_product(spec)
+            if area is not None:
+                problems += _check_raster(key, _product_red_band(spec), None, area)
         except InputError as exc:
             problems.append(f"{key}.path: {exc}")
     if date is None:

@@ -234,3 +234,19 @@ def test_a_sentinel2_stac_item_that_is_not_valid_json_is_named(root):
     text = _problems(root, **{"imagery.2024": [{"kind": "sentinel2_l2a", "path": folder.name}]})
     assert "imagery.2024[0].path: " in text and "S2A_48RVU_20240716_0_L2A.json: is not valid JSON (" in text
     assert "holds neither" not in text
+
+
+def test_a_landsat_product_missing_a_band_file_or_a_scale_factor_is_named(sample, tmp_path):
+    """validate opens each product as the run will (no pixels): a deleted ST_B10 and an MTL without a scale factor
+    were found only halfway through the run."""
+    copy = tmp_path / "s"
+    shutil.copytree(sample.parent, copy)
+    (st,) = (copy / "imagery" / "2024").glob("LC09*/*_ST_B10.TIF")
+    st.unlink()
+    (mtl,) = (copy / "imagery" / "2023").glob("LC09*/*_MTL.txt")
+    mtl.write_text("".join(line for line in mtl.read_text().splitlines(keepends=True)
+                           if "REFLECTANCE_MULT_BAND_4 " not in line))
+    text = "\n".join(check_inputs(load_config(copy / "assessment.yaml", check_inputs=False)))
+    assert "thermal.2024.path: " in text and "ST_B10.TIF named in the MTL is missing" in text
+    assert "thermal.2023.path: " in text and "[LEVEL2_SURFACE_REFLECTANCE_PARAMETERS/REFLECTANCE_MULT_BAND_4]: " \
+        "has no scale factor" in text
