@@ -78,9 +78,19 @@ def compute_indices(config: AssessmentConfig, names: list[str], out, *, year: in
     for name in names:
         catalog[name]  # unknown names fail before any work
     year = year or config.year
+    if year not in config.imagery:
+        raise InputError(f"no imagery for year {year}", field=f"imagery.{year}",
+                         expected=f"one of the configured years {sorted(config.imagery)}")
     study_area = read_study_area(config)
     grid = build_grid(config, study_area)
-    comp = composite(open_year_scenes(config, year, grid), method="median", months=tuple(config.composite.months),
+    scenes = open_year_scenes(config, year, grid)
+    for name in names:  # before the composite: say which imagery lacks which band
+        missing = [b for b in catalog[name].bands if b not in scenes[0].bands]
+        if missing:
+            raise InputError(f"index {name} needs band role(s) {', '.join(missing)}, which the {year} imagery "
+                             f"({scenes[0].sensor}) does not have", field=f"imagery.{year}",
+                             expected=f"imagery with {', '.join(catalog[name].bands)}")
+    comp = composite(scenes, method="median", months=tuple(config.composite.months),
                      min_clear=config.composite.min_clear)
     layers = catalog.compute_many(names, comp.bands)  # one pass over the composite for all indices
     rels = {name: Path(f"{name.lower()}_{year}.tif") for name in names}

@@ -210,6 +210,13 @@ def test_indices_cli_lists_the_catalog_and_computes_layers(sample_config, tmp_pa
         values = src.read(1)
     assert np.nanmin(values) >= -1 and np.nanmax(values) <= 1 and np.isfinite(values).mean() > 0.5
     assert "outside the valid range" in res.output
+    res = runner.invoke(main, ["indices", "compute", "LST", "--config", str(sample_config),
+                               "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2
+    assert "[imagery.2024]: index LST needs band role(s) thermal, which the 2024 imagery" in res.output
+    res = runner.invoke(main, ["indices", "compute", "NDVI", "--year", "2019", "--config", str(sample_config),
+                               "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "[imagery.2019]: no imagery for year 2019" in res.output
     # an index of one's own, from a catalog file of one's own (indices/README.md)
     own = tmp_path / "own.yaml"
     own.write_text("version: mine-1\nindices:\n  GRVI: {long_name: green-red vegetation index, formula: "
