@@ -291,9 +291,9 @@ def scene_date(spec: SceneSpec) -> dt.date | None:
     return scene_date_from_metadata(spec.kind, spec.path)
 
 
-def _open_product(spec: SceneSpec) -> None:
-    """Open a Sentinel-2 / Landsat product lazily on its own grid: missing band files, missing scale factors and
-    unreadable headers raise InputError here instead of in the middle of the run."""
+def _open_product(spec: SceneSpec):
+    """Open a Sentinel-2 / Landsat product lazily on its own grid, as the run will (no pixel is read): missing band
+    files, missing scale factors and unreadable headers raise InputError here instead of in the middle of the run."""
     import warnings
 
     from ecoassess.sources import open_scene
@@ -303,7 +303,7 @@ def _open_product(spec: SceneSpec) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            open_scene(spec.kind, path=spec.path)
+            return open_scene(spec.kind, path=spec.path)
     finally:
         logging.disable(previous)
 
@@ -325,24 +325,6 @@ def _check_composite_months(key: str, scenes: list[SceneSpec], months) -> list[s
     return []
 
 
-def _product_red_band(spec: SceneSpec) -> Path:
-    """The red band file of a Sentinel-2 / Landsat product, found from its metadata (no raster is opened)."""
-    from ecoassess.sources import landsat, sentinel2
-
-    path = Path(spec.path)
-    if spec.kind == "sentinel2_l2a":
-        is_safe = (path.is_dir() and (path / "MTD_MSIL2A.xml").exists()) or path.suffix == ".xml"
-        return (sentinel2._open_safe(path) if is_safe else sentinel2._open_stac(path, None))["files"]["red"]
-    mtl = landsat.find_mtl(path)
-    meta = landsat.read_mtl(mtl).get(landsat.ROOT, {})
-    spacecraft = meta.get("IMAGE_ATTRIBUTES", {}).get("SPACECRAFT_ID")
-    if spacecraft not in landsat.SPACECRAFTS:
-        raise InputError(f"SPACECRAFT_ID {spacecraft!r} is not a supported Landsat", path=mtl,
-                         field="IMAGE_ATTRIBUTES/SPACECRAFT_ID", expected=", ".join(landsat.SPACECRAFTS))
-    band = landsat.SPACECRAFTS[spacecraft][1]["red"]
-    return landsat._band_file(meta.get("PRODUCT_CONTENTS", {}), f"FILE_NAME_BAND_{band}", mtl.parent, mtl)
-
-
 def _check_scene(key: str, spec: SceneSpec, year: int, months, area: StudyExtent | None = None) -> list[str]:
     problems: list[str] = []
     if spec.kind == "geotiff":
@@ -357,9 +339,9 @@ def _check_scene(key: str, spec: SceneSpec, year: int, months, area: StudyExtent
         # the metadata is readable (it gave the date): open the product as the run will (every band file named,
         # scale factors, headers; no pixel is read), and one band tells whether it lies on the study area
         try:
-            _open_product(spec)
-            if area is not None:
-                problems += _check_raster(key, _product_red_band(spec), None, area)
+            scene = _open_product(spec)
+            if area is not None:  # the red band the reader found tells whether the product lies on the study area
+                problems += _check_raster(key, Path(scene.bands["red"].attrs["source"]), None, area)
         except InputError as exc:
             problems.append(f"{key}.path: {exc}")
     if date is None:
