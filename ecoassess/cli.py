@@ -119,22 +119,28 @@ def validate(config, as_json):
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Results folder (replaced only when the run succeeds).")
+              help="Results folder: a new or empty folder, or earlier ecoassess results (replaced only when the run "
+                   "succeeds; a stopped run is resumed by the same command).")
+@click.option("--force", is_flag=True,
+              help="When OUT holds files that are not earlier ecoassess results, write into a new subfolder "
+                   "OUT/ecoassess-results instead of refusing (nothing of yours is ever deleted).")
 @click.option("--scheduler", default=None, help="Address of a dask.distributed scheduler (default: local threads).")
 @click.option("--stop-on-error", is_flag=True, help="Stop at the first failing year instead of reporting it.")
 @click.option("--memory-budget-mb", type=click.FloatRange(min=0), default=None,
               help="Memory (MiB) for layers kept between passes; more is spilled to disk (overrides run.memory_budget_mb).")
 @click.pass_context
-def run(ctx, config, out, scheduler, stop_on_error, memory_budget_mb):
+def run(ctx, config, out, force, scheduler, stop_on_error, memory_budget_mb):
     """Run the assessment of CONFIG into OUT."""
     from ecoassess.config import load_config
+    from ecoassess.store import usable_out_dir
 
+    usable_out_dir(out, force=force)  # before the inputs are checked: a folder that cannot be used is said at once
     cfg = load_config(config)
     if stop_on_error:
         cfg.run.on_error = "stop"
     if memory_budget_mb is not None:
         cfg.run.memory_budget_mb = memory_budget_mb
-    _run_and_report(cfg, out, scheduler, ctx.obj["quiet"])
+    _run_and_report(cfg, out, scheduler, ctx.obj["quiet"], force)
 
 
 @main.command()
@@ -143,9 +149,12 @@ def run(ctx, config, out, scheduler, stop_on_error, memory_budget_mb):
               help="Where the sample area is written (default: OUT-sample beside OUT).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--scale", default=1, show_default=True)
+@click.option("--force", is_flag=True,
+              help="When OUT holds files that are not earlier ecoassess results, write into a new subfolder "
+                   "OUT/ecoassess-results instead of refusing (nothing of yours is ever deleted).")
 @click.option("--scheduler", default=None)
 @click.pass_context
-def demo(ctx, out, sample_dir, seed, scale, scheduler):
+def demo(ctx, out, sample_dir, seed, scale, force, scheduler):
     """Write the sample area and run the assessment on it (``sample`` + ``run``)."""
     from ecoassess.config import load_config
     from ecoassess.sample import write_sample
@@ -153,13 +162,13 @@ def demo(ctx, out, sample_dir, seed, scale, scheduler):
     sample_dir = sample_dir or out.parent / f"{out.name}-sample"
     config_path = write_sample(sample_dir, seed=seed, scale=scale)
     click.echo(f"sample area: {sample_dir}")
-    _run_and_report(load_config(config_path), out, scheduler, ctx.obj["quiet"])
+    _run_and_report(load_config(config_path), out, scheduler, ctx.obj["quiet"], force)
 
 
-def _run_and_report(cfg, out, scheduler, quiet):
+def _run_and_report(cfg, out, scheduler, quiet, force=False):
     from ecoassess.pipeline import run as run_pipeline
 
-    result = run_pipeline(cfg, out, scheduler=scheduler, quiet=quiet)
+    result = run_pipeline(cfg, out, scheduler=scheduler, quiet=quiet, force=force)
     if not quiet:
         _print_outputs(result)
     if result.problems:  # even with --quiet: these are the run's failures

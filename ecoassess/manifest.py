@@ -6,6 +6,7 @@ Keys come in a fixed order and file lists are sorted by path, so two runs differ
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -18,6 +19,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from ecoassess.store import RESUME_DIR
 
 MANIFEST_VERSION = 1
 _PACKAGES = ("numpy", "pandas", "xarray", "dask", "distributed", "rasterio", "geopandas", "shapely", "pyproj",
@@ -25,7 +27,14 @@ _PACKAGES = ("numpy", "pandas", "xarray", "dask", "distributed", "rasterio", "ge
 
 
 def sha256_file(path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read ``chunk`` bytes at a time."""
+    """Hex SHA-256 of a file, read ``chunk`` bytes at a time; computed once per process for an unchanged file
+    (same path, size and modification time), as the run key and the manifest both need it."""
+    st = os.stat(path)
+    return _sha256_file(str(Path(path).absolute()), st.st_size, st.st_mtime_ns, chunk)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sha256_file(path: str, size: int, mtime_ns: int, chunk: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
@@ -136,12 +145,12 @@ def _file_entry(path: Path, rel: str | None = None) -> dict:
     return {"path": name, "size_bytes": st.st_size, "sha256": sha256_file(path)}
 
 
-def _expand(paths) -> list[Path]:
+def input_files(paths, exclude=None) -> list[Path]:
     files: set[Path] = set()
     for p in paths:
         p = Path(p).absolute()
         if p.is_dir():
-            files.update(q for q in p.rglob("*") if q.is_file())
+            files.update(q for q in p.rglob("*") if q.is_file() and not (exclude and exclude(q)))
         else:
             files.add(p)  # a file, or a missing one that _file_entry records as missing
     return sorted(files)
@@ -190,14 +199,15 @@ def _jsonable(node):
 
 def build_manifest(*, config: dict, config_path, inputs, outputs_dir, timings, grid: dict | None = None,
                    extra: dict | None = None, catalogs: dict | None = None, warnings: list | None = None,
-                   registry: dict | None = None, exclude_outputs=("manifest.json",)) -> dict:
+                   registry: dict | None = None, exclude_outputs=("manifest.json",), exclude_inputs=None) -> dict:
     """The manifest of one run as a dict (keys in a fixed order).
 
     ``timings``: a :class:`RunTimer` or its ``.timings`` (both give run start/end too), or a plain dict
     stage → seconds. ``inputs``: files or
     folders (expanded to their files). ``outputs_dir``: every file in it is listed with size and SHA-256
     (except ``exclude_outputs``); ``registry`` (e.g. :attr:`ResultsStore.outputs`) adds kind/description.
-    ``catalogs``: name → version of the index/crosswalk catalogs used.
+    ``catalogs``: name → version of the index/crosswalk catalogs used. ``exclude_inputs``: a predicate on a
+    path; files of input folders it is true for are not inputs (the run's own results folder inside one).
     """
     if isinstance(timings, _Timings) and timings.timer is not None:
         timings = timings.timer
@@ -218,7 +228,7 @@ def build_manifest(*, config: dict, config_path, inputs, outputs_dir, timings, g
     outputs = []
     for p in sorted(q for q in outputs_dir.rglob("*") if q.is_file()):
         rel = p.relative_to(outputs_dir).as_posix()
-        if rel in exclude_outputs:
+        if rel in exclude_outputs or rel.split("/", 1)[0] == RESUME_DIR:
             continue
         entry = _file_entry(p, rel)
         if rel in registry:
@@ -231,7 +241,7 @@ def build_manifest(*, config: dict, config_path, inputs, outputs_dir, timings, g
                 "working_directory": str(Path.cwd())},
         "config": cfg,
         "grid": _jsonable(grid or {}),
-        "inputs": [_file_entry(p) for p in _expand(inputs)],
+        "inputs": [_file_entry(p) for p in input_files(inputs, exclude=exclude_inputs)],
         "catalogs": {str(k): catalogs[k] for k in sorted(catalogs or {})},
         "packages": package_versions(),
         "platform": _platform(),

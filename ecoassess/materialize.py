@@ -28,6 +28,40 @@ from ecoassess.errors import InputError
 log = logging.getLogger(__name__)
 
 DEFAULT_MEMORY_BUDGET_MB = 256.0
+#: spill folders are ``<tmp>/ecoassess-spill-<pid>-<random>``: the pid tells a killed run's folder from a live one's
+SPILL_PREFIX = "ecoassess-spill-"
+
+
+def remove_stale_spill_folders(spill_root: str | Path | None = None) -> list[Path]:
+    """Delete the spill folders of ecoassess processes that are no longer alive (a run killed with kill -9 cannot
+    remove its own); returns them. Folders of live processes, and of other names, are left alone."""
+    import re
+
+    import psutil
+
+    root = Path(spill_root or tempfile.gettempdir())
+    removed = []
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        m = re.fullmatch(re.escape(SPILL_PREFIX) + r"(\d+)-\w+", entry.name)
+        if not m or not entry.is_dir() or int(m[1]) == os.getpid():
+            continue
+        pid = int(m[1])
+        try:
+            alive = psutil.Process(pid).create_time() <= entry.stat().st_ctime + 1.0
+        except psutil.NoSuchProcess:
+            alive = False
+        except (psutil.AccessDenied, OSError):
+            alive = True
+        if not alive:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    if removed:
+        log.warning("removed %d spill folder(s) of stopped ecoassess runs from %s", len(removed), root)
+    return removed
 
 
 class Materialized(dict):
@@ -115,7 +149,7 @@ def materialize(layers: dict[str, xr.DataArray], *, memory_budget_mb: float | No
         values = dask.compute(*persisted[len(layers):])
         return Materialized({name: arr.copy(data=data) for (name, arr), data in zip(layers.items(), persisted)},
                             None, nbytes, values)
-    spill = Path(tempfile.mkdtemp(prefix="ecoassess-spill-", dir=spill_root))
+    spill = Path(tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-", dir=spill_root))
     log.info("materialising %.0f MiB of layers to %s (over the %.0f MiB memory budget, %.0f MiB of it in use)",
              nbytes / 2**20, spill, memory_budget_mb, held)
     # one pass over the inputs; each chunk of each layer goes to its own .npy file (in the layer's dtype), so

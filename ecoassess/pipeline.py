@@ -105,22 +105,35 @@ def compute_indices(config: AssessmentConfig, names: list[str], out, *, year: in
                              "share_outside_valid_range": share_outside_range(layer, catalog[name].valid_range)}
     return written
 
-def run(config, out, *, scheduler: str | None = None, quiet: bool = False) -> RunResult:
-    """Run the assessment of ``config`` (a loaded config or a path to assessment.yaml) into folder ``out``."""
+def run(config, out, *, scheduler: str | None = None, quiet: bool = False, force: bool = False) -> RunResult:
+    """Run the assessment of ``config`` (a loaded config or a path to assessment.yaml) into folder ``out``.
+
+    ``out`` is replaced only when it is empty or holds earlier ecoassess results (:mod:`ecoassess.store`); with
+    ``force``, a folder holding other files gets the results in a new subfolder instead of refusing. A run
+    killed halfway is resumed by the same run into the same ``out``: its completed parts are reused
+    (:mod:`ecoassess.resume`).
+    """
     from ecoassess.cog import default_compression
-    from ecoassess.manifest import RunTimer, build_manifest, write_manifest
-    from ecoassess.materialize import memory_budget, memory_budget_mb
-    from ecoassess.store import ResultsStore
+    from ecoassess.manifest import RunTimer, build_manifest, input_files, package_versions, write_manifest
+    from ecoassess.materialize import memory_budget, memory_budget_mb, remove_stale_spill_folders
+    from ecoassess.resume import Parts, run_key
+    from ecoassess.store import ResultsStore, usable_out_dir
 
     if not isinstance(config, AssessmentConfig):
         config = load_config(config)
-    out = Path(out)
+    out = usable_out_dir(out, force=force)
     timer = RunTimer()
     if config.run.memory_budget_mb is None:
         memory_budget_mb()  # a bad ECOASSESS_MEMORY_BUDGET_MB stops the run here, not halfway through
+    remove_stale_spill_folders()
     client = _connect(scheduler or config.run.scheduler)
+    not_inputs = _results_folders_of(out)  # an --out inside an input folder: its results are not inputs
+    inputs = config_input_paths(config)
     try:
-        with ResultsStore(out) as store, memory_budget(config.run.memory_budget_mb), \
+        with timer.stage("run key (input hashes)"):
+            key = run_key(config.to_yaml_dict(), input_files(inputs, exclude=not_inputs),
+                          {**package_versions(), **_catalog_versions()})
+        with ResultsStore(out, run_key=key) as store, memory_budget(config.run.memory_budget_mb), \
                 default_compression(config.outputs.compression):
             with timer.stage("study area and grid"):
                 study_area = read_study_area(config)
@@ -129,6 +142,7 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False) -> Ru
                 # every cell a county covers, even in part: the tables weight it by its covered fraction
                 inside = zone_sets["county"].covered(chunk=config.grid.chunk)
             result = RunResult(out_dir=out, grid=grid)
+            store.parts = Parts(store, result, key)
             vegetation_stage(config, grid, zone_sets, inside, store, timer, result)
             rsei_stage(config, grid, zone_sets, inside, store, timer, result)
             ei_stage(config, grid, zone_sets, store, timer, result)
@@ -139,11 +153,14 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False) -> Ru
                                                    config))
             with timer.stage("manifest"):
                 store.flush()  # the workbook, so that the manifest lists and hashes it
+                resumed = {"from": store.adopted.name, "parts_s": {k: round(v, 3) for k, v in store.parts.reused.items()}
+                           } if store.parts.reused else None
                 manifest = build_manifest(
-                    config=config.to_yaml_dict(), config_path=config.source_path, inputs=config_input_paths(config),
-                    outputs_dir=store.path("."), timings=timer.timings, grid=grid.to_dict(),
+                    config=config.to_yaml_dict(), config_path=config.source_path, inputs=inputs,
+                    exclude_inputs=not_inputs, outputs_dir=store.path("."), timings=timer.timings, grid=grid.to_dict(),
                     catalogs=_catalog_versions(), extra={"problems": result.problems, "memory_budget_mb": memory_budget_mb(),
                                                          "output_compression": config.outputs.compression,
+                                                         "recovered": store.recovered, "resumed": resumed,
                                                          **result.manifest})
                 write_manifest(manifest, store.path("manifest.json"))
                 result.manifest = manifest
@@ -153,12 +170,26 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False) -> Ru
                 result.kept_earlier = out
                 log.warning("the run had problems: the earlier results in %s are kept; this run's are in %s",
                             out, result.out_dir)
+        if resumed:
+            log.info("resumed the interrupted run: %d part(s) reused, %.1f s of work saved", len(resumed["parts_s"]),
+                     sum(resumed["parts_s"].values()))
         result.layers = {k: result.out_dir / v for k, v in result.layers.items()}
         result.maps = {k: result.out_dir / v for k, v in result.maps.items()}
         return result
     finally:
         if client is not None:
             client.close()
+
+
+def _results_folders_of(out: Path):
+    """A predicate: whether a path lies in the results folder ``out`` or in its staging/backup folders beside it."""
+    def inside(path: Path) -> bool:
+        try:
+            first = Path(path).absolute().relative_to(out.parent).parts[0]
+        except (ValueError, IndexError):
+            return False
+        return first == out.name or first.startswith(f"{out.name}.")
+    return inside
 
 def read_zone_sets(config: AssessmentConfig, study_area: gpd.GeoDataFrame, grid: AnalysisGrid) -> dict:
     """Counties, the whole study area (one dissolved zone) and every configured zone set, on the grid."""

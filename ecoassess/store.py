@@ -1,10 +1,23 @@
-"""The results folder of one run, written atomically as a whole.
+"""The results folder of one run, written atomically as a whole, never over anything ecoassess did not write.
 
 Everything goes into a staging folder beside ``out_dir`` (``<out>.partial-<pid>``). :meth:`ResultsStore.commit`
-moves it into place; an ``out_dir`` from an earlier run is replaced only then (renamed to ``<out>.old-<pid>``,
-staging renamed to ``out_dir``, the old one deleted). :meth:`ResultsStore.abort`, or an exception inside
-``with ResultsStore(out) as store:``, removes the staging folder and leaves an earlier ``out_dir`` untouched.
-A crash between the two renames of ``commit`` leaves the earlier results at ``<out>.old-<pid>``.
+moves it into place in three renames: staging → ``<out>.ready-<pid>`` (the results are complete), an earlier
+``out_dir`` → ``<out>.old-<pid>``, ``<out>.ready-<pid>`` → ``out_dir``; then the old one is deleted.
+:meth:`ResultsStore.abort`, or an exception inside ``with ResultsStore(out) as store:``, removes the staging
+folder and leaves an earlier ``out_dir`` untouched.
+
+What may be replaced: an empty folder, or an earlier ecoassess results folder — one whose ``manifest.json``
+lists every file in it (GIS side files of those files, such as ``.aux.xml`` or ``.ovr``, and OS litter excepted).
+Any other existing folder is refused (:class:`OutFolderError`); with ``force=True`` the results go to a new
+subfolder ``ecoassess-results`` inside it instead. A symlinked ``out_dir`` is followed: the results land where
+it points.
+
+Crash recovery (:func:`recover_interrupted`, called by every store before it starts): leftovers of ecoassess
+processes that are no longer alive are cleaned up and the log says so — a commit interrupted between its
+renames is completed (``<out>.ready-<pid>`` exists: the new results were complete) or undone (only
+``<out>.old-<pid>``: the earlier results are put back); a stale backup is deleted; a stale staging folder is
+adopted by a run with the same run key (:mod:`ecoassess.resume`: its completed parts are reused) or deleted.
+A live ecoassess process writing the same folder is not disturbed: the second run is refused.
 
 Tables go to ``results.gpkg`` (one layer per table; plain DataFrames as attribute-only layers),
 ``tables/<name>.csv`` (UTF-8 with BOM, so Excel shows Chinese correctly) and one sheet each in
@@ -18,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import io
+import logging
 import os
 import re
 import shutil
@@ -28,6 +42,8 @@ from pathlib import Path
 import pyproj
 
 from ecoassess.errors import EcoassessError
+
+log = logging.getLogger(__name__)
 
 GPKG_NAME = "results.gpkg"
 XLSX_RELPATH = "tables/results.xlsx"
@@ -49,30 +65,45 @@ def atomic_path(path, suffix: str | None = None):
             tmp.unlink()
 
 
-class ResultsStore:
-    """A run's results folder, staged beside ``out_dir`` and moved into place by :meth:`commit`."""
+class OutFolderError(EcoassessError):
+    """The results folder asked for cannot be used without putting something of the user's at risk."""
 
-    def __init__(self, out_dir):
-        self.out_dir = Path(out_dir).absolute()
-        if self.out_dir.exists() and not self.out_dir.is_dir():
-            raise EcoassessError(f"{self.out_dir}: is a file, not a results folder")
-        for folder in self.out_dir.parents:  # the staging folder is made beside it: name the user's path, not that
-            if folder.exists():
-                if not folder.is_dir():
-                    raise EcoassessError(f"{folder}: is a file, not a folder; the results folder {self.out_dir} "
-                                         "cannot be made there")
-                if not os.access(folder, os.W_OK):
-                    raise EcoassessError(f"{folder}: no permission to write the results folder {self.out_dir} there")
-                break
+
+#: name of the subfolder the results go to with ``force=True`` when the folder asked for holds other files
+FORCED_SUBFOLDER = "ecoassess-results"
+#: GIS side files of an output (written by ArcGIS/QGIS/GDAL when a layer is opened) and OS litter: replaceable
+_SIDE_SUFFIXES = (".aux.xml", ".aux", ".ovr", ".msk", ".xml", "-wal", "-shm", "-journal")
+_OS_LITTER = {".DS_Store", "Thumbs.db", "desktop.ini"}
+_LEFTOVER = re.compile(r"^(?P<out>.+)\.(?P<what>partial|ready|old)-(?P<pid>\d+)$")
+
+
+class ResultsStore:
+    """A run's results folder, staged beside ``out_dir`` and moved into place by :meth:`commit`.
+
+    ``force``: when ``out_dir`` holds files ecoassess did not write, put the results into a new subfolder
+    (``ecoassess-results``, or ``ecoassess-results-2``, ...) instead of refusing. ``run_key``: identifies the run
+    (config, input hashes, versions; :func:`ecoassess.resume.run_key`); a stale staging folder of an interrupted
+    run with the same key is adopted, so that its completed parts can be reused.
+    """
+
+    def __init__(self, out_dir, *, force: bool = False, run_key: str | None = None):
+        self.out_dir = usable_out_dir(out_dir, force=force)
+        self.recovered = recover_interrupted(self.out_dir) + recover_interrupted(
+            self.out_dir.with_name(f"{self.out_dir.name}.incomplete"))
         self.staging = self.out_dir.with_name(f"{self.out_dir.name}.partial-{os.getpid()}")
-        if self.staging.exists():
+        if self.staging.exists():  # this process's own leftover (an earlier store in the same process)
             shutil.rmtree(self.staging)
-        self.staging.mkdir(parents=True)
+        self.adopted = _adopt_staging(self.out_dir, self.staging, run_key)
+        self.staging.mkdir(parents=True, exist_ok=True)
         self._registry: dict[str, dict] = {}
         self._sheets: dict[str, object] = {}  # sheet name -> DataFrame (attributes only)
         self._sheet_of: dict[str, str] = {}  # table name -> sheet name
         self._sheets_written = True  # the workbook on disk holds every sheet (none yet: nothing to write)
         self._state = "open"
+        #: while a resumable part of the run is recorded (:mod:`ecoassess.resume`): its table writes and files
+        self.recorder: list | None = None
+        #: the run's resumable parts (:class:`ecoassess.resume.Parts`), set by a pipeline run
+        self.parts = None
 
     # -- context manager -----------------------------------------------------------------------------------------
     def __enter__(self) -> "ResultsStore":
@@ -98,6 +129,8 @@ class ResultsStore:
             raise ValueError(f"results path must be relative and inside the folder, got {relpath}")
         p = self.staging / rel
         p.parent.mkdir(parents=True, exist_ok=True)
+        if self.recorder is not None:
+            self.recorder.append(("file", rel.as_posix()))
         if kind is not None:
             self.register(rel, kind, description)
         return p
@@ -121,6 +154,14 @@ class ResultsStore:
         self._check_open()
         if not re.fullmatch(r"[A-Za-z0-9_\-\u4e00-\u9fff]+", name):
             raise ValueError(f"table name {name!r}: use letters, digits, _ or - (it becomes a layer and file name)")
+        if self.recorder is not None:
+            self.recorder.append(("table", name, table, {"gpkg": gpkg, "csv": csv, "xlsx": xlsx,
+                                                         "description": description}))
+            recorder, self.recorder = self.recorder, None  # the table's own files are not parts' files
+            try:
+                return self.write_table(name, table, gpkg=gpkg, csv=csv, xlsx=xlsx, description=description)
+            finally:
+                self.recorder = recorder
         is_geo = isinstance(table, gpd.GeoDataFrame) and table.geometry.name in table.columns
         attrs = pd.DataFrame(table.drop(columns=table.geometry.name)) if is_geo else pd.DataFrame(table)
         desc = description or name
@@ -199,27 +240,36 @@ class ResultsStore:
     # -- end of the run ------------------------------------------------------------------------------------------
     def commit(self, target=None) -> Path:
         """Move the staging folder to ``out_dir`` — or to ``target``, a folder beside it — replacing an earlier
-        folder there only now. Returns the folder the results are in."""
+        results folder there only now. Returns the folder the results are in."""
         self.flush()
         target = self.out_dir if target is None else Path(target).absolute()
         if target.parent != self.out_dir.parent:
             raise ValueError(f"results can only be moved beside {self.out_dir}, not to {target}")
+        if target != self.out_dir:
+            usable_out_dir(target)  # OUT.incomplete: never over a folder of the user's either
+        if not (self.staging / MANIFEST_NAME).exists():  # every results folder says what it holds
+            _write_minimal_manifest(self.staging)
+        ready = target.with_name(f"{target.name}.ready-{os.getpid()}")
         backup = target.with_name(f"{target.name}.old-{os.getpid()}")
-        had_old = target.exists()
         try:
+            for leftover in (ready, backup):
+                if leftover.exists():
+                    shutil.rmtree(leftover)
+            os.rename(self.staging, ready)  # from here on the results are complete: recovery finishes the swap
+            shutil.rmtree(ready / RESUME_DIR, ignore_errors=True)
+            had_old = target.exists()
             if had_old:
-                if backup.exists():
-                    shutil.rmtree(backup)
                 os.rename(target, backup)
             try:
-                os.rename(self.staging, target)
+                os.rename(ready, target)
             except BaseException:
                 if had_old:
                     os.rename(backup, target)
                 raise
         except OSError as exc:  # e.g. no permission to replace the folder: say where the results are
+            where = ready if ready.exists() else self.staging
             raise EcoassessError(f"the results could not be moved to {target} ({exc.strerror or exc}); they are "
-                                 f"complete in {self.staging}") from exc
+                                 f"complete in {where}") from exc
         self._state = "committed"
         if had_old:
             shutil.rmtree(backup, ignore_errors=True)
@@ -230,6 +280,205 @@ class ResultsStore:
         if self._state == "open":
             shutil.rmtree(self.staging, ignore_errors=True)
             self._state = "aborted"
+
+
+# -- which folder may be replaced ------------------------------------------------------------------------------
+
+MANIFEST_NAME = "manifest.json"
+#: inside a staging folder: what :mod:`ecoassess.resume` keeps of completed parts (never part of the results)
+RESUME_DIR = ".ecoassess-resume"
+
+
+def usable_out_dir(out_dir, *, force: bool = False) -> Path:
+    """The absolute results folder for ``out_dir`` (symlinks followed), or :class:`OutFolderError` when it would
+    replace anything ecoassess did not write. With ``force``, such a folder gets a new subfolder for the results."""
+    given = Path(out_dir).expanduser()
+    try:
+        out = given.resolve()
+    except (RuntimeError, OSError) as exc:  # a symlink loop
+        raise OutFolderError(f"{given}: the results folder cannot be resolved ({exc}); a symlink loop?") from exc
+    if out.parent == out or not out.name:
+        raise OutFolderError(f"{given}: the results folder cannot be the root of a file system; give a folder of "
+                             "its own, e.g. --out results/2024")
+    if out.exists() and not out.is_dir():
+        raise OutFolderError(f"{given}: is a file, not a results folder")
+    if out.is_dir():
+        foreign = foreign_files(out)
+        if foreign:
+            if force:
+                return _forced_subfolder(out)
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            raise OutFolderError(
+                f"{given}: holds files that are not results of an earlier ecoassess run ({shown}); ecoassess replaces "
+                "a results folder as a whole and never deletes what it did not write. Give a new or empty folder, or "
+                f"an earlier results folder — or add --force to put the results into a new subfolder "
+                f"{FORCED_SUBFOLDER}/ inside it")
+    for folder in out.parents:  # the staging folder is made beside it: name the user's path, not that
+        if folder.exists():
+            if not folder.is_dir():
+                raise OutFolderError(f"{folder}: is a file, not a folder; the results folder {given} cannot be made "
+                                     "there")
+            if not os.access(folder, os.W_OK):
+                raise OutFolderError(f"{folder}: no permission to write the results folder {given} there")
+            break
+    return out
+
+
+def foreign_files(folder: Path) -> list[str]:
+    """Files in ``folder`` that an ecoassess results folder would not hold: everything, unless its manifest lists
+    every file (GIS side files of listed files and OS litter excepted). Empty for an empty folder."""
+    files = sorted(p.relative_to(folder).as_posix() for p in _walk_files(folder))
+    if not files:
+        return []
+    listed = _manifest_outputs(folder / MANIFEST_NAME)
+    if listed is None:
+        return files
+    listed.add(MANIFEST_NAME)
+
+    def ours(rel: str) -> bool:
+        if rel in listed or rel.rsplit("/", 1)[-1] in _OS_LITTER:
+            return True
+        return any(rel.endswith(sfx) and rel[: -len(sfx)] in listed for sfx in _SIDE_SUFFIXES) or \
+            rel.endswith(".aux.xml") and any(rel.startswith(f"{o}.") for o in listed)
+
+    return [rel for rel in files if not ours(rel)]
+
+
+def _walk_files(folder: Path):
+    """Every file under ``folder`` (symlinks not followed: a link into user data is not a file of the folder)."""
+    for root, dirs, names in os.walk(folder, followlinks=False):
+        for name in names:
+            yield Path(root) / name
+        for name in dirs:
+            if (Path(root) / name).is_symlink():
+                yield Path(root) / name
+
+
+def _manifest_outputs(path: Path) -> set[str] | None:
+    """The output paths an ecoassess manifest lists, or None when ``path`` is not one."""
+    import json
+
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or "ecoassess_version" not in manifest:
+        return None
+    return {o["path"] for o in manifest.get("outputs", []) if isinstance(o, dict) and "path" in o}
+
+
+def _forced_subfolder(folder: Path) -> Path:
+    """``folder/ecoassess-results`` — or ``-2``, ``-3``, ... when that name is taken by something not ecoassess's."""
+    for i in range(1, 1000):
+        cand = folder / (FORCED_SUBFOLDER if i == 1 else f"{FORCED_SUBFOLDER}-{i}")
+        if not cand.exists() or (cand.is_dir() and not foreign_files(cand)):
+            log.warning("%s holds files of its own: the results go to %s (--force)", folder, cand)
+            return cand
+    raise OutFolderError(f"{folder}: no free subfolder name for the results")
+
+
+def _write_minimal_manifest(folder: Path) -> None:
+    """A manifest listing the folder's files (for stores used without a run, e.g. ``indices compute``)."""
+    from ecoassess.manifest import build_manifest, write_manifest
+
+    full = build_manifest(config={}, config_path=None, inputs=[], outputs_dir=folder, timings={})
+    write_manifest({k: full[k] for k in ("manifest_version", "ecoassess_version", "outputs")}, folder / MANIFEST_NAME)
+
+
+# -- crash recovery --------------------------------------------------------------------------------------------
+
+def _owner_alive(pid: int, folder: Path) -> bool:
+    """Whether process ``pid`` is alive and old enough to have made ``folder`` (a reused pid is not its owner)."""
+    import psutil
+
+    if pid == os.getpid():
+        return False  # this process's own leftover: no store of ours is still using it (it has its own name)
+    try:
+        started = psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return psutil.pid_exists(pid) if pid > 0 else False
+    try:
+        changed = folder.lstat().st_ctime
+    except OSError:
+        return False
+    return started <= changed + 1.0
+
+
+def _leftovers(out_dir: Path) -> list[tuple[str, int, Path]]:
+    """``(what, pid, path)`` of the staging/ready/backup folders beside ``out_dir``, this folder's own only."""
+    found = []
+    try:
+        entries = list(out_dir.parent.iterdir())
+    except OSError:
+        return found
+    for entry in entries:
+        m = _LEFTOVER.match(entry.name)
+        if m and m["out"] == out_dir.name:
+            found.append((m["what"], int(m["pid"]), entry))
+    order = {"ready": 0, "old": 1, "partial": 2}  # a finished run's results first: its backup is then stale
+    return sorted(found, key=lambda t: (t[1], order[t[0]]))
+
+
+def recover_interrupted(out_dir: Path) -> list[str]:
+    """Complete or undo commits of ``out_dir`` that a killed process left half done; delete its stale backups;
+    refuse when a live ecoassess process is writing the same folder. Stale staging folders are left for
+    :func:`_adopt_staging`. Returns what was done (each also logged)."""
+    done: list[str] = []
+    for what, pid, path in _leftovers(out_dir):
+        if not path.exists():
+            continue
+        if _owner_alive(pid, path):
+            if what == "partial":
+                raise OutFolderError(f"{out_dir}: another ecoassess run (process {pid}) is writing this results "
+                                     f"folder ({path.name}); wait for it to finish or stop it, or give another --out")
+            continue
+        if what == "ready":  # that run's results were complete: finish its swap
+            old = out_dir.with_name(f"{out_dir.name}.old-{pid}")
+            if out_dir.exists():
+                if old.exists():  # it was killed after renaming the earlier results away: they are the old ones
+                    raise OutFolderError(f"{out_dir}: both {out_dir.name} and {old.name} exist beside a finished run's "
+                                         f"{path.name}; check which to keep")
+                os.rename(out_dir, old)
+            shutil.rmtree(path / RESUME_DIR, ignore_errors=True)
+            os.rename(path, out_dir)
+            done.append(f"completed the interrupted commit of process {pid}: {out_dir} now holds its finished "
+                        "results")
+            if old.exists():
+                shutil.rmtree(old, ignore_errors=True)
+        elif what == "old":
+            if out_dir.exists():
+                shutil.rmtree(path, ignore_errors=True)
+                done.append(f"removed {path.name}, the earlier results that process {pid} had replaced")
+            else:
+                os.rename(path, out_dir)
+                done.append(f"restored the earlier results of {out_dir} from {path.name} (process {pid} was stopped "
+                            "in the middle of replacing them)")
+    for message in done:
+        log.warning("%s", message)
+    return done
+
+
+def _adopt_staging(out_dir: Path, staging: Path, run_key: str | None) -> Path | None:
+    """Rename the stale staging folder of a dead run with the same ``run_key`` to ``staging`` (its completed parts
+    are kept, the rest deleted) and delete every other stale staging folder of ``out_dir``. Returns the adopted
+    folder's old path."""
+    from ecoassess import resume
+
+    adopted = None
+    for what, pid, path in _leftovers(out_dir):
+        if what != "partial" or path == staging or not path.exists() or _owner_alive(pid, path):
+            continue
+        if adopted is None and run_key is not None and resume.staging_run_key(path) == run_key:
+            os.rename(path, staging)
+            resume.keep_completed(staging)
+            adopted = path
+            log.info("resuming the run stopped in %s (process %d): its completed parts are reused", path.name, pid)
+            continue
+        size_mb = sum(p.stat().st_size for p in _walk_files(path) if p.is_file()) / 2**20
+        shutil.rmtree(path, ignore_errors=True)
+        log.warning("removed %s, the unfinished results of a stopped run (process %d, %.1f MB)", path.name, pid,
+                    size_mb)
+    return adopted
 
 
 class _EpsgCachedCRS(pyproj.CRS):
@@ -296,4 +545,5 @@ def _deterministic_zip(data: bytes) -> bytes:
     return out.getvalue()
 
 
-__all__ = ["ResultsStore", "atomic_path", "GPKG_NAME", "XLSX_RELPATH"]
+__all__ = ["ResultsStore", "OutFolderError", "atomic_path", "usable_out_dir", "recover_interrupted", "GPKG_NAME",
+           "XLSX_RELPATH", "MANIFEST_NAME"]

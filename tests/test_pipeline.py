@@ -32,6 +32,14 @@ def _sha(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _earlier_results(out):
+    """A results folder of an earlier ecoassess run (its manifest lists its one file)."""
+    from ecoassess.store import ResultsStore
+
+    with ResultsStore(out) as store:
+        store.path("earlier.txt").write_text("complete results of last year")
+
+
 def test_every_zone_table_accounts_for_its_whole_area(run):
     for name in ("county_vegetation", "county_rsei", "redline_rsei", "function_zones_rsei"):
         table = run.tables[name]
@@ -166,8 +174,7 @@ def test_cli_run_with_failed_parts_exits_3_and_keeps_earlier_results(sample_conf
     bad = sample_config.parent / "broken_2023_land_cover.yaml"
     bad.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     out = tmp_path / "res"
-    out.mkdir()
-    (out / "earlier.txt").write_text("complete results of last year")
+    _earlier_results(out)
     from ecoassess.cli import _run_and_report
     from ecoassess.config import load_config
 
@@ -176,7 +183,7 @@ def test_cli_run_with_failed_parts_exits_3_and_keeps_earlier_results(sample_conf
     with pytest.raises(SystemExit) as exit_info:
         _run_and_report(config, out, None, quiet=True)
     assert exit_info.value.code == 3
-    assert sorted(p.name for p in out.iterdir()) == ["earlier.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["earlier.txt", "manifest.json"]
     assert (tmp_path / "res.incomplete" / "manifest.json").exists()
 
 
@@ -397,8 +404,7 @@ def test_sigterm_removes_the_half_written_results_and_keeps_the_earlier_ones(sam
     import time
 
     out = tmp_path / "res"
-    out.mkdir()
-    (out / "earlier.txt").write_text("complete results of last year")
+    _earlier_results(out)
     proc = subprocess.Popen([sys.executable, "-m", "ecoassess", "--quiet", "run", str(sample_config), "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
@@ -408,4 +414,41 @@ def test_sigterm_removes_the_half_written_results_and_keeps_the_earlier_ones(sam
     proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM
     assert sorted(p.name for p in tmp_path.iterdir()) == ["res"]
-    assert sorted(p.name for p in out.iterdir()) == ["earlier.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["earlier.txt", "manifest.json"]
+
+
+def test_kill_9_twice_then_the_same_command_gives_byte_identical_results_and_reuses_the_done_parts(
+        run, sample_config, tmp_path):
+    """kill -9 (no clean-up possible) after the first part and again after the third, spilling to disk; the same
+    command then completes with every output byte-identical to an uninterrupted run (the manifest aside),
+    reusing the parts that were complete, and leaves no staging or spill folder behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "res"
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp"), "ECOASSESS_MEMORY_BUDGET_MB": "0"}  # spill everything
+    (tmp_path / "tmp").mkdir()
+    cmd = [sys.executable, "-m", "ecoassess", "--quiet", "run", str(sample_config), "--out", str(out)]
+    for parts_done in (1, 3):
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        records = tmp_path / f"res.partial-{proc.pid}" / ".ecoassess-resume"
+        deadline = time.monotonic() + 120
+        while len(list(records.glob("*.pkl"))) < parts_done and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert not out.exists()
+    assert list((tmp_path / "tmp").glob("ecoassess-spill-*"))  # the killed runs could not clean up
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    reference = {p.relative_to(run.out_dir).as_posix(): _sha(p) for p in run.out_dir.rglob("*") if p.is_file()}
+    resumed = {p.relative_to(out).as_posix(): _sha(p) for p in out.rglob("*") if p.is_file()}
+    reference.pop("manifest.json"), resumed.pop("manifest.json")
+    assert resumed == reference
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert set(manifest["extra"]["resumed"]["parts_s"]) >= {"vegetation 2023", "vegetation 2024", "rsei"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["res", "tmp"]
+    assert not list((tmp_path / "tmp").glob("ecoassess-spill-*"))

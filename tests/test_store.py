@@ -77,8 +77,9 @@ def test_commit_replaces_previous_results_and_is_deterministic(tmp_path):
         assert store.commit() == out.absolute()
         runs.append(_hashes(out))
     assert "old_only.txt" not in runs[1] and "new_only.txt" in runs[1]
-    common = {k: v for k, v in runs[0].items() if k != "old_only.txt"}
-    assert {k: v for k, v in runs[1].items() if k != "new_only.txt"} == common  # byte-identical tables
+    common = {k: v for k, v in runs[0].items() if k not in ("old_only.txt", "manifest.json")}
+    # byte-identical tables (the manifest lists the different files)
+    assert {k: v for k, v in runs[1].items() if k not in ("new_only.txt", "manifest.json")} == common
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
     with pytest.raises(Exception):
         store.path("late.txt")
@@ -137,6 +138,7 @@ def test_a_commit_that_cannot_replace_the_folder_says_where_the_results_are(tmp_
 
     monkeypatch.setattr(os, "rename", refuse)
     with pytest.raises(EcoassessError, match=r"could not be moved to .*results \(Permission denied\); they are "
-                                             r"complete in .*results\.partial-"):
+                                             r"complete in .*results\.ready-"):
         store.commit()
-    assert (store.staging / "tables" / "results.xlsx").exists() and not out.exists()
+    # complete, and marked so: the next run finishes the move (recover_interrupted)
+    assert (out.with_name(f"results.ready-{os.getpid()}") / "tables" / "results.xlsx").exists() and not out.exists()

@@ -72,9 +72,7 @@ def ei_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, zone_sets: 
 
 def ei_stage(config, grid, zone_sets, store, timer, result: RunResult) -> None:
     """HJ 192-2015 EI per county and year, ΔEI and its change class, function-zone indicators."""
-    from ecoassess.assess.ei_inputs import habitat_km2, land_cover_layer
-    from ecoassess.assess.hj192 import function_zone_indicators
-    from ecoassess.cog import write_cog
+    from ecoassess.resume import run_part
 
     if not config.hj192.enabled:
         return
@@ -82,6 +80,15 @@ def ei_stage(config, grid, zone_sets, store, timer, result: RunResult) -> None:
     if not years:
         log.info("HJ 192 EI skipped: it needs land cover, imagery and the statistics table")
         return
+    run_part(store, "hj192 ei", lambda: _ei_part(config, years, grid, zone_sets, store, timer, result))
+
+
+def _ei_part(config, years, grid, zone_sets, store, timer, result: RunResult) -> None:
+    """The EI of every year, ΔEI, function-zone indicators and assumptions: one resumable part of the run."""
+    from ecoassess.assess.ei_inputs import habitat_km2, land_cover_layer
+    from ecoassess.assess.hj192 import function_zone_indicators
+    from ecoassess.cog import write_cog
+
     try:
         tables, assumptions = [], []
         for year in years:

@@ -95,12 +95,18 @@ def zone_rsei_table(zones, result) -> pd.DataFrame:
     return table
 
 def rsei_stage(config, grid, zone_sets, inside, store, timer, result: RunResult) -> None:
-    """RSEI layers, per-zone RSEI tables and the PCA report (skipped without thermal imagery)."""
-    from ecoassess.assess.rsei import rsei_change
-    from ecoassess.cog import write_cogs
+    """RSEI layers, per-zone RSEI tables and the PCA report (skipped without thermal imagery); one resumable part."""
+    from ecoassess.resume import run_part
 
     if not config.thermal or not config.rsei.enabled:
         return
+    run_part(store, "rsei", lambda: _rsei_part(config, grid, zone_sets, inside, store, timer, result))
+
+
+def _rsei_part(config, grid, zone_sets, inside, store, timer, result: RunResult) -> None:
+    from ecoassess.assess.rsei import rsei_change
+    from ecoassess.cog import write_cogs
+
     try:
         with timer.stage("rsei"):
             rsei = rsei_years(config, grid, inside)

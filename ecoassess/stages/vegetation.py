@@ -112,16 +112,21 @@ def county_vegetation_table(zones, veg: VegetationYear) -> pd.DataFrame:
 
 def vegetation_stage(config, grid, zone_sets, inside, store, timer, result: RunResult) -> None:
     """NDVI/FVC layers and the county vegetation table, year by year (a failing year is reported)."""
+    from ecoassess.resume import run_part
+
+    def year_part(year: int) -> pd.DataFrame:
+        with timer.stage(f"vegetation {year}"):
+            veg = vegetation_year(config, year, grid, inside)
+            result.layers.update(write_vegetation_layers(store, veg))
+            result.year_layers["vegetation", year] = veg  # the EI stage reuses its FVC and NDVI
+        with timer.stage(f"zonal statistics {year}"):
+            return pd.concat([county_vegetation_table(zone_sets["county"], veg),
+                              county_vegetation_table(zone_sets["study_area"], veg)])
+
     rows = []
     for year in [y for y in config.years if y in config.imagery]:  # a baseline may come from earlier results
         try:
-            with timer.stage(f"vegetation {year}"):
-                veg = vegetation_year(config, year, grid, inside)
-                result.layers.update(write_vegetation_layers(store, veg))
-                result.year_layers["vegetation", year] = veg  # the EI stage reuses its FVC and NDVI
-            with timer.stage(f"zonal statistics {year}"):
-                rows.append(pd.concat([county_vegetation_table(zone_sets["county"], veg),
-                                       county_vegetation_table(zone_sets["study_area"], veg)]))
+            rows.append(run_part(store, f"vegetation {year}", lambda: year_part(year)))
         except EcoassessError as exc:
             isolated(config, result, f"vegetation {year}", exc)
     if not rows:
