@@ -47,7 +47,7 @@ from rasterio.shutil import copy as rio_copy
 from rasterio.windows import Window
 
 from ecoassess.errors import EcoassessError
-from ecoassess.grid import AnalysisGrid, grid_of
+from ecoassess.grid import AnalysisGrid, grid_of, single_band
 
 log = logging.getLogger(__name__)
 
@@ -415,6 +415,21 @@ def _empty_vrt(path: Path, width: int, height: int, grid, dtype: np.dtype, nodat
         f"</VRTDataset>", encoding="utf-8")
 
 
+def _fill_to_nodata(data: da.Array, declared, nodata, out_dtype) -> da.Array:
+    """Cells holding the layer's declared fill value (ecoassess's ``nodata`` or rioxarray's ``_FillValue``) become
+    the output's nodata: NaN in float data (later filled with ``nodata``), ``nodata`` in integer data."""
+    if declared is None or _is_nan(declared) or (nodata is not None and not _is_nan(nodata) and declared == nodata):
+        return data
+    if data.dtype.kind != "f" and (nodata is None or _is_nan(nodata)):
+        if out_dtype.kind != "f":
+            return data  # an integer output without nodata: nothing can mark the cells
+        data = data.astype(out_dtype)
+    fill = np.asarray(declared).astype(data.dtype)
+    if fill != declared:  # the declared value cannot occur in this dtype
+        return data
+    return da.where(data == fill, np.asarray(np.nan if data.dtype.kind == "f" else nodata, dtype=data.dtype), data)
+
+
 def _is_nan(v) -> bool:
     return isinstance(v, float) and math.isnan(v)
 
@@ -478,6 +493,7 @@ def _plan(arr: xr.DataArray, path: Path, chunk: int, *, nodata, dtype, compress,
           tags, description, resampling, level) -> _Layer:
     """Validate one layer and its options (see :func:`write_cog`); builds the dask graph, computes nothing."""
     grid = grid_of(arr)
+    arr = single_band(arr)  # a rioxarray.open_rasterio array: (band=1, y, x)
     if arr.ndim != 2:
         raise ValueError(f"a COG holds one 2-D layer, got dims {arr.dims}")
     if blocksize % 16 or blocksize <= 0:
@@ -488,10 +504,12 @@ def _plan(arr: xr.DataArray, path: Path, chunk: int, *, nodata, dtype, compress,
         out_dtype = np.dtype("uint8")
     if out_dtype.name not in _GDAL_TYPES:
         raise ValueError(f"dtype {out_dtype} cannot be written to a GeoTIFF")
+    declared = arr.attrs.get("nodata", arr.attrs.get("_FillValue"))  # ecoassess's / rioxarray's fill value
     if nodata is None:
-        nodata = float("nan") if out_dtype.kind == "f" else arr.attrs.get("nodata")
+        nodata = float("nan") if out_dtype.kind == "f" else declared
         if out_dtype.kind != "f" and _is_nan(nodata):
             nodata = None
+    data = _fill_to_nodata(data, declared, nodata, out_dtype)
     if data.dtype.kind == "f" and nodata is not None and not _is_nan(nodata):
         data = da.where(da.isnan(data), np.asarray(nodata, dtype=data.dtype), data)
     elif data.dtype.kind == "f" and out_dtype.kind != "f":

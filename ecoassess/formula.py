@@ -226,7 +226,10 @@ def _where(cond, a, b):
     if hasattr(cond, "where") and hasattr(cond, "dims"):  # xarray
         import xarray as xr
 
-        return xr.where(cond, a, b)
+        out = xr.where(cond, a, b)
+        if "spatial_ref" in cond.coords:  # xr.where takes coordinate attributes from ``a``, a scalar has none
+            out = out.assign_coords(spatial_ref=cond.coords["spatial_ref"])
+        return out
     module = _array_module(cond, a, b)
     return module.where(cond, a, b)
 

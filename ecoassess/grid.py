@@ -21,6 +21,7 @@ from pathlib import Path
 import dask.array as da
 import numpy as np
 import rasterio
+import rioxarray  # noqa: F401  (registers the .rio accessor: layers carry their grid the rioxarray way)
 import xarray as xr
 from affine import Affine
 from pyproj import CRS as ProjCRS
@@ -164,22 +165,82 @@ class AnalysisGrid:
         return self.wrap(data, name=name)
 
     def wrap(self, data, name: str | None = None, attrs: dict | None = None) -> xr.DataArray:
-        """Wrap a 2-D (dask or numpy) array of this grid's shape as a georeferenced DataArray."""
+        """Wrap a 2-D (dask or numpy) array of this grid's shape as a georeferenced DataArray.
+
+        The grid rides on the coordinates the rioxarray way (``x``/``y`` cell centres and a ``spatial_ref``
+        coordinate with the CRS and GeoTransform), so it survives xarray arithmetic and ``.rio`` works on it.
+        """
         if tuple(data.shape[-2:]) != self.shape:
             raise ValueError(f"array shape {data.shape} does not match grid {self.shape}")
         dims = ("y", "x") if data.ndim == 2 else tuple(f"dim_{i}" for i in range(data.ndim - 2)) + ("y", "x")
-        arr = xr.DataArray(data, dims=dims, coords={"y": self.y_coords(), "x": self.x_coords()}, name=name,
-                           attrs=dict(attrs or {}))
-        arr.attrs["grid"] = self
-        return arr
+        coords = {"y": self.y_coords(), "x": self.x_coords(), "spatial_ref": self.spatial_ref()}
+        return xr.DataArray(data, dims=dims, coords=coords, name=name, attrs=dict(attrs or {}))
+
+    def spatial_ref(self) -> xr.Variable:
+        """The ``spatial_ref`` coordinate of this grid (CF grid mapping + GDAL GeoTransform, as rioxarray writes it)."""
+        return xr.Variable((), 0, attrs=_spatial_ref_attrs(self.crs.to_wkt(), tuple(self.transform)[:6]))
 
 
-def grid_of(arr: xr.DataArray) -> AnalysisGrid:
-    """The :class:`AnalysisGrid` a DataArray was built on (stored in ``attrs['grid']``)."""
-    grid = arr.attrs.get("grid")
-    if not isinstance(grid, AnalysisGrid):
-        raise ValueError(f"DataArray {arr.name!r} carries no analysis grid (attrs['grid'])")
-    return grid
+@functools.lru_cache(maxsize=64)
+def _spatial_ref_attrs(crs_wkt: str, transform: tuple) -> dict:
+    template = xr.DataArray(np.zeros((1, 1)), dims=("y", "x")).rio.write_crs(crs_wkt)
+    template = template.rio.write_transform(Affine(*transform))
+    return dict(template.coords["spatial_ref"].attrs)
+
+
+@functools.lru_cache(maxsize=64)
+def _crs_from_wkt(wkt: str) -> CRS:
+    return CRS.from_wkt(wkt)
+
+
+def _snap(origin: float, first_centre: float, step: float, axis: str, name) -> float:
+    """The edge of the first cell, snapped to the GeoTransform's lattice (coordinates carry float noise)."""
+    offset = (first_centre - step / 2 - origin) / step
+    if abs(offset - round(offset)) > 1e-6:
+        raise ValueError(f"DataArray {name!r}: its {axis} coordinates are not the cell centres of its transform")
+    return origin + round(offset) * step
+
+
+def grid_of(arr) -> AnalysisGrid:
+    """The :class:`AnalysisGrid` of a georeferenced DataArray or Dataset, read the rioxarray way.
+
+    Works on any array built by ecoassess, and on ``rioxarray.open_rasterio`` / odc-geo arrays (a leading
+    ``band`` dimension is allowed): CRS from the grid-mapping coordinate, transform from the GeoTransform and
+    the ``x``/``y`` coordinates, so that slices and arithmetic results report their own grid.
+    """
+    name = getattr(arr, "name", None)
+    if "x" not in arr.dims or "y" not in arr.dims:
+        raise ValueError(f"DataArray {name!r} has no x/y dimensions (dims {tuple(arr.dims)}): not a raster layer")
+    ref = arr.coords.get("spatial_ref")
+    wkt = ref.attrs.get("crs_wkt") or ref.attrs.get("spatial_ref") if ref is not None else None
+    crs = _crs_from_wkt(wkt) if wkt else arr.rio.crs
+    if crs is None:
+        raise ValueError(f"DataArray {name!r} carries no CRS (no spatial_ref coordinate; see rioxarray's write_crs)")
+    gt = ref.attrs.get("GeoTransform") if ref is not None else None
+    base = Affine.from_gdal(*map(float, gt.split())) if gt else arr.rio.transform(recalc=True)
+    width, height = arr.sizes["x"], arr.sizes["y"]
+    if base.b or base.d or base.a <= 0 or base.e >= 0:
+        raise ValueError(f"DataArray {name!r} is not on a north-up grid (transform {tuple(base)[:6]})")
+    x, y = arr.coords["x"].values, arr.coords["y"].values
+    x0 = _snap(base.c, float(x[0]), base.a, "x", name) if width else base.c
+    y0 = _snap(base.f, float(y[0]), base.e, "y", name) if height else base.f
+    return AnalysisGrid(crs, Affine(base.a, 0.0, x0, 0.0, base.e, y0), width, height)
+
+
+def single_band(arr: xr.DataArray) -> xr.DataArray:
+    """A 2-D (y, x) layer: the size-1 ``band`` dimension of a ``rioxarray.open_rasterio`` array is dropped."""
+    extra = [d for d in arr.dims if d not in ("y", "x")]
+    if extra and all(arr.sizes[d] == 1 for d in extra):
+        arr = arr.isel({d: 0 for d in extra}, drop=True)
+    return arr
+
+
+def grid_or_none(arr) -> AnalysisGrid | None:
+    """:func:`grid_of`, or None for an array that carries no grid (e.g. a plain numpy-backed test array)."""
+    try:
+        return grid_of(arr)
+    except ValueError:
+        return None
 
 
 # -- lazy reprojection onto the grid --------------------------------------------------------------------------

@@ -121,9 +121,8 @@ class IndexCatalog:
                 for k, (n, index) in enumerate(zip(names, indices))}
 
     def _describe(self, out: xr.DataArray, index: SpectralIndex, template: xr.DataArray) -> xr.DataArray:
-        out.attrs = {k: v for k, v in template.attrs.items() if k == "grid"}
-        out.attrs.update({"long_name": index.long_name, "units": index.units, "formula": index.formula,
-                          "reference": index.reference, "catalog_version": self.version})
+        out.attrs = {"long_name": index.long_name, "units": index.units, "formula": index.formula,
+                     "reference": index.reference, "catalog_version": self.version}
         if index.valid_range is not None:
             out.attrs["valid_range"] = tuple(float(v) for v in index.valid_range)
         out.name = index.name

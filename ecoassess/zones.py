@@ -48,7 +48,7 @@ import xarray as xr
 
 from ecoassess import zonal_kernels as zk
 from ecoassess.errors import InputError
-from ecoassess.grid import DEFAULT_CHUNK, AnalysisGrid, grid_of
+from ecoassess.grid import DEFAULT_CHUNK, AnalysisGrid, grid_of, single_band
 
 log = logging.getLogger(__name__)
 
@@ -560,7 +560,7 @@ def _check_grid(zones: ZoneSet, arr: xr.DataArray, name: str) -> AnalysisGrid:
 
 
 def _dask_data(arr: xr.DataArray, chunks=None) -> da.Array:
-    data = arr.data
+    data = single_band(arr).data
     if not isinstance(data, da.Array):
         data = da.from_array(np.asarray(data), chunks=chunks or (DEFAULT_CHUNK, DEFAULT_CHUNK))
     if data.ndim != 2:

@@ -88,7 +88,7 @@ def grass_fvc_km2(zones, fvc: xr.DataArray, land_cover: xr.DataArray, legend) ->
 
     data = da.map_blocks(block, fvc.data, land_cover.data.rechunk(fvc.data.chunks), dtype="uint8")
     layer = fvc.copy(data=data)
-    layer.attrs.update({"nodata": 0, "grid": fvc.attrs.get("grid") or land_cover.attrs.get("grid")})
+    layer.attrs.update({"nodata": 0})
     return grass_fvc_areas_from_class_areas(zonal_class_areas(zones, layer, nodata=0))
 
 

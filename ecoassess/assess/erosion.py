@@ -26,7 +26,7 @@ import xarray as xr
 
 from ecoassess.catalog import data_path, load_yaml
 from ecoassess.errors import InputError
-from ecoassess.grid import DEFAULT_CHUNK, AnalysisGrid, read_on_grid
+from ecoassess.grid import DEFAULT_CHUNK, AnalysisGrid, grid_or_none, read_on_grid
 from ecoassess.legends import Legend, load_legend
 
 T_HA_TO_T_KM2 = 100.0  # t·ha⁻¹·a⁻¹ × 100 = t·km⁻²·a⁻¹
@@ -49,8 +49,7 @@ def rusle_table() -> dict:
 
 def _describe(name: str, value) -> tuple[str, AnalysisGrid | None]:
     if isinstance(value, xr.DataArray):
-        grid = value.attrs.get("grid")
-        return f"layer {value.name or name}", grid if isinstance(grid, AnalysisGrid) else None
+        return f"layer {value.name or name}", grid_or_none(value)
     v = float(value)
     if not math.isfinite(v) or v < 0:
         raise ValueError(f"{name} must be a finite value >= 0, got {value!r}")
@@ -90,7 +89,7 @@ def rusle_soil_loss(*, r_factor, k_factor, ls, c_factor, p_factor) -> xr.DataArr
             out = out * value
     out = out.astype("float32")
     out.name = "soil_loss_t_ha_yr"
-    attrs = {"grid": grids[0][1]} if grids else {}
+    attrs = {}
     attrs.update({
         "long_name": "annual soil loss (RUSLE)", "units": SOIL_LOSS_UNITS,
         "formula": "A = R * K * LS * C * P", "erosion_source": "estimated", "estimated": True,
@@ -190,7 +189,7 @@ def _lookup(land_cover: xr.DataArray, mapping: dict[int, float]) -> xr.DataArray
     else:
         out = _lookup_block(np.asarray(data), codes, values)
     res = land_cover.copy(data=out)
-    res.attrs = {k: v for k, v in land_cover.attrs.items() if k == "grid"}
+    res.attrs = {}
     return res
 
 
@@ -212,7 +211,8 @@ def cai_c_from_fvc(fvc: xr.DataArray, *, fvc_units: str = "fraction") -> xr.Data
         raise ValueError(f"fvc_units must be 'fraction' or 'percent', got {fvc_units!r}")
     pct = fvc * (100.0 if fvc_units == "fraction" else 1.0)
     c = spec["intercept"] - spec["slope"] * np.log10(pct.clip(min=1e-6))
-    c = xr.where(pct <= 0, spec["zero_cover_c"], xr.where(pct >= spec["full_cover_percent"], 0.0, c))
+    # DataArray.where, not xr.where with a scalar first: that would drop the grid's coordinate attributes
+    c = c.where(~(pct >= spec["full_cover_percent"]), 0.0).where(~(pct <= 0), spec["zero_cover_c"])
     return c.clip(0.0, 1.0).where(fvc.notnull())
 
 
@@ -238,9 +238,8 @@ def c_factor_from_land_cover(land_cover: xr.DataArray, legend, fvc: xr.DataArray
         mode = "Cai et al. 2000 from FVC for vegetated classes, land-cover table elsewhere"
     c = c.astype("float32")
     c.name = "c_factor"
-    c.attrs = {k: v for k, v in land_cover.attrs.items() if k == "grid"}
-    c.attrs.update({"long_name": "RUSLE cover-management factor C", "units": "1", "legend": leg.name,
-                    "c_method": mode, "table": "indices/rusle.yaml c_factor"})
+    c.attrs = {"long_name": "RUSLE cover-management factor C", "units": "1", "legend": leg.name,
+               "c_method": mode, "table": "indices/rusle.yaml c_factor"}
     return c
 
 
@@ -317,7 +316,7 @@ def erosion_classes(soil_loss: xr.DataArray, *, region: str, units: str | None =
         out = _classify_block(np.asarray(m, dtype="float64") * to_modulus, lowers)
     res = soil_loss.copy(data=out)
     res.name = "erosion_class_sl190"
-    res.attrs = {k: v for k, v in soil_loss.attrs.items() if k == "grid"}
+    res.attrs = {}
     res.attrs.update({
         "long_name": "SL 190-2007 water-erosion intensity class", "units": "class", "nodata": 0,
         "region": region, "tolerance_t_km2_yr": limits[1]["lower"],
@@ -364,7 +363,7 @@ def read_erosion_classes(path, grid: AnalysisGrid, *, band: int = 1, class_map: 
     lib = da if isinstance(data, da.Array) else np
     out = raw.copy(data=lib.where(lib.isnan(data), 0, data).astype("uint8"))
     out.name = "erosion_class_sl190"
-    out.attrs = {"grid": grid, "long_name": "SL 190-2007 water-erosion intensity class", "units": "class",
+    out.attrs = {"long_name": "SL 190-2007 water-erosion intensity class", "units": "class",
                  "nodata": 0, "source": str(path), "erosion_source": "given", "estimated": False,
                  "resampling": raw.attrs.get("resampling"), "reprojected": raw.attrs.get("reprojected"),
                  **_class_attrs()}
@@ -389,7 +388,7 @@ def hj192_erosion_group(classes: xr.DataArray) -> xr.DataArray:
     lib = da if isinstance(looked, da.Array) else np
     out = classes.copy(data=lib.where(lib.isnan(looked), 0, looked).astype("uint8"))
     out.name = "hj192_erosion_group"
-    out.attrs = {k: v for k, v in classes.attrs.items() if k in ("grid", "erosion_source", "estimated", "region")}
+    out.attrs = {k: v for k, v in classes.attrs.items() if k in ("erosion_source", "estimated", "region")}
     out.attrs.update({"long_name": "HJ 192 erosion group", "class_labels_zh": {0: "其他", 1: "中度侵蚀", 2: "重度侵蚀"},
                       "nodata": None})
     return out

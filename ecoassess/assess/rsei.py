@@ -30,7 +30,6 @@ import xarray as xr
 from ecoassess.catalog import data_path, load_yaml
 from ecoassess.assess import rsei_kernels as kernels
 from ecoassess.errors import AllMaskedError, EcoassessError, InputError
-from ecoassess.grid import grid_of
 from ecoassess.materialize import materialize
 
 log = logging.getLogger(__name__)
@@ -135,12 +134,9 @@ def rsei_indicators(bands: xr.Dataset, thermal_k: xr.DataArray | None, *, sensor
     if missing:
         raise InputError(f"wetness {wet_name} needs band role(s) {', '.join(missing)} that the imagery lacks",
                          field=", ".join(missing), expected=f"bands {', '.join(catalog[wet_name].bands)}")
-    grid = grid_of(bands[next(iter(bands.data_vars))])
     # the four indicators in one compiled program per chunk (LST from the thermal layer on the same grid)
     found = catalog.compute_many(["NDVI", wet_name, "LST", "NDBSI"], {**bands, "thermal": thermal_k})
     layers = {"ndvi": found["NDVI"], "wet": found[wet_name], "lst_celsius": found["LST"], "ndbsi": found["NDBSI"]}
-    for layer in layers.values():
-        layer.attrs["grid"] = grid
     out = xr.Dataset(layers)
     out.attrs.update({"wetness_index": wet_name, "sensor": sensor})
     return out
@@ -280,7 +276,7 @@ def compute_rsei(indicators, valid, *, settings: RseiSettings | None = None, yea
     results = []
     for ds, r0, u, w, n, year, cache in zip(inds, rsei0, usable, waters, n_pixels, years, caches):
         rsei = r0.copy(data=da.map_blocks(kernels.rescale, r0.data, lo0, hi0, dtype="float32"))
-        rsei.attrs = {"grid": grid_of(ds[names[0]]), "long_name": "remote sensing ecological index", "units": "1"}
+        rsei.attrs = {"long_name": "remote sensing ecological index", "units": "1"}
         rsei.name = "rsei"
         results.append(RseiResult(
             year=year, rsei=rsei, grade=rsei_grade(rsei), indicators=ds, valid=u, water=w, loadings=loadings,
@@ -301,7 +297,7 @@ def rsei_grade(rsei: xr.DataArray) -> xr.DataArray:
     codes = np.array([g["code"] for g in grades], "uint8")
     data = rsei.data if isinstance(rsei.data, da.Array) else da.from_array(np.asarray(rsei.data), chunks=1024)
     out = rsei.copy(data=da.map_blocks(kernels.grade, data.astype(dtype), lowers, uppers, codes, dtype="uint8"))
-    out.attrs = {"grid": rsei.attrs.get("grid"), "long_name": "RSEI grade", "nodata": 0,
+    out.attrs = {"long_name": "RSEI grade", "nodata": 0,
                  "classes": {g["code"]: g["zh"] for g in grades}}
     out.name = "rsei_grade"
     return out
@@ -310,17 +306,17 @@ def rsei_grade(rsei: xr.DataArray) -> xr.DataArray:
 def rsei_change(base: RseiResult, current: RseiResult) -> tuple[xr.DataArray, xr.DataArray]:
     """ΔRSEI (current − base) and change class codes (−2..2, by grade difference; ``indices/rsei.yaml``)."""
     delta = (current.rsei - base.rsei).astype("float32")
-    delta.attrs = {"grid": current.rsei.attrs.get("grid"), "long_name": "RSEI change", "units": "1",
+    delta.attrs = {"long_name": "RSEI change", "units": "1",
                    "joint_pca": current.joint and base.joint}
     delta.name = "rsei_change"
     diff = current.grade.astype("int16") - base.grade.astype("int16")
     both = (current.grade > 0) & (base.grade > 0)
     classes = xr.full_like(diff, -99, dtype="int16")
     for c in rsei_spec()["change_classes"]:
-        classes = xr.where(both & (diff >= c["min_grade_change"]) & (diff <= c["max_grade_change"]),
-                           np.int16(c["code"]), classes)
+        classes = classes.where(~(both & (diff >= c["min_grade_change"]) & (diff <= c["max_grade_change"])),
+                                np.int16(c["code"]))  # DataArray.where keeps the grid's coordinate attributes
     classes = classes.astype("int16")
-    classes.attrs = {"grid": current.rsei.attrs.get("grid"), "long_name": "RSEI change class", "nodata": -99}
+    classes.attrs = {"long_name": "RSEI change class", "nodata": -99}
     classes.name = "rsei_change_class"
     if not (current.joint and base.joint):
         warnings.warn("ΔRSEI between separately computed PCAs is not strictly comparable; use a joint PCA",

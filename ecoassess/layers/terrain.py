@@ -42,7 +42,7 @@ import xarray as xr
 
 from ecoassess.catalog import data_path, load_yaml
 from ecoassess.errors import InputError
-from ecoassess.grid import AnalysisGrid
+from ecoassess.grid import AnalysisGrid, grid_or_none
 
 #: Metres per DEM height unit.
 Z_UNITS_M = {"m": 1.0, "dm": 0.1, "cm": 0.01, "mm": 0.001, "ft": 0.3048, "us_ft": 1200.0 / 3937.0}
@@ -63,13 +63,14 @@ def default_slope_length_m() -> float:
 
 
 def _grid_and_cell(arr: xr.DataArray, cellsize_m: float | None) -> tuple[AnalysisGrid | None, float]:
-    grid = arr.attrs.get("grid")
+    grid = grid_or_none(arr)
     if cellsize_m is not None:
         if not cellsize_m > 0:
             raise ValueError(f"cellsize_m must be > 0, got {cellsize_m}")
-        return grid if isinstance(grid, AnalysisGrid) else None, float(cellsize_m)
-    if not isinstance(grid, AnalysisGrid):
-        raise ValueError(f"DataArray {arr.name!r} carries no analysis grid (attrs['grid']); pass cellsize_m")
+        return grid, float(cellsize_m)
+    if grid is None:
+        raise ValueError(f"DataArray {arr.name!r} carries no grid (no CRS and transform on its coordinates); "
+                         "pass cellsize_m")
     if grid.crs.is_geographic:
         raise InputError("the analysis grid is in geographic degrees; slope needs a projected grid in metres",
                          field="grid.crs", expected="an equal-area projected CRS (e.g. China Albers)")
@@ -132,9 +133,8 @@ def slope_degrees(dem: xr.DataArray, *, z_units: str = "m", edges: str = "extrap
         out = _horn_block(padded, **kernel)[1:-1, 1:-1]
     res = dem.copy(data=out)
     res.name = "slope_deg"
-    res.attrs = {k: v for k, v in dem.attrs.items() if k == "grid"}
-    res.attrs.update({"long_name": "slope", "units": "degree", "method": "Horn (1981) 3x3",
-                      "z_units": z_units, "cellsize_m": cell_m, "edges": edges})
+    res.attrs = {"long_name": "slope", "units": "degree", "method": "Horn (1981) 3x3",
+                 "z_units": z_units, "cellsize_m": cell_m, "edges": edges}
     return res
 
 
@@ -157,7 +157,7 @@ def slope_steepness_factor(slope_deg: xr.DataArray, *, method: str = "liu_mccool
         raise ValueError(f"unknown S-factor method {method!r}; 'liu_mccool' or 'mccool'")
     out = out.where(slope_deg.notnull()).astype("float32")
     out.name = "s_factor"
-    out.attrs = {k: v for k, v in slope_deg.attrs.items() if k == "grid"}
+    out.attrs = {}
     out.attrs.update({"long_name": "RUSLE slope steepness factor S", "units": "1", "s_method": method})
     return out
 
@@ -193,7 +193,7 @@ def slope_length_factor(slope_deg: xr.DataArray, *, slope_length_m=None, m_expon
     m = slope_length_exponent(slope_deg) if m_exponent is None else xr.full_like(slope_deg, float(m_exponent))
     out = ((lam / UNIT_PLOT_LENGTH_M) ** m).where(slope_deg.notnull()).astype("float32")
     out.name = "l_factor"
-    out.attrs = {k: v for k, v in slope_deg.attrs.items() if k == "grid"}
+    out.attrs = {}
     out.attrs.update({"long_name": "RUSLE slope length factor L", "units": "1", "slope_length_m": lam_attr,
                       "slope_length_source": source,
                       "m_method": "McCool et al. 1989" if m_exponent is None else f"fixed m = {m_exponent}"})
@@ -214,7 +214,7 @@ def ls_factor(dem: xr.DataArray, *, z_units: str = "m", slope_length_m=None, s_m
     lf = slope_length_factor(slope_deg, slope_length_m=slope_length_m, m_exponent=m_exponent)
     out = (lf * s).astype("float32")
     out.name = "ls_factor"
-    out.attrs = {k: v for k, v in slope_deg.attrs.items() if k == "grid"}
+    out.attrs = {}
     out.attrs.update({
         "long_name": "RUSLE topographic factor LS", "units": "1",
         "s_method": s_method, "m_method": lf.attrs["m_method"], "slope_length_m": lf.attrs["slope_length_m"],

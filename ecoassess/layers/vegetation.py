@@ -64,7 +64,6 @@ def fvc(ndvi_layer: xr.DataArray, endmembers: FvcEndmembers) -> xr.DataArray:
             f"NDVI has no spread over the valid pixels (5 % = 95 % = {endmembers.ndvi_soil:.4f}); "
             "the dichotomy model needs distinct soil and vegetation NDVI", field="ndvi")
     out = ((ndvi_layer - endmembers.ndvi_soil) / span).clip(0.0, 1.0).astype("float32")
-    out.attrs.update({k: v for k, v in ndvi_layer.attrs.items() if k == "grid"})
     out.attrs.update({"long_name": "fractional vegetation cover", "units": "1",
                       "formula": "(ndvi - ndvi_soil) / (ndvi_veg - ndvi_soil), clipped to [0, 1]",
                       "ndvi_soil": endmembers.ndvi_soil, "ndvi_veg": endmembers.ndvi_veg})

@@ -224,14 +224,14 @@ def read_scaled(path, grid: AnalysisGrid, *, band: int = 1, kind: str = "reflect
         if scale != 1.0 or offset != 0.0:
             data = data.map_blocks(_scale_block, float(scale), float(offset), dtype=np.float32)
     out = grid.wrap(data, name=name)
-    out.attrs.update({k: v for k, v in raw.attrs.items() if k != "grid"})
+    out.attrs.update(raw.attrs)
     out.attrs.update({"scale": float(scale), "add_offset_applied": float(offset)})
     out.attrs.update(attrs or {})
     return out
 
 
 def wrap_like(grid: AnalysisGrid, data, name: str, attrs: dict | None = None) -> xr.DataArray:
-    """Wrap a lazy array computed from other arrays on ``grid`` (arithmetic drops xarray attrs, incl. the grid)."""
+    """Wrap a lazy array computed from other arrays on ``grid`` as a named layer with the given attributes."""
     if isinstance(data, xr.DataArray):
         data = data.data
     return grid.wrap(data, name=name, attrs=attrs)
@@ -242,7 +242,6 @@ def make_dataset(grid: AnalysisGrid, arrays: dict[str, xr.DataArray], attrs: dic
     for k, v in arrays.items():
         ds[k].attrs = dict(v.attrs)
     ds.attrs.update(attrs or {})
-    ds.attrs["grid"] = grid
     return ds
 
 

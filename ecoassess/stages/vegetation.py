@@ -89,8 +89,6 @@ def vegetation_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, ins
     log.info("%d: FVC end-members NDVI_soil = %.4f, NDVI_veg = %.4f over %d valid pixels", year,
              endmembers.ndvi_soil, endmembers.ndvi_veg, endmembers.n_pixels)
     fvc_layer = fvc(ndvi_layer, endmembers)
-    for layer in (ndvi_layer, fvc_layer, masked) + (() if monthly_ndvi is None else (monthly_ndvi,)):
-        layer.attrs["grid"] = grid
     return VegetationYear(year, ndvi_layer, fvc_layer, masked, cache["clear_count"], endmembers, len(scenes),
                           config.composite.method, n_dates, monthly_ndvi,
                           0 if monthly is None else len(monthly.dates), cache)
