@@ -15,17 +15,16 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-import pyogrio
 from pyproj import CRS as ProjCRS
 from pyproj import Transformer
 from pyproj.exceptions import CRSError, ProjError
 
 from ecoassess.config import AssessmentConfig, SceneSpec, StationSource, TableSource, VectorSource
 from ecoassess.errors import InputError
+from ecoassess.readers import GB2260_CODE, normalise_code, read_vector, vector_info  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
-GB2260_CODE = re.compile(r"^[1-9]\d{5}$")
 #: land cover and the DEM must cover at least this share of the study area's bounding box
 MIN_RASTER_COVER = 0.5
 #: stations further than this outside the study area's bounding box count as misplaced (one may be: an outflow)
@@ -114,7 +113,7 @@ def _check_grid(config: AssessmentConfig) -> list[str]:
 
 def _vector_info(key: str, path: Path, layer: str | None) -> tuple[dict | None, list[str]]:
     try:
-        return pyogrio.read_info(path, layer=layer), []
+        return vector_info(path, layer=layer), []
     except Exception as exc:  # noqa: BLE001 - any GDAL/OGR failure is a problem of this file
         return None, [f"{key}.path: {path} cannot be read as a vector layer ({exc})"]
 
@@ -154,13 +153,16 @@ def _check_study_area(config: AssessmentConfig) -> list[str]:
     problems = _check_vector("study_area", src, geometry="polygon")
     if problems:
         return problems
-    table = pyogrio.read_dataframe(sa.path, layer=sa.layer, columns=[sa.id_field, sa.name_field], read_geometry=False)
+    try:
+        table = read_vector(sa.path, sa.layer, columns=[sa.id_field, sa.name_field], read_geometry=False)
+    except InputError as exc:
+        return [f"study_area.path: {exc}"]
     codes = table[sa.id_field].map(normalise_code)
-    bad = [str(v) for v, c in zip(table[sa.id_field], codes) if c is None]
+    bad = [str(v) for v, c in zip(table[sa.id_field], codes) if pd.isna(c)]  # pandas 3 maps None to NaN
     if bad:
         problems.append(f"study_area.id_field: '{sa.id_field}' in {sa.path.name} holds values that are not GB/T 2260 "
                         f"six-digit codes: {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")
-    dupes = sorted(set(c for c in codes[codes.duplicated()] if c))
+    dupes = sorted(set(codes[codes.duplicated() & codes.notna()]))
     if dupes:
         problems.append(f"study_area.id_field: codes appear more than once in {sa.path.name}: {', '.join(dupes)}")
     empty = table[sa.name_field].isna() | (table[sa.name_field].astype(str).str.strip() == "")
@@ -175,7 +177,7 @@ def _study_extent(config: AssessmentConfig) -> StudyExtent | None:
     from ecoassess.grid import china_albers_crs, is_equal_area
 
     sa = config.study_area
-    info = pyogrio.read_info(sa.path, layer=sa.layer, force_total_bounds=True)
+    info = vector_info(sa.path, layer=sa.layer, force_total_bounds=True)
     bounds = tuple(float(v) for v in info.get("total_bounds") or ())
     if len(bounds) != 4 or not all(map(math.isfinite, bounds)):
         return None
@@ -193,16 +195,6 @@ def _looks_like_degrees(area: StudyExtent) -> bool:
     x0, y0, x1, y1 = area.bounds
     return (area.crs.is_projected and -180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90
             and (x1 - x0) < 20 and (y1 - y0) < 20)
-
-
-def normalise_code(value) -> str | None:
-    """A GB/T 2260 code as a six-digit string, or None when ``value`` is not one (``510100`` / ``'510100'``)."""
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text = str(value).strip()
-    return text if GB2260_CODE.match(text) else None
 
 
 # -- rasters and scenes ----------------------------------------------------------------------------------------
