@@ -1,0 +1,116 @@
+"""Messages that misled (#16, finding 9): each bad input gets one message naming the file, the field and what was
+expected — bad codes in a statistics table, a full disk, an archive given as a product, a Gauss-Krüger layer with
+zone-prefixed eastings, a symlink loop."""
+
+import errno
+import logging
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+from shapely.geometry import box
+
+from ecoassess.config import load_config
+from ecoassess.errors import ConfigError
+from tests.builders import write_statistics_csv
+
+
+def _counties(root):
+    counties = gpd.GeoDataFrame({"code": ["519901", "519902"], "name": ["甲县", "乙县"]},
+                                geometry=[box(104.0, 30.0, 104.1, 30.1), box(104.1, 30.0, 104.2, 30.1)],
+                                crs="EPSG:4490")
+    counties.to_file(root / "counties.gpkg")
+
+
+def _write_config(root, **more):
+    cfg = {"year": 2024, "baseline_year": 2023,
+           "study_area": {"path": "counties.gpkg", "id_field": "code", "name_field": "name"}, **more}
+    path = root / "assessment.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _problems(config_path) -> list[str]:
+    with pytest.raises(ConfigError) as err:
+        load_config(config_path)
+    return err.value.problems
+
+
+# -- 9a: codes in a statistics table ----------------------------------------------------------------------------
+
+def test_full_width_digits_are_read_as_codes_with_a_warning_and_bad_codes_are_named(tmp_path, caplog):
+    _counties(tmp_path)
+    write_statistics_csv(tmp_path / "stats.csv")
+    table = pd.read_csv(tmp_path / "stats.csv", dtype={"county_code": str})
+    table.loc[0, "county_code"] = "５１９９０１"  # 519901 (2023) typed with a Chinese input method (line 2)
+    table.loc[1, "county_code"] = "5199O1"  # 519901 (2024) with the letter O for a zero (line 3)
+    table.to_csv(tmp_path / "stats.csv", index=False)
+    path = _write_config(tmp_path, statistics={"path": "stats.csv"})
+    with caplog.at_level(logging.WARNING):
+        problems = _problems(path)
+    assert problems == ["statistics: stats.csv line 3, field 'county_code': '5199O1' is not a 6-digit GB/T 2260 "
+                        "code",
+                        "statistics: stats.csv: no row for county 519901 in year 2024 (line(s) 3 hold no valid "
+                        "code)"]
+    warned = [r.getMessage() for r in caplog.records if "full-width" in r.getMessage()]
+    assert warned == ["stats.csv line 2, field 'county_code': '５１９９０１' is written with full-width digits; "
+                      "read as 519901"]
+
+
+def test_full_width_codes_alone_pass_validate(tmp_path):
+    _counties(tmp_path)
+    write_statistics_csv(tmp_path / "stats.csv")
+    table = pd.read_csv(tmp_path / "stats.csv", dtype={"county_code": str})
+    table["county_code"] = table["county_code"].str.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    table.to_csv(tmp_path / "stats.csv", index=False)
+    config = load_config(_write_config(tmp_path, statistics={"path": "stats.csv"}))
+    from ecoassess.assess.ei_inputs import statistics_rows
+
+    assert sorted(statistics_rows(config, 2024).index) == ["519901", "519902"]
+
+
+def test_bad_codes_in_a_text_study_area_field_are_named(tmp_path):
+    counties = gpd.GeoDataFrame({"code": ["519901", "51990X"], "name": ["甲县", "乙县"]},
+                                geometry=[box(104.0, 30.0, 104.1, 30.1), box(104.1, 30.0, 104.2, 30.1)],
+                                crs="EPSG:4490")
+    counties.to_file(tmp_path / "counties.gpkg")
+    problems = _problems(_write_config(tmp_path))
+    assert any("51990X" in p and "GB/T 2260" in p for p in problems), problems
+
+
+# -- 9c: an archive given as a product ---------------------------------------------------------------------------
+
+def test_a_zipped_sentinel2_product_is_named_an_archive_with_how_to_unpack_it(tmp_path):
+    import zipfile
+
+    _counties(tmp_path)
+    with zipfile.ZipFile(tmp_path / "S2A_MSIL2A_20240705.zip", "w") as z:
+        z.writestr("S2A_MSIL2A_20240705.SAFE/MTD_MSIL2A.xml", "<xml/>")
+    scenes = {"2023": [{"kind": "sentinel2_l2a", "path": "S2A_MSIL2A_20240705.zip"}],
+              "2024": [{"kind": "sentinel2_l2a", "path": "S2A_MSIL2A_20240705.zip"}]}
+    problems = _problems(_write_config(tmp_path, imagery=scenes))
+    zipped = tmp_path / "S2A_MSIL2A_20240705.zip"
+    assert problems == [f"imagery.{y}[0].path: {zipped}: is a ZIP archive, not a Sentinel-2 L2A SAFE folder, a folder "
+                        f"of band COGs or a STAC item; unpack it first, e.g. unzip '{zipped}' -d "
+                        f"'{tmp_path / 'S2A_MSIL2A_20240705'}', and give the unpacked folder (for Sentinel-2 the "
+                        "*.SAFE folder inside) as the path" for y in (2023, 2024)]
+
+
+def test_a_landsat_tar_is_named_an_archive(tmp_path):
+    import tarfile
+
+    from ecoassess.errors import InputError
+    from ecoassess.sources import open_scene, scene_date_from_metadata
+
+    mtl = tmp_path / "LC09_L2SP_129039_20240705_20240706_02_T1_MTL.txt"
+    mtl.write_text("GROUP = LANDSAT_METADATA_FILE\nEND_GROUP = LANDSAT_METADATA_FILE\nEND\n")
+    archive = tmp_path / "LC09_L2SP_129039_20240705_20240706_02_T1.tar"
+    with tarfile.open(archive, "w") as t:
+        t.add(mtl, arcname=mtl.name)
+    for call in (lambda: scene_date_from_metadata("landsat_c2l2", archive),
+                 lambda: open_scene("landsat_c2l2", path=archive)):
+        with pytest.raises(InputError, match=r"is a tar archive, not a Landsat Collection 2 Level-2 product folder "
+                                             r"or its MTL file; unpack it first, e\.g\. mkdir .* && tar -xf "):
+            call()
