@@ -114,3 +114,36 @@ def test_a_landsat_tar_is_named_an_archive(tmp_path):
         with pytest.raises(InputError, match=r"is a tar archive, not a Landsat Collection 2 Level-2 product folder "
                                              r"or its MTL file; unpack it first, e\.g\. mkdir .* && tar -xf "):
             call()
+
+
+# -- 9e: symlink loops -------------------------------------------------------------------------------------------
+
+def _loop(folder):
+    (folder / "a").symlink_to(folder / "b")
+    (folder / "b").symlink_to(folder / "a")
+    return folder / "a"
+
+
+def test_a_symlink_loop_in_a_config_path_is_one_problem_naming_it(tmp_path):
+    from ecoassess.cli import main
+
+    _counties(tmp_path)
+    loop = _loop(tmp_path)
+    path = _write_config(tmp_path, dem={"path": "a"})
+    (problem,) = _problems(path)  # the words in brackets are Python's, and differ between its versions
+    assert problem.startswith(f"dem.path: {loop}: a symlink loop (")
+    assert problem.endswith("); point the link at the real file or folder")
+    res = CliRunner().invoke(main, ["validate", str(path)])
+    assert res.exit_code == 1 and "Traceback" not in res.output and f"dem.path: {loop}: a symlink loop" in res.output
+
+
+def test_a_symlink_loop_as_config_or_out_is_one_line(tmp_path):
+    from ecoassess.cli import main
+
+    _counties(tmp_path)
+    loop = _loop(tmp_path)
+    res = CliRunner().invoke(main, ["run", str(loop), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2 and res.exception is None or isinstance(res.exception, SystemExit)
+    assert "the config file is a symlink loop" in res.output and "Traceback" not in res.output
+    res = CliRunner().invoke(main, ["run", str(_write_config(tmp_path)), "--out", str(loop / "results")])
+    assert res.exit_code == 2 and "symlink loop" in res.output and str(loop) in res.output
