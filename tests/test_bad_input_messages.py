@@ -147,3 +147,85 @@ def test_a_symlink_loop_as_config_or_out_is_one_line(tmp_path):
     assert "the config file is a symlink loop" in res.output and "Traceback" not in res.output
     res = CliRunner().invoke(main, ["run", str(_write_config(tmp_path)), "--out", str(loop / "results")])
     assert res.exit_code == 2 and "symlink loop" in res.output and str(loop) in res.output
+
+
+# -- 9b: a full disk -----------------------------------------------------------------------------------------------
+
+def _disk_full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_while_writing_a_table_names_the_file_the_results_folder_and_the_free_space(tmp_path,
+                                                                                                 monkeypatch):
+    from ecoassess.errors import DiskSpaceError
+    from ecoassess.store import ResultsStore
+
+    out = tmp_path / "results"
+    monkeypatch.setattr(pd.DataFrame, "to_csv", _disk_full)
+    with pytest.raises(DiskSpaceError) as err:
+        with ResultsStore(out) as store:
+            store.write_table("county_ndvi", pd.DataFrame({"code": ["519901"], "ndvi": [0.5]}), gpkg=False)
+    text = str(err.value)
+    assert text.startswith("no space left on the disk while writing ")
+    assert "tables/county_ndvi.csv" in text and f"(results folder {out};" in text
+    assert " free there): free some space, or give --out on a disk with room" in text
+    assert not out.exists()  # nothing half-written
+
+
+def test_a_file_too_large_for_the_file_system_says_so(tmp_path, monkeypatch):
+    from ecoassess.errors import DiskSpaceError
+    from ecoassess.store import ResultsStore
+
+    monkeypatch.setattr(ResultsStore, "_write_gpkg", lambda *a: (_ for _ in ()).throw(
+        OSError(errno.EFBIG, "File too large")))
+    with pytest.raises(DiskSpaceError, match=r"the file is larger than the file system allows \(FAT32: 4 GB per "
+                                             r"file\) while writing .*results\.gpkg .*NTFS"):
+        with ResultsStore(tmp_path / "r") as store:
+            store.write_table("t", pd.DataFrame({"a": [1]}))
+
+
+def test_a_full_disk_while_writing_a_cog_names_the_layer(tmp_path, monkeypatch):
+    import dask.array as da
+
+    from ecoassess import cog
+    from ecoassess.errors import DiskSpaceError
+    from ecoassess.grid import AnalysisGrid
+
+    grid = AnalysisGrid.from_bounds((0, 0, 640, 640), 10.0, "EPSG:3035")
+    layer = grid.wrap(da.ones((grid.height, grid.width), dtype="float32", chunks=64), name="ndvi")
+    monkeypatch.setattr(cog, "_assemble", _disk_full)
+    target = tmp_path / "layers" / "ndvi_2024.tif"
+    with pytest.raises(DiskSpaceError, match=rf"^no space left on the disk while writing {target} \(folder "
+                                             rf"{target.parent}; .* free there\)"):
+        cog.write_cog(layer, target)
+    assert not target.exists()
+
+
+def test_a_full_disk_while_spilling_names_the_spill_folder(tmp_path, monkeypatch):
+    import dask.array as da
+    import numpy as np
+
+    from ecoassess.errors import DiskSpaceError
+    from ecoassess.grid import AnalysisGrid
+    from ecoassess.materialize import materialize
+
+    grid = AnalysisGrid.from_bounds((0, 0, 640, 640), 10.0, "EPSG:3035")
+    layer = grid.wrap(da.ones((grid.height, grid.width), dtype="float32", chunks=32), name="v")
+    monkeypatch.setattr(np, "save", _disk_full)
+    with pytest.raises(DiskSpaceError, match=rf"while writing {tmp_path}/ecoassess-spill-\S+ \(spill folder .*"
+                                             r"free there\): .*TMPDIR.*--memory-budget-mb"):
+        materialize({"v": layer}, memory_budget_mb=0, spill_root=tmp_path)
+
+
+def test_the_cli_prints_one_line_for_a_full_disk(tmp_path, monkeypatch):
+    from ecoassess import pipeline
+    from ecoassess.cli import main
+
+    _counties(tmp_path)
+    monkeypatch.setattr(pipeline, "run", _disk_full)
+    out = tmp_path / "results"
+    res = CliRunner().invoke(main, ["run", str(_write_config(tmp_path)), "--out", str(out)])
+    assert res.exit_code == 2, res.output
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: no space left on the disk while writing {out} "
+                                                   f"(results folder {out}; ")
