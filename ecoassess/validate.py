@@ -59,6 +59,9 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
                         f"but its CRS {_crs_name(area.crs)} counts in metres: a wrong CRS label? (expected the CRS "
                         "the coordinates are in, e.g. EPSG:4490)")
         area = None  # every raster would seem to miss it: say it once, here
+    if area is not None and (zone_problem := _zone_prefix_problem(area)):
+        problems.append(zone_problem)
+        area = None  # likewise: once, naming the study area, not once per raster
     for name, zone in config.zones.items():
         problems += _check_vector(f"zones.{name}", zone, required=("id_field",), geometry="polygon")
     if config.rivers is not None:
@@ -198,6 +201,54 @@ def _looks_like_degrees(area: StudyExtent) -> bool:
 
 
 # -- rasters and scenes ----------------------------------------------------------------------------------------
+
+def _tm_params(crs: ProjCRS) -> dict | None:
+    """The Transverse Mercator parameters of a projected CRS (None for any other projection)."""
+    op = crs.coordinate_operation
+    if not crs.is_projected or op is None or "transverse mercator" not in (op.method_name or "").lower():
+        return None
+    return {p.name: p.value for p in op.params}
+
+
+def _zone_prefix_problem(area: StudyExtent) -> str | None:
+    """Gauss-Krüger eastings with the zone number in front (35 500 000 m: zone 35) under the label of a CRS
+    without it (false easting 500 000 m, e.g. EPSG:4544 CGCS2000 / 3-degree Gauss-Kruger CM 105E): every layer
+    would seem to lie a few thousand kilometres off. None when the coordinates and the label agree."""
+    params = _tm_params(area.crs)
+    if params is None or params.get("False easting", 0) >= 1e6:
+        return None
+    x0, _, x1, _ = area.bounds
+    zone = int(x0 // 1e6)
+    if x0 <= 1e7 or int(x1 // 1e6) != zone:
+        return None
+    cm = params.get("Longitude of natural origin")
+    width = 3 if zone * 3 == cm else 6 if zone * 6 - 3 == cm else None
+    if width is None:  # zone digits that do not belong to this central meridian: say what is known
+        return (f"study_area: {area.path} has eastings {x0:.0f} to {x1:.0f} m, which look like Gauss-Krüger "
+                f"eastings with the zone number {zone} in front, but its CRS {_crs_name(area.crs)} has no zone prefix "
+                f"and central meridian {cm:g}°E: a wrong CRS label? (expected the CRS the coordinates are in)")
+    likely = _prefixed_crs(area.crs, zone, width)
+    label = _crs_name(area.crs)
+    label = label if area.crs.name in label else f"{area.crs.name} ({label})"
+    return (f"study_area: {area.path} has eastings {x0:.0f} to {x1:.0f} m, which carry the {width}-degree "
+            f"Gauss-Krüger zone number {zone} in front ({zone}500000 = zone {zone}, easting 500000), but its CRS "
+            f"{label} counts eastings without the zone prefix: a wrong CRS label? (expected the "
+            f"zone-prefixed CRS, {likely}; the other layers are not compared with the study area until it is fixed)")
+
+
+def _prefixed_crs(crs: ProjCRS, zone: int, width: int) -> str:
+    """'EPSG:4523 (CGCS2000 / 3-degree Gauss-Kruger zone 35)' for the zone-prefixed twin of ``crs``."""
+    name = re.sub(r"Gauss-Kruger CM \d+E", f"Gauss-Kruger zone {zone}", crs.name)
+    if name != crs.name:
+        try:
+            twin = ProjCRS.from_user_input(name)
+            code = twin.to_epsg()
+            if code is not None:
+                return f"EPSG:{code} ({twin.name})"
+        except CRSError:
+            pass
+    return f"the {width}-degree zone {zone} CRS of the same datum (false easting {zone}500000 m)"
+
 
 def _check_raster(key: str, path: Path, declared_crs: str | None, area: StudyExtent | None = None,
                   min_cover: float = 0.0) -> list[str]:

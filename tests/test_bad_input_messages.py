@@ -229,3 +229,46 @@ def test_the_cli_prints_one_line_for_a_full_disk(tmp_path, monkeypatch):
     lines = [line for line in res.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(f"error: no space left on the disk while writing {out} "
                                                    f"(results folder {out}; ")
+
+
+# -- 9d: Gauss-Krüger eastings with the zone prefix under the label of a CRS without it ------------------------
+
+def _raster(path, crs="EPSG:32648"):
+    import numpy as np
+    import rasterio
+    from affine import Affine
+
+    with rasterio.open(path, "w", driver="GTiff", width=100, height=60, count=1, dtype="float32", crs=crs,
+                       transform=Affine(200, 0, 403000, 0, -200, 3331000), nodata=-9999) as dst:
+        dst.write(np.full((60, 100), 450.0, "float32"), 1)
+
+
+def test_zone_prefixed_eastings_under_a_crs_without_prefix_are_said_once_naming_the_study_area(tmp_path):
+    _counties(tmp_path)
+    prefixed = gpd.read_file(tmp_path / "counties.gpkg").to_crs("EPSG:4523")  # zone 35: x ≈ 35 400 000
+    prefixed.set_crs("EPSG:4544", allow_override=True).to_file(tmp_path / "gk.gpkg")  # the label without prefix
+    _raster(tmp_path / "dem.tif")
+    _raster(tmp_path / "lc.tif")
+    path = _write_config(tmp_path, dem={"path": "dem.tif"}, land_cover={"2024": {"path": "lc.tif",
+                                                                                  "legend": "cas_lucc"}})
+    text = path.read_text(encoding="utf-8").replace("counties.gpkg", "gk.gpkg")
+    path.write_text(text, encoding="utf-8")
+    problems = _problems(path)
+    assert len(problems) == 1, problems  # not one "does not overlap" per raster
+    (problem,) = problems
+    assert problem.startswith(f"study_area: {tmp_path / 'gk.gpkg'} has eastings 354")
+    assert ("carry the 3-degree Gauss-Krüger zone number 35 in front (35500000 = zone 35, easting 500000), but its "
+            "CRS CGCS2000 / 3-degree Gauss-Kruger CM 105E (EPSG:4544) counts eastings without the zone prefix"
+            in problem)
+    assert "EPSG:4523 (CGCS2000 / 3-degree Gauss-Kruger zone 35)" in problem
+
+
+def test_gauss_krueger_coordinates_that_match_their_label_pass(tmp_path):
+    _counties(tmp_path)
+    for code, name in (("EPSG:4523", "prefixed.gpkg"), ("EPSG:4544", "plain.gpkg")):
+        gpd.read_file(tmp_path / "counties.gpkg").to_crs(code).to_file(tmp_path / name)
+    _raster(tmp_path / "dem.tif")
+    for name in ("prefixed.gpkg", "plain.gpkg"):
+        path = _write_config(tmp_path, dem={"path": "dem.tif"})
+        path.write_text(path.read_text(encoding="utf-8").replace("counties.gpkg", name), encoding="utf-8")
+        load_config(path)
