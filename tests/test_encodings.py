@@ -12,7 +12,6 @@ import yaml
 from shapely.geometry import box
 
 from ecoassess.config import load_config
-from ecoassess.readers import input_encodings, read_vector, vector_encoding, vector_info
 
 NAMES = ["甲县", "乙县"]
 TYPES = ["水源涵养", "生物多样性维护"]
@@ -59,6 +58,7 @@ def test_gbk_shapefile_without_cpg_passes_validate_with_its_chinese_field_names(
 
 
 def test_gbk_names_come_out_right_in_the_run_readers_and_zonal_tables(gbk_inputs):
+    from ecoassess.readers import read_vector
     from ecoassess.pipeline import build_grid, read_study_area, read_zone_sets
     from ecoassess.zones import zonal_stats
 
@@ -86,12 +86,16 @@ def test_statistics_table_codes_match_gbk_study_area(gbk_inputs):
 
 
 def test_the_encoding_used_is_recorded_for_the_manifest(gbk_inputs):
+    from ecoassess.readers import input_encodings
+
     found = input_encodings([gbk_inputs / "counties.shp", gbk_inputs / "fz.shp", gbk_inputs / "assessment.yaml"])
     assert set(found) == {str(gbk_inputs / "counties.shp"), str(gbk_inputs / "fz.shp")}
     assert all(v["encoding"] == "GB18030" for v in found.values())
 
 
 def test_utf8_shapefile_without_cpg_is_read_as_utf8(tmp_path):
+    from ecoassess.readers import read_vector, vector_encoding, vector_info
+
     path = _shapefile(tmp_path / "u.shp", _counties(), "UTF-8")
     assert vector_encoding(path)[0] == "UTF-8"
     assert list(read_vector(path)["名称"]) == NAMES
@@ -99,6 +103,8 @@ def test_utf8_shapefile_without_cpg_is_read_as_utf8(tmp_path):
 
 
 def test_a_cpg_that_is_present_wins(tmp_path):
+    from ecoassess.readers import input_encodings, read_vector, vector_encoding
+
     path = _shapefile(tmp_path / "c.shp", _counties(), "GBK", cpg=True)
     assert vector_encoding(path) == (None, "its .cpg file")
     assert list(read_vector(path)["名称"]) == NAMES
@@ -110,6 +116,8 @@ def test_a_cpg_that_is_present_wins(tmp_path):
 
 
 def test_ascii_and_geopackage_inputs_need_no_detection(tmp_path):
+    from ecoassess.readers import input_encodings, read_vector, vector_encoding
+
     ascii_frame = _counties().rename(columns={"代码": "code", "名称": "name"}).assign(name=["A", "B"])
     path = _shapefile(tmp_path / "a.shp", ascii_frame, "GBK")
     assert vector_encoding(path)[0] is None
@@ -130,6 +138,7 @@ def test_a_name_cut_inside_a_character_by_the_field_width_is_still_utf8():
 
 
 def test_gbk_reads_give_chinese_names_in_the_zone_table_of_a_shapefile_given_directly(gbk_inputs):
+    from ecoassess.readers import read_vector
     from ecoassess.grid import AnalysisGrid
     from ecoassess.zones import ZoneSet
 
