@@ -56,8 +56,16 @@ class _Group(click.Group):
         except OSError as exc:  # a results folder that cannot be written, a disk that is full, ...
             if ctx.params.get("debug"):
                 raise
+            from ecoassess.errors import space_errno, space_message
+
             where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f)
-            click.secho(f"error: {where + ': ' if where else ''}{exc.strerror or exc}", fg="red", err=True)
+            code = space_errno(exc)
+            if code is not None:  # a disk that is full: which file, which folder, how much space is left there
+                folder = (ctx.obj or {}).get("out")
+                text = space_message(code, exc.filename or folder or "the results", folder, "results folder")
+            else:
+                text = f"{where + ': ' if where else ''}{exc.strerror or exc}"
+            click.secho(f"error: {text}", fg="red", err=True)
             sys.exit(2)
 
 
@@ -134,6 +142,7 @@ def run(ctx, config, out, force, scheduler, stop_on_error, memory_budget_mb):
     from ecoassess.config import load_config
     from ecoassess.store import usable_out_dir
 
+    ctx.obj["out"] = out  # named when the disk fills up
     usable_out_dir(out, force=force)  # before the inputs are checked: a folder that cannot be used is said at once
     cfg = load_config(config)
     if stop_on_error:
@@ -159,6 +168,7 @@ def demo(ctx, out, sample_dir, seed, scale, force, scheduler):
     from ecoassess.config import load_config
     from ecoassess.sample import write_sample
 
+    ctx.obj["out"] = out
     sample_dir = sample_dir or out.parent / f"{out.name}-sample"
     config_path = write_sample(sample_dir, seed=seed, scale=scale)
     click.echo(f"sample area: {sample_dir}")

@@ -46,7 +46,7 @@ import xarray as xr
 from rasterio.shutil import copy as rio_copy
 from rasterio.windows import Window
 
-from ecoassess.errors import EcoassessError
+from ecoassess.errors import DiskSpaceError, EcoassessError, space_errno, space_message
 from ecoassess.grid import AnalysisGrid, grid_of, single_band
 
 log = logging.getLogger(__name__)
@@ -656,7 +656,11 @@ def write_cogs(layers: list[tuple[xr.DataArray, str | Path, dict]], *, chunk: in
             _assemble(template, [plan.temp(f"stage{f}.tif") for f in plan.sizes], plan.temp("partial.tif"))
         for plan in plans:  # every layer is complete: now (and only now) the targets are replaced
             os.replace(plan.temp("partial.tif"), plan.path)
-    except rasterio.errors.RasterioError as exc:
+    except (rasterio.errors.RasterioError, OSError) as exc:
+        if space_errno(exc) is not None:
+            raise DiskSpaceError(space_message(space_errno(exc), where, plans[0].path.parent, "folder")) from exc
+        if isinstance(exc, OSError):
+            raise
         raise EcoassessError(f"{where}: writing the COG failed ({exc})") from exc
     finally:
         for p in (p for plan in plans for p in plan.temps):

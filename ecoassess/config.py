@@ -32,7 +32,10 @@ def _resolve_path(value: Path, info: ValidationInfo) -> Path:
     path = Path(value).expanduser()
     if not path.is_absolute() and base is not None:
         path = Path(base) / path
-    path = path.resolve()
+    try:
+        path = path.resolve()
+    except (RuntimeError, OSError) as exc:  # RuntimeError: a symlink loop (Python < 3.13), OSError: ELOOP
+        raise ValueError(f"{path}: a symlink loop ({exc}); point the link at the real file or folder") from None
     if not path.exists():
         raise ValueError(f"file or folder not found: {path}")
     return path
@@ -295,6 +298,11 @@ def load_config(path, *, check_inputs: bool = True) -> AssessmentConfig:
     """Load ``path``, check the schema and (``check_inputs``) the inputs; raise ConfigError listing all problems."""
     path = Path(path)
     if not path.is_file():
+        try:
+            path.resolve(strict=False)
+        except (RuntimeError, OSError) as exc:  # a symlink loop says so, not "not found"
+            raise ConfigError(path, [f"the config file is a symlink loop ({exc}); point the link at the real "
+                                     "file"]) from None
         raise ConfigError(path, [f"config file not found: {path}"])
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -23,7 +23,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from ecoassess.errors import InputError
+from ecoassess.errors import InputError, space_errors
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,8 @@ def materialize(layers: dict[str, xr.DataArray], *, memory_budget_mb: float | No
         return np.zeros((1, 1), dtype="uint8")
 
     written = da.map_blocks(save, *datas, chunks=((1,) * len(chunks[0]), (1,) * len(chunks[1])), dtype="uint8")
-    _, *values = dask.compute(written, *reductions, optimize_graph=not reductions)
+    with space_errors(spill, spill, "spill folder"):
+        _, *values = dask.compute(written, *reductions, optimize_graph=not reductions)
 
     def load(block_info=None, *, index):
         (r0, _), (c0, _) = block_info[None]["array-location"]

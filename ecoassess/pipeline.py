@@ -47,13 +47,10 @@ class RunResult:
 
 def read_study_area(config: AssessmentConfig) -> gpd.GeoDataFrame:
     """County polygons with a normalised six-digit ``code`` and ``name`` column (plus the original fields)."""
-    from ecoassess.validate import normalise_code
+    from ecoassess.readers import normalise_code, read_vector
 
     sa = config.study_area
-    try:
-        gdf = gpd.read_file(sa.path, layer=sa.layer)
-    except Exception as exc:  # noqa: BLE001
-        raise InputError(f"cannot be read as a vector layer ({exc})", path=sa.path) from exc
+    gdf = read_vector(sa.path, sa.layer, key="study_area")
     gdf = gdf.assign(code=gdf[sa.id_field].map(normalise_code), name=gdf[sa.name_field].astype(str))
     return gdf
 
@@ -161,7 +158,7 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False, force
                     catalogs=_catalog_versions(), extra={"problems": result.problems, "memory_budget_mb": memory_budget_mb(),
                                                          "output_compression": config.outputs.compression,
                                                          "recovered": store.recovered, "resumed": resumed,
-                                                         **result.manifest})
+                                                         **_encodings(inputs), **result.manifest})
                 write_manifest(manifest, store.path("manifest.json"))
                 result.manifest = manifest
             if result.problems and out.is_dir() and any(out.iterdir()):
@@ -193,6 +190,7 @@ def _results_folders_of(out: Path):
 
 def read_zone_sets(config: AssessmentConfig, study_area: gpd.GeoDataFrame, grid: AnalysisGrid) -> dict:
     """Counties, the whole study area (one dissolved zone) and every configured zone set, on the grid."""
+    from ecoassess.readers import read_vector
     from ecoassess.zones import ZoneSet
 
     sets = {"county": ZoneSet.from_gdf(study_area, grid, id_field="code", name_field="name", kind="county",
@@ -200,13 +198,18 @@ def read_zone_sets(config: AssessmentConfig, study_area: gpd.GeoDataFrame, grid:
     sets["study_area"] = ZoneSet.from_gdf(_dissolve(sets["county"].gdf, config), grid, id_field="code",
                                           name_field="name", kind="study_area", source=config.study_area.path)
     for name, source in config.zones.items():
-        try:
-            gdf = gpd.read_file(source.path, layer=source.layer)
-        except Exception as exc:  # noqa: BLE001
-            raise InputError(f"cannot be read as a vector layer ({exc})", path=source.path) from exc
+        gdf = read_vector(source.path, source.layer, key=f"zones.{name}")
         sets[name] = ZoneSet.from_gdf(gdf, grid, id_field=source.id_field, name_field=source.name_field, kind=name,
                                       source=source.path)
     return sets
+
+def _encodings(inputs) -> dict:
+    """``{"input_encodings": ...}`` when a vector input's text encoding had to be detected (a shapefile without
+    .cpg), else nothing: the manifest says which encoding the names were read with."""
+    from ecoassess.readers import input_encodings
+
+    found = input_encodings(inputs)
+    return {"input_encodings": found} if found else {}
 
 def _catalog_versions() -> dict:
     from ecoassess.assess.rsei import rsei_spec

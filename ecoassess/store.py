@@ -41,7 +41,7 @@ from pathlib import Path
 
 import pyproj
 
-from ecoassess.errors import EcoassessError
+from ecoassess.errors import EcoassessError, space_errors
 
 log = logging.getLogger(__name__)
 
@@ -166,11 +166,12 @@ class ResultsStore:
         attrs = pd.DataFrame(table.drop(columns=table.geometry.name)) if is_geo else pd.DataFrame(table)
         desc = description or name
         if gpkg:
-            self._write_gpkg(name, table if is_geo else attrs)
+            with self._space(GPKG_NAME):
+                self._write_gpkg(name, table if is_geo else attrs)
             self.register(GPKG_NAME, "geopackage", "tables and vector layers")
         if csv:
             p = self.path(f"tables/{name}.csv")
-            with atomic_path(p) as tmp:
+            with self._space(f"tables/{name}.csv"), atomic_path(p) as tmp:
                 attrs.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\n")
             self.register(f"tables/{name}.csv", "table", desc)
         if xlsx:
@@ -194,6 +195,11 @@ class ResultsStore:
         finally:
             pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
 
+    def _space(self, relpath):
+        """A full disk (or a file too large for it) while writing ``relpath``: one error naming the file, the
+        results folder and the space free there."""
+        return space_errors(self.staging / relpath, self.out_dir, "results folder")
+
     def _sheet_name(self, name: str) -> str:
         """Excel sheet for table ``name``: ≤ 31 characters, no []:*?/\\, unique (``~2`` appended if needed)."""
         if name in self._sheet_of:
@@ -210,7 +216,8 @@ class ResultsStore:
         """Write ``tables/results.xlsx`` with every table so far (before hashing the outputs; commit calls it)."""
         self._check_open()
         if not self._sheets_written:
-            self._write_xlsx()
+            with self._space(XLSX_RELPATH):
+                self._write_xlsx()
             self._sheets_written = True
 
     def _write_xlsx(self) -> None:

@@ -8,11 +8,14 @@ county or year, a non-numeric value, an empty cell of a required column: each be
 from __future__ import annotations
 
 import difflib
+import logging
 from pathlib import Path
 
 import pandas as pd
 
 from ecoassess.catalog import data_path, load_yaml
+
+log = logging.getLogger(__name__)
 
 
 def statistics_spec() -> dict:
@@ -29,7 +32,7 @@ def column_name(quantity: str, spec: dict | None = None) -> str:
 
 def check_statistics_table(table: pd.DataFrame, source, config, *, path: Path) -> list[str]:
     """Problems of a statistics table: units in column names, value ranges, one row per county and year."""
-    from ecoassess.validate import normalise_code
+    from ecoassess.readers import code_text, is_full_width, normalise_code
 
     spec = statistics_spec()
     problems: list[str] = []
@@ -50,18 +53,27 @@ def check_statistics_table(table: pd.DataFrame, source, config, *, path: Path) -
             close = difflib.get_close_matches(expected, columns, n=1, cutoff=0.75)
             hint = f"; is '{close[0]}' meant?" if close else ""
             problems.append(f"{path.name}: column '{expected}' is missing (used by the {meta['used_by']}){hint}")
-    codes = table[source.county_field].map(normalise_code)
-    for line, (raw, code) in enumerate(zip(table[source.county_field], codes), start=2):
-        if code is None:
-            problems.append(f"{path.name} line {line}: '{source.county_field}' = {raw!r} is not a GB/T 2260 code")
+    field = source.county_field
+    codes = table[field].map(normalise_code)
+    bad = codes.isna()  # pd.isna, not `is None`: under pandas 3 a text column maps None to NaN
+    for line, raw in zip(table.index[bad] + 2, table[field][bad]):
+        problems.append(f"{path.name} line {line}, field '{field}': "
+                        f"{'an empty cell' if code_text(raw) is None else repr(code_text(raw))} "
+                        "is not a 6-digit GB/T 2260 code")
+    wide = table[field].map(is_full_width).astype(bool)
+    for line, raw, code in zip(table.index[wide] + 2, table[field][wide], codes[wide]):
+        log.warning("%s line %d, field '%s': %r is written with full-width digits; read as %s", path.name, line,
+                    field, raw, code)
     years = pd.to_numeric(table[source.year_field], errors="coerce")
     study_codes = _study_area_codes(config)
+    hint = (f" (line(s) {', '.join(str(i + 2) for i in table.index[bad][:5])} hold no valid code)"
+            if bad.any() else "")
     for year in config.years:
-        have = set(codes[years == year].dropna())
+        have = set(codes[(years == year) & ~bad])
         missing = sorted(study_codes - have)
         if missing:
-            problems.append(f"{path.name}: no row for county {', '.join(missing)} in year {year}")
-    dupes = table[[source.county_field, source.year_field]].assign(_c=codes).duplicated(["_c", source.year_field])
+            problems.append(f"{path.name}: no row for county {', '.join(missing)} in year {year}{hint}")
+    dupes = pd.DataFrame({"_c": codes, "_y": table[source.year_field]})[~bad].duplicated(["_c", "_y"])
     for line in (dupes[dupes].index + 2):
         problems.append(f"{path.name} line {line}: a second row for the same county and year")
     return problems
@@ -93,10 +105,8 @@ def _check_filled(table: pd.DataFrame, column: str, source, path: Path) -> list[
 
 
 def _study_area_codes(config) -> set[str]:
-    import pyogrio
-
-    from ecoassess.validate import normalise_code
+    from ecoassess.readers import normalise_code, read_vector
 
     sa = config.study_area
-    table = pyogrio.read_dataframe(sa.path, layer=sa.layer, columns=[sa.id_field], read_geometry=False)
+    table = read_vector(sa.path, sa.layer, columns=[sa.id_field], read_geometry=False, key="study_area")
     return {c for c in table[sa.id_field].map(normalise_code) if c}

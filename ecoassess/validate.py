@@ -15,17 +15,16 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-import pyogrio
 from pyproj import CRS as ProjCRS
 from pyproj import Transformer
 from pyproj.exceptions import CRSError, ProjError
 
 from ecoassess.config import AssessmentConfig, SceneSpec, StationSource, TableSource, VectorSource
 from ecoassess.errors import InputError
+from ecoassess.readers import GB2260_CODE, normalise_code, read_vector, vector_info  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
-GB2260_CODE = re.compile(r"^[1-9]\d{5}$")
 #: land cover and the DEM must cover at least this share of the study area's bounding box
 MIN_RASTER_COVER = 0.5
 #: stations further than this outside the study area's bounding box count as misplaced (one may be: an outflow)
@@ -60,6 +59,9 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
                         f"but its CRS {_crs_name(area.crs)} counts in metres: a wrong CRS label? (expected the CRS "
                         "the coordinates are in, e.g. EPSG:4490)")
         area = None  # every raster would seem to miss it: say it once, here
+    if area is not None and (zone_problem := _zone_prefix_problem(area)):
+        problems.append(zone_problem)
+        area = None  # likewise: once, naming the study area, not once per raster
     for name, zone in config.zones.items():
         problems += _check_vector(f"zones.{name}", zone, required=("id_field",), geometry="polygon")
     if config.rivers is not None:
@@ -114,7 +116,7 @@ def _check_grid(config: AssessmentConfig) -> list[str]:
 
 def _vector_info(key: str, path: Path, layer: str | None) -> tuple[dict | None, list[str]]:
     try:
-        return pyogrio.read_info(path, layer=layer), []
+        return vector_info(path, layer=layer), []
     except Exception as exc:  # noqa: BLE001 - any GDAL/OGR failure is a problem of this file
         return None, [f"{key}.path: {path} cannot be read as a vector layer ({exc})"]
 
@@ -154,13 +156,16 @@ def _check_study_area(config: AssessmentConfig) -> list[str]:
     problems = _check_vector("study_area", src, geometry="polygon")
     if problems:
         return problems
-    table = pyogrio.read_dataframe(sa.path, layer=sa.layer, columns=[sa.id_field, sa.name_field], read_geometry=False)
+    try:
+        table = read_vector(sa.path, sa.layer, columns=[sa.id_field, sa.name_field], read_geometry=False)
+    except InputError as exc:
+        return [f"study_area.path: {exc}"]
     codes = table[sa.id_field].map(normalise_code)
-    bad = [str(v) for v, c in zip(table[sa.id_field], codes) if c is None]
+    bad = [str(v) for v, c in zip(table[sa.id_field], codes) if pd.isna(c)]  # pandas 3 maps None to NaN
     if bad:
         problems.append(f"study_area.id_field: '{sa.id_field}' in {sa.path.name} holds values that are not GB/T 2260 "
                         f"six-digit codes: {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")
-    dupes = sorted(set(c for c in codes[codes.duplicated()] if c))
+    dupes = sorted(set(codes[codes.duplicated() & codes.notna()]))
     if dupes:
         problems.append(f"study_area.id_field: codes appear more than once in {sa.path.name}: {', '.join(dupes)}")
     empty = table[sa.name_field].isna() | (table[sa.name_field].astype(str).str.strip() == "")
@@ -175,7 +180,7 @@ def _study_extent(config: AssessmentConfig) -> StudyExtent | None:
     from ecoassess.grid import china_albers_crs, is_equal_area
 
     sa = config.study_area
-    info = pyogrio.read_info(sa.path, layer=sa.layer, force_total_bounds=True)
+    info = vector_info(sa.path, layer=sa.layer, force_total_bounds=True)
     bounds = tuple(float(v) for v in info.get("total_bounds") or ())
     if len(bounds) != 4 or not all(map(math.isfinite, bounds)):
         return None
@@ -195,17 +200,55 @@ def _looks_like_degrees(area: StudyExtent) -> bool:
             and (x1 - x0) < 20 and (y1 - y0) < 20)
 
 
-def normalise_code(value) -> str | None:
-    """A GB/T 2260 code as a six-digit string, or None when ``value`` is not one (``510100`` / ``'510100'``)."""
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text = str(value).strip()
-    return text if GB2260_CODE.match(text) else None
-
-
 # -- rasters and scenes ----------------------------------------------------------------------------------------
+
+def _tm_params(crs: ProjCRS) -> dict | None:
+    """The Transverse Mercator parameters of a projected CRS (None for any other projection)."""
+    op = crs.coordinate_operation
+    if not crs.is_projected or op is None or "transverse mercator" not in (op.method_name or "").lower():
+        return None
+    return {p.name: p.value for p in op.params}
+
+
+def _zone_prefix_problem(area: StudyExtent) -> str | None:
+    """Gauss-Krüger eastings with the zone number in front (35 500 000 m: zone 35) under the label of a CRS
+    without it (false easting 500 000 m, e.g. EPSG:4544 CGCS2000 / 3-degree Gauss-Kruger CM 105E): every layer
+    would seem to lie a few thousand kilometres off. None when the coordinates and the label agree."""
+    params = _tm_params(area.crs)
+    if params is None or params.get("False easting", 0) >= 1e6:
+        return None
+    x0, _, x1, _ = area.bounds
+    zone = int(x0 // 1e6)
+    if x0 <= 1e7 or int(x1 // 1e6) != zone:
+        return None
+    cm = params.get("Longitude of natural origin")
+    width = 3 if zone * 3 == cm else 6 if zone * 6 - 3 == cm else None
+    if width is None:  # zone digits that do not belong to this central meridian: say what is known
+        return (f"study_area: {area.path} has eastings {x0:.0f} to {x1:.0f} m, which look like Gauss-Krüger "
+                f"eastings with the zone number {zone} in front, but its CRS {_crs_name(area.crs)} has no zone prefix "
+                f"and central meridian {cm:g}°E: a wrong CRS label? (expected the CRS the coordinates are in)")
+    likely = _prefixed_crs(area.crs, zone, width)
+    label = _crs_name(area.crs)
+    label = label if area.crs.name in label else f"{area.crs.name} ({label})"
+    return (f"study_area: {area.path} has eastings {x0:.0f} to {x1:.0f} m, which carry the {width}-degree "
+            f"Gauss-Krüger zone number {zone} in front ({zone}500000 = zone {zone}, easting 500000), but its CRS "
+            f"{label} counts eastings without the zone prefix: a wrong CRS label? (expected the "
+            f"zone-prefixed CRS, {likely}; the other layers are not compared with the study area until it is fixed)")
+
+
+def _prefixed_crs(crs: ProjCRS, zone: int, width: int) -> str:
+    """'EPSG:4523 (CGCS2000 / 3-degree Gauss-Kruger zone 35)' for the zone-prefixed twin of ``crs``."""
+    name = re.sub(r"Gauss-Kruger CM \d+E", f"Gauss-Kruger zone {zone}", crs.name)
+    if name != crs.name:
+        try:
+            twin = ProjCRS.from_user_input(name)
+            code = twin.to_epsg()
+            if code is not None:
+                return f"EPSG:{code} ({twin.name})"
+        except CRSError:
+            pass
+    return f"the {width}-degree zone {zone} CRS of the same datum (false easting {zone}500000 m)"
+
 
 def _check_raster(key: str, path: Path, declared_crs: str | None, area: StudyExtent | None = None,
                   min_cover: float = 0.0) -> list[str]:

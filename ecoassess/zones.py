@@ -277,11 +277,11 @@ class ZoneSet:
 
     @classmethod
     def from_file(cls, path, grid: AnalysisGrid, *, id_field: str, layer=None, **kw) -> "ZoneSet":
-        import geopandas as gpd
+        from ecoassess.readers import read_vector
 
         if not os.path.exists(path):
             raise InputError("file not found", path=path)
-        return cls(gpd.read_file(path, layer=layer), grid, id_field=id_field, source=path, **kw)
+        return cls(read_vector(path, layer), grid, id_field=id_field, source=path, **kw)
 
     def __len__(self) -> int:
         return len(self.ids)

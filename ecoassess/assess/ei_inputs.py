@@ -96,7 +96,9 @@ def river_length_km(config: AssessmentConfig, zones) -> pd.Series | None:
     """River length (km) per zone: river lines clipped to each zone polygon in the grid's equal-area CRS."""
     if config.rivers is None:
         return None
-    rivers = gpd.read_file(config.rivers.path, layer=config.rivers.layer).to_crs(zones.gdf.crs)
+    from ecoassess.readers import read_vector
+
+    rivers = read_vector(config.rivers.path, config.rivers.layer, key="rivers").to_crs(zones.gdf.crs)
     polys = zones.gdf.geometry
     lengths = {}
     for zone_id, poly in polys.items():

@@ -16,6 +16,9 @@ from ecoassess.sources.sentinel2 import open_sentinel2_l2a
 
 #: Source kinds understood by :func:`open_scene`.
 KINDS = ("landsat_c2l2", "sentinel2_l2a", "geotiff")
+#: what the ``path`` of a product kind must be (named when an archive is given instead)
+_PRODUCT_WHAT = {"landsat_c2l2": "a Landsat Collection 2 Level-2 product folder or its MTL file",
+                 "sentinel2_l2a": "a Sentinel-2 L2A SAFE folder, a folder of band COGs or a STAC item"}
 
 
 def open_scene(kind: str, path=None, grid=None, **options) -> Scene:
@@ -25,7 +28,10 @@ def open_scene(kind: str, path=None, grid=None, **options) -> Scene:
     ``date=`` in ``options`` (``path`` is then not used). Other options go to the reader.
     """
     from ecoassess.errors import InputError
+    from ecoassess.readers import refuse_archive
 
+    if kind in _PRODUCT_WHAT and path is not None:
+        refuse_archive(path, _PRODUCT_WHAT[kind])
     if kind == "landsat_c2l2":
         if path is None:
             raise InputError("a Landsat product needs a path", field="path", expected="a product folder or MTL file")
@@ -53,12 +59,15 @@ def scene_date_from_metadata(kind: str, path):
     from pathlib import Path
 
     from ecoassess.errors import InputError
+    from ecoassess.readers import refuse_archive
     from ecoassess.sources import landsat as _landsat
     from ecoassess.sources import sentinel2 as _s2
     from ecoassess.sources.scene import parse_date
 
     if kind == "geotiff" or path is None:
         return None
+    if kind in _PRODUCT_WHAT:
+        refuse_archive(path, _PRODUCT_WHAT[kind])
     if kind == "landsat_c2l2":
         mtl = _landsat.find_mtl(path)
         image = _landsat.read_mtl(mtl).get(_landsat.ROOT, {}).get("IMAGE_ATTRIBUTES", {})

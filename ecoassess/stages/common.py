@@ -10,7 +10,7 @@ import pandas as pd
 import xarray as xr
 
 from ecoassess.config import AssessmentConfig
-from ecoassess.errors import EcoassessError
+from ecoassess.errors import DiskSpaceError, EcoassessError
 from ecoassess.grid import AnalysisGrid
 
 if TYPE_CHECKING:
@@ -64,8 +64,8 @@ def water_mask_from_land_cover(config: AssessmentConfig, year: int, grid: Analys
 
 def isolated(config: AssessmentConfig, result: RunResult, what: str, exc: EcoassessError) -> None:
     """Record a failed part of the run (or re-raise when the config says to stop at the first error)."""
-    if config.run.on_error == "stop":
-        raise exc
+    if config.run.on_error == "stop" or isinstance(exc, DiskSpaceError):
+        raise exc  # a full disk is not one part's failure: the rest would fail the same way
     message = f"{what}: {exc}"
     log.error(message)
     result.problems.append(message)

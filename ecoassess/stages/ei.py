@@ -12,6 +12,7 @@ import pandas as pd
 from ecoassess.config import AssessmentConfig
 from ecoassess.errors import EcoassessError, InputError
 from ecoassess.grid import AnalysisGrid
+from ecoassess.readers import read_vector
 from ecoassess.stages.common import ei_years, formats, isolated, open_year_scenes, with_code, with_geometry
 from ecoassess.stages.vegetation import vegetation_year
 
@@ -124,8 +125,8 @@ def _ei_part(config, years, grid, zone_sets, store, timer, result: RunResult) ->
             fz = zone_sets["function_zones"]
             land_cover, legend = land_cover_layer(config, years[-1], grid)
             fz_habitat, _ = habitat_km2(fz, land_cover, legend)
-            types = gpd.read_file(fz_source.path, layer=fz_source.layer).set_index(fz_source.id_field)[
-                fz_source.type_field]
+            types = read_vector(fz_source.path, fz_source.layer, key="zones.function_zones").set_index(
+                fz_source.id_field)[fz_source.type_field]
             area = pd.Series(fz.area_km2 - fz.area_outside_km2, index=fz.ids)
             indicators = function_zone_indicators(fz_habitat, area, types.reindex(fz.ids))
             indicators.insert(0, "year", years[-1])
@@ -210,7 +211,8 @@ def ei_change_table(config: AssessmentConfig, table: pd.DataFrame, zone_sets: di
     change["baseline_source"] = "this run" if base in set(table["year"]) else "hj192.previous_results"
     fz = config.zones.get("function_zones")
     if fz is not None and fz.type_field:
-        types = dominant_function_type(zone_sets["county"], gpd.read_file(fz.path, layer=fz.layer), fz.type_field)
+        types = dominant_function_type(zone_sets["county"], read_vector(fz.path, fz.layer, key="zones.function_zones"),
+                                       fz.type_field)
         change["function_type"] = types.reindex(change.index)
         key = change["function_type"].notna()
         change["function_zone_change_class"] = function_zone_change_class(change["delta_ei"]).where(key)
