@@ -1,15 +1,15 @@
-"""The annual assessment run: config → analysis grid → composites → NDVI/FVC → county tables, map, manifest.
+"""The annual assessment run: config → analysis grid and zones → the stages of :data:`STAGES` → manifest.
 
-Each stage is a plain function on xarray/geopandas objects; ``run`` strings them together, writes everything
-into a :class:`~ecoassess.store.ResultsStore` (so a failed run leaves earlier results untouched) and records a
-manifest. A year whose imagery fails (for example every pixel under cloud) is reported and the rest completes,
-unless the config says ``run.on_error: stop``.
+``run`` builds the run context (grid, zones, the inputs opened once, the results store), runs every enabled
+stage of :data:`STAGES` in order (:mod:`ecoassess.stages.base` has the contract), writes everything into a
+:class:`~ecoassess.store.ResultsStore` (so a failed run leaves earlier results untouched) and records a manifest.
+A year whose imagery fails (for example every pixel under cloud) is reported and the rest completes, unless the
+config says ``run.on_error: stop``.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
@@ -19,28 +19,19 @@ from pydantic import BaseModel
 from ecoassess.config import AssessmentConfig, load_config
 from ecoassess.errors import InputError
 from ecoassess.grid import AnalysisGrid
-from ecoassess.stages.common import open_year_scenes
-from ecoassess.stages.ei import ei_stage
-from ecoassess.stages.rsei import rsei_stage
-from ecoassess.stages.vegetation import vegetation_stage, write_vegetation_map
+from ecoassess.stages.base import RunContext, RunInputs, RunResult, check_stage_order, open_year_scenes
+from ecoassess.stages.ei import EiStage
+from ecoassess.stages.rsei import RseiStage
+from ecoassess.stages.vegetation import VegetationStage
+
+__all__ = ["STAGES", "RunResult", "run", "compute_indices", "read_study_area", "build_grid", "read_zone_sets"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class RunResult:
-    out_dir: Path
-    grid: AnalysisGrid
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    layers: dict[str, Path] = field(default_factory=dict)
-    maps: dict[str, Path] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
-    manifest: dict = field(default_factory=dict)
-    #: when a run with problems found complete results of an earlier run in the folder asked for, it leaves them
-    #: there and writes its own beside them (``out_dir`` = ``<out>.incomplete``); this is the folder kept
-    kept_earlier: Path | None = None
-    #: layers of a year computed by one stage and reused by later ones (not written; e.g. ``vegetation``)
-    year_layers: dict[tuple[str, int], object] = field(default_factory=dict, repr=False)
+#: The stages of a run, in order (ecoassess/stages/base.py: the contract). Adding a stage = its module + a line here.
+STAGES = (VegetationStage(), RseiStage(), EiStage())
+check_stage_order(STAGES)
 
 
 # -- stages ----------------------------------------------------------------------------------------------------
@@ -135,19 +126,18 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False, force
             with timer.stage("study area and grid"):
                 study_area = read_study_area(config)
                 grid = build_grid(config, study_area)
-                zone_sets = read_zone_sets(config, study_area, grid)
+                opened = RunInputs(config, grid)
+                zone_sets = read_zone_sets(config, study_area, grid, opened)
                 # every cell a county covers, even in part: the tables weight it by its covered fraction
                 inside = zone_sets["county"].covered(chunk=config.grid.chunk)
             result = RunResult(out_dir=out, grid=grid)
             store.parts = Parts(store, result, key)
-            vegetation_stage(config, grid, zone_sets, inside, store, timer, result)
-            rsei_stage(config, grid, zone_sets, inside, store, timer, result)
-            ei_stage(config, grid, zone_sets, store, timer, result)
-            result.year_layers.clear()  # the shared year layers are no longer needed: free their memory
-            if config.outputs.maps and "county_vegetation" in result.tables:
-                with timer.stage("maps"):
-                    result.maps.update(write_vegetation_map(store, zone_sets["county"], result.tables["county_vegetation"],
-                                                   config))
+            ctx = RunContext(config, grid, study_area, zone_sets, inside, store, timer, result, opened)
+            for stage in STAGES:
+                if stage.enabled(config):
+                    stage.run(ctx)
+            ctx.products.clear()  # the shared layers and opened inputs are no longer needed: free their memory
+            opened.clear()
             with timer.stage("manifest"):
                 store.flush()  # the workbook, so that the manifest lists and hashes it
                 resumed = {"from": store.adopted.name, "parts_s": {k: round(v, 3) for k, v in store.parts.reused.items()}
@@ -188,17 +178,20 @@ def _results_folders_of(out: Path):
         return first == out.name or first.startswith(f"{out.name}.")
     return inside
 
-def read_zone_sets(config: AssessmentConfig, study_area: gpd.GeoDataFrame, grid: AnalysisGrid) -> dict:
-    """Counties, the whole study area (one dissolved zone) and every configured zone set, on the grid."""
-    from ecoassess.readers import read_vector
+def read_zone_sets(config: AssessmentConfig, study_area: gpd.GeoDataFrame, grid: AnalysisGrid,
+                   inputs: RunInputs | None = None) -> dict:
+    """Counties, the whole study area (one dissolved zone) and every configured zone set, on the grid.
+    ``inputs``: the run's opened inputs (a zone file the stages read again is then read once)."""
     from ecoassess.zones import ZoneSet
+
+    inputs = inputs or RunInputs(config, grid)
 
     sets = {"county": ZoneSet.from_gdf(study_area, grid, id_field="code", name_field="name", kind="county",
                                        source=config.study_area.path)}
     sets["study_area"] = ZoneSet.from_gdf(_dissolve(sets["county"].gdf, config), grid, id_field="code",
                                           name_field="name", kind="study_area", source=config.study_area.path)
     for name, source in config.zones.items():
-        gdf = read_vector(source.path, source.layer, key=f"zones.{name}")
+        gdf = inputs.vector(source.path, source.layer, key=f"zones.{name}")
         sets[name] = ZoneSet.from_gdf(gdf, grid, id_field=source.id_field, name_field=source.name_field, kind=name,
                                       source=source.path)
     return sets

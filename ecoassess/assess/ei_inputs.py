@@ -92,13 +92,9 @@ def grass_fvc_km2(zones, fvc: xr.DataArray, land_cover: xr.DataArray, legend) ->
     return grass_fvc_areas_from_class_areas(zonal_class_areas(zones, layer, nodata=0))
 
 
-def river_length_km(config: AssessmentConfig, zones) -> pd.Series | None:
+def river_length_km(rivers: gpd.GeoDataFrame, zones) -> pd.Series:
     """River length (km) per zone: river lines clipped to each zone polygon in the grid's equal-area CRS."""
-    if config.rivers is None:
-        return None
-    from ecoassess.readers import read_vector
-
-    rivers = read_vector(config.rivers.path, config.rivers.layer, key="rivers").to_crs(zones.gdf.crs)
+    rivers = rivers.to_crs(zones.gdf.crs)
     polys = zones.gdf.geometry
     lengths = {}
     for zone_id, poly in polys.items():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 from pathlib import Path
 
 import geopandas as gpd
@@ -13,44 +12,46 @@ from ecoassess.config import AssessmentConfig
 from ecoassess.errors import EcoassessError, InputError
 from ecoassess.grid import AnalysisGrid
 from ecoassess.readers import read_vector
-from ecoassess.stages.common import ei_years, formats, isolated, open_year_scenes, with_code, with_geometry
+from ecoassess.stages.base import RunContext, RunInputs, Stage
+from ecoassess.stages.common import ei_years, formats, with_code, with_geometry
 from ecoassess.stages.vegetation import vegetation_year
-
-if TYPE_CHECKING:
-    from ecoassess.pipeline import RunResult
 
 log = logging.getLogger(__name__)
 
 
-def ei_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, zone_sets: dict, vegetation=None):
+def ei_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, zone_sets: dict, vegetation=None,
+            inputs: RunInputs | None = None):
     """HJ 192-2015 EI of every county and the whole area for ``year`` (STANDARDS §1), with every intermediate.
 
     ``vegetation``: the year's :class:`~ecoassess.stages.vegetation.VegetationYear` when the vegetation stage
     made it (its FVC splits grass classes; its monthly-maximum NDVI, made in the same pass as its composite).
+    ``inputs``: the run's opened inputs (:class:`~ecoassess.stages.base.RunInputs`); without them, opened here.
     Returns the :class:`~ecoassess.assess.hj192.EiResult`, the erosion class layer (or None) and the habitat areas.
     """
     from ecoassess.assess import ei_inputs as gather
     from ecoassess.assess.hj192 import EiInputs, compute_ei
     from ecoassess.sources import composite
 
+    inputs = inputs or RunInputs(config, grid)
     counties = zone_sets["county"]
-    land_cover, legend = gather.land_cover_layer(config, year, grid)
+    land_cover, legend = land_cover_of(inputs, year)
     grass = None
     if gather.needs_grass_split(legend):  # e.g. CLCD/WorldCover grass: split by this year's FVC (5/20/50 %)
         if vegetation is None:
             inside = counties.covered(chunk=config.grid.chunk)
-            vegetation = vegetation_year(config, year, grid, inside)
+            vegetation = vegetation_year(config, year, grid, inside, inputs)
         grass = gather.grass_fvc_km2(counties, vegetation.fvc, land_cover, legend)
     habitat, assumptions = gather.habitat_km2(counties, land_cover, legend, grass_fvc_areas=grass)
     if vegetation is not None and vegetation.monthly_max_ndvi is not None:
         monthly_ndvi, n_dates = vegetation.monthly_max_ndvi, vegetation.monthly_max_dates
     else:
-        monthly = composite(open_year_scenes(config, year, grid), method="monthly_max_ndvi",
+        monthly = composite(inputs.scenes(year), method="monthly_max_ndvi",
                             months=tuple(config.composite.months), min_clear=config.composite.min_clear)
         monthly_ndvi, n_dates = monthly.ndvi, len(monthly.dates)
     ndvi_mean, ndvi_weight = gather.zone_ndvi(counties, monthly_ndvi)
     erosion, erosion_layer, erosion_notes = gather.erosion_km2(config, counties, grid, land_cover, legend, None)
-    rivers = gather.river_length_km(config, counties)
+    rivers = (None if config.rivers is None else
+              gather.river_length_km(inputs.vector(config.rivers.path, config.rivers.layer, key="rivers"), counties))
     notes = [f"vegetation cover from the May–September monthly-maximum NDVI composite of {n_dates} "
              "scene(s) (float NDVI with A_veg = 121.165124)",
              "river length from the river layer clipped to each county" if rivers is not None else
@@ -71,31 +72,54 @@ def ei_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, zone_sets: 
         assumptions=list(assumptions) + erosion_notes + notes)
     return compute_ei(inputs, coefficients=config.hj192.coefficients), erosion_layer, habitat
 
-def ei_stage(config, grid, zone_sets, store, timer, result: RunResult) -> None:
-    """HJ 192-2015 EI per county and year, ΔEI and its change class, function-zone indicators."""
-    from ecoassess.resume import run_part
+def land_cover_of(inputs: RunInputs, year: int):
+    """The year's land cover on the grid (opened once per run) and its legend; an error naming the field when the
+    EI year has none."""
+    from ecoassess.legends import load_legend
 
-    if not config.hj192.enabled:
-        return
-    years = ei_years(config)
-    if not years:
-        log.info("HJ 192 EI skipped: it needs land cover, imagery and the statistics table")
-        return
-    run_part(store, "hj192 ei", lambda: _ei_part(config, years, grid, zone_sets, store, timer, result))
+    layer = inputs.land_cover(year)
+    if layer is None:
+        raise InputError(f"the HJ 192 EI needs land cover for {year}", field=f"land_cover.{year}",
+                         expected="a land-cover raster with a legend (e.g. cas_lucc)")
+    return layer, load_legend(inputs.config.land_cover[year].legend)
 
 
-def _ei_part(config, years, grid, zone_sets, store, timer, result: RunResult) -> None:
+class EiStage(Stage):
+    """HJ 192-2015 EI per county and year, ΔEI and its change class, function-zone indicators: one resumable part.
+
+    Uses ``vegetation`` (the years' FVC and monthly-maximum NDVI) when the vegetation stage made it."""
+
+    name = "hj192 ei"
+    uses = ("vegetation",)
+
+    def enabled(self, config: AssessmentConfig) -> bool:
+        if not config.hj192.enabled:
+            return False
+        if not ei_years(config):
+            log.info("HJ 192 EI skipped: it needs land cover, imagery and the statistics table")
+            return False
+        return True
+
+    def run(self, ctx: RunContext) -> None:
+        from ecoassess.resume import run_part
+
+        run_part(ctx.store, "hj192 ei", lambda: _ei_part(ctx, ei_years(ctx.config)))
+
+
+def _ei_part(ctx: RunContext, years: list[int]) -> None:
     """The EI of every year, ΔEI, function-zone indicators and assumptions: one resumable part of the run."""
-    from ecoassess.assess.ei_inputs import habitat_km2, land_cover_layer
+    from ecoassess.assess.ei_inputs import habitat_km2
     from ecoassess.assess.hj192 import function_zone_indicators
     from ecoassess.cog import write_cog
 
+    config, store, timer, zone_sets, result = ctx.config, ctx.store, ctx.timer, ctx.zone_sets, ctx.result
+    vegetation = ctx.product("vegetation", {})
     try:
         tables, assumptions = [], []
         for year in years:
             with timer.stage(f"hj192 ei {year}"):
-                ei, erosion_layer, habitat = ei_year(config, year, grid, zone_sets,
-                                                     result.year_layers.get(("vegetation", year)))
+                ei, erosion_layer, habitat = ei_year(config, year, ctx.grid, zone_sets, vegetation.get(year),
+                                                     ctx.inputs)
                 if erosion_layer is not None:
                     rel = Path("layers") / f"erosion_class_{year}.tif"
                     write_cog(erosion_layer, store.path(rel), nodata=0, dtype="uint8", resampling="nearest",
@@ -116,16 +140,16 @@ def _ei_part(config, years, grid, zone_sets, store, timer, result: RunResult) ->
         store.write_table("county_ei", with_geometry_or_total(zone_sets, table), **formats(config))
         if config.outputs.maps:
             result.maps.update(write_ei_map(store, zone_sets["county"], table, config))
-        change = ei_change_table(config, table, zone_sets)
+        change = ei_change_table(config, table, zone_sets, ctx.inputs)
         if change is not None:
             result.tables["county_ei_change"] = change
             store.write_table("county_ei_change", change, **formats(config))
         if "function_zones" in config.zones and config.zones["function_zones"].type_field:
             fz_source = config.zones["function_zones"]
             fz = zone_sets["function_zones"]
-            land_cover, legend = land_cover_layer(config, years[-1], grid)
+            land_cover, legend = land_cover_of(ctx.inputs, years[-1])
             fz_habitat, _ = habitat_km2(fz, land_cover, legend)
-            types = read_vector(fz_source.path, fz_source.layer, key="zones.function_zones").set_index(
+            types = ctx.inputs.vector(fz_source.path, fz_source.layer, key="zones.function_zones").set_index(
                 fz_source.id_field)[fz_source.type_field]
             area = pd.Series(fz.area_km2 - fz.area_outside_km2, index=fz.ids)
             indicators = function_zone_indicators(fz_habitat, area, types.reindex(fz.ids))
@@ -138,7 +162,7 @@ def _ei_part(config, years, grid, zone_sets, store, timer, result: RunResult) ->
         result.tables["ei_assumptions"] = notes
         store.write_table("ei_assumptions", notes, **formats(config))
     except EcoassessError as exc:
-        isolated(config, result, "hj192 ei", exc)
+        ctx.failed("hj192 ei", exc)
 
 #: Map colours of the five EI grades (优 … 差), green to red.
 GRADE_COLOURS = ("#1a9641", "#a6d96a", "#ffffbf", "#fdae61", "#d7191c")
@@ -181,9 +205,11 @@ def previous_ei(config: AssessmentConfig) -> pd.DataFrame:
         rows.append(layer.assign(code=layer["code"].astype(str), source=str(path)))
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["code", "year", "name", "ei"])
 
-def ei_change_table(config: AssessmentConfig, table: pd.DataFrame, zone_sets: dict) -> pd.DataFrame | None:
+def ei_change_table(config: AssessmentConfig, table: pd.DataFrame, zone_sets: dict,
+                    inputs: RunInputs | None = None) -> pd.DataFrame | None:
     """ΔEI against the baseline year (this run or earlier results), change classes, the fluctuation flag and,
-    for counties of key ecological function zones, the 7-class change (cut-offs unverified, marked)."""
+    for counties of key ecological function zones, the 7-class change (cut-offs unverified, marked).
+    ``inputs``: the run's opened inputs (the function-zone file is read once per run)."""
     from ecoassess.assess.ei_inputs import dominant_function_type
     from ecoassess.assess.hj192 import change_class, fluctuation_flag, function_zone_change_class
 
@@ -211,8 +237,9 @@ def ei_change_table(config: AssessmentConfig, table: pd.DataFrame, zone_sets: di
     change["baseline_source"] = "this run" if base in set(table["year"]) else "hj192.previous_results"
     fz = config.zones.get("function_zones")
     if fz is not None and fz.type_field:
-        types = dominant_function_type(zone_sets["county"], read_vector(fz.path, fz.layer, key="zones.function_zones"),
-                                       fz.type_field)
+        zones_gdf = (inputs.vector(fz.path, fz.layer, key="zones.function_zones") if inputs is not None
+                     else read_vector(fz.path, fz.layer, key="zones.function_zones"))
+        types = dominant_function_type(zone_sets["county"], zones_gdf, fz.type_field)
         change["function_type"] = types.reindex(change.index)
         key = change["function_type"].notna()
         change["function_zone_change_class"] = function_zone_change_class(change["delta_ei"]).where(key)

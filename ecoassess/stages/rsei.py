@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import TYPE_CHECKING
 from pathlib import Path
 
 import numpy as np
@@ -14,24 +13,24 @@ import xarray as xr
 from ecoassess.config import AssessmentConfig
 from ecoassess.errors import EcoassessError
 from ecoassess.grid import AnalysisGrid
-from ecoassess.stages.common import (band_ref, formats, isolated, open_year_scenes, water_mask_from_land_cover,
-                                     with_code, with_geometry)
-
-if TYPE_CHECKING:
-    from ecoassess.pipeline import RunResult
+from ecoassess.stages.base import RunContext, RunInputs, Stage
+from ecoassess.stages.common import formats, water_mask_from_land_cover, with_code, with_geometry
 
 log = logging.getLogger(__name__)
 
 
-def rsei_years(config: AssessmentConfig, grid: AnalysisGrid, inside: xr.DataArray) -> list:
+def rsei_years(config: AssessmentConfig, grid: AnalysisGrid, inside: xr.DataArray,
+               inputs: RunInputs | None = None) -> list:
     """RSEI (Xu 2013; STANDARDS §3) for every year with thermal imagery; a joint PCA when there are two years.
 
     Reflectance comes from the thermal product itself when it carries the six optical bands (a Landsat C2 L2
-    product: one date, one sensor, as in Xu 2013); otherwise from the year's composite of ``imagery``.
+    product: one date, one sensor, as in Xu 2013; opened with the config's ``masking``); otherwise from the
+    year's composite of ``imagery`` (with ``composite.months`` and ``composite.min_clear``, as the vegetation
+    stage makes it). ``inputs``: the run's opened inputs; without them the products are opened here.
     """
     from ecoassess.assess.rsei import RseiSettings, compute_rsei, rsei_indicators
     from ecoassess.assess.rsei import water_mask as mndwi_water_mask
-    from ecoassess.sources import CORE_ROLES, composite, open_scene
+    from ecoassess.sources import CORE_ROLES, composite
 
     spec = config.rsei
     years = [y for y in config.years if y in config.thermal]
@@ -40,22 +39,21 @@ def rsei_years(config: AssessmentConfig, grid: AnalysisGrid, inside: xr.DataArra
     settings = RseiSettings.from_spec(normalisation=spec.normalisation,
                                       water_mask=None if spec.water_mask == "land_cover" else spec.water_mask,
                                       wetness_index=spec.wetness_index)
+    inputs = inputs or RunInputs(config, grid)
     indicators, valids, waters, water_sources = [], [], [], []
     for year in years:
-        tspec = config.thermal[year]
-        options = {"grid": grid, "chunk": config.grid.chunk}
-        thermal = (open_scene("geotiff", bands={k: band_ref(v) for k, v in tspec.bands.items()}, date=tspec.date,
-                              **options) if tspec.kind == "geotiff" else open_scene(tspec.kind, path=tspec.path, **options))
+        thermal = inputs.thermal(year)
         if all(role in thermal.bands for role in CORE_ROLES):
             bands, clear, sensor = thermal.bands, thermal.clear, thermal.sensor
         else:
-            scenes = open_year_scenes(config, year, grid)
-            comp = composite(scenes, method="median", months=tuple(config.composite.months))
+            scenes = inputs.scenes(year)
+            comp = composite(scenes, method="median", months=tuple(config.composite.months),
+                             min_clear=config.composite.min_clear)
             bands, clear, sensor = comp.bands, comp.clear_count > 0, scenes[0].sensor
             clear = clear & thermal.clear
         ind = rsei_indicators(bands, thermal.thermal_k, sensor=sensor, wetness_index=spec.wetness_index)
         if spec.water_mask == "land_cover" or (spec.water_mask is None and year in config.land_cover):
-            water = water_mask_from_land_cover(config, year, grid)
+            water = water_mask_from_land_cover(inputs, year)
             water_sources.append("land_cover" if water is not None else "none")
         else:
             water = mndwi_water_mask(bands, clear, settings)
@@ -94,22 +92,28 @@ def zone_rsei_table(zones, result) -> pd.DataFrame:
     table["joint_pca"] = result.joint
     return table
 
-def rsei_stage(config, grid, zone_sets, inside, store, timer, result: RunResult) -> None:
+class RseiStage(Stage):
     """RSEI layers, per-zone RSEI tables and the PCA report (skipped without thermal imagery); one resumable part."""
-    from ecoassess.resume import run_part
 
-    if not config.thermal or not config.rsei.enabled:
-        return
-    run_part(store, "rsei", lambda: _rsei_part(config, grid, zone_sets, inside, store, timer, result))
+    name = "rsei"
+
+    def enabled(self, config: AssessmentConfig) -> bool:
+        return bool(config.thermal) and config.rsei.enabled
+
+    def run(self, ctx: RunContext) -> None:
+        from ecoassess.resume import run_part
+
+        run_part(ctx.store, "rsei", lambda: _rsei_part(ctx))
 
 
-def _rsei_part(config, grid, zone_sets, inside, store, timer, result: RunResult) -> None:
+def _rsei_part(ctx: RunContext) -> None:
     from ecoassess.assess.rsei import rsei_change
     from ecoassess.cog import write_cogs
 
+    config, store, timer, zone_sets, result = ctx.config, ctx.store, ctx.timer, ctx.zone_sets, ctx.result
     try:
         with timer.stage("rsei"):
-            rsei = rsei_years(config, grid, inside)
+            rsei = rsei_years(config, ctx.grid, ctx.inside, ctx.inputs)
             outputs = []  # (layer, relative path, options): every layer of every year written in one pass
             for r in rsei:
                 for name, layer, nodata, dtype in (("rsei", r.rsei, float("nan"), "float32"),
@@ -147,4 +151,4 @@ def _rsei_part(config, grid, zone_sets, inside, store, timer, result: RunResult)
             store.write_table("rsei_pca", pca, **formats(config))
             result.manifest["rsei"] = [r.summary() for r in rsei]
     except EcoassessError as exc:
-        isolated(config, result, "rsei", exc)
+        ctx.failed("rsei", exc)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,11 +14,8 @@ from ecoassess.config import AssessmentConfig
 from ecoassess.errors import EcoassessError, InputError
 from ecoassess.grid import AnalysisGrid
 from ecoassess.materialize import materialize
-from ecoassess.stages.common import (ei_years, formats, isolated, open_year_scenes, water_mask_from_land_cover,
-                                     with_code, with_geometry)
-
-if TYPE_CHECKING:
-    from ecoassess.pipeline import RunResult
+from ecoassess.stages.base import RunContext, RunInputs, Stage
+from ecoassess.stages.common import ei_years, formats, water_mask_from_land_cover, with_code, with_geometry
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +37,11 @@ class VegetationYear:
     monthly_max_dates: int
     cache: object = field(default=None, repr=False)  # keeps the materialised composite layers alive
 
-def vegetation_water_mask(config: AssessmentConfig, year: int, grid: AnalysisGrid,
-                          bands: xr.Dataset | None) -> xr.DataArray | None:
+def vegetation_water_mask(inputs: RunInputs, year: int, bands: xr.Dataset | None) -> xr.DataArray | None:
     """Open water for masking vegetation statistics: from the year's land cover when given, else MNDWI > 0."""
     from ecoassess.spectral import load_catalog
 
-    water = water_mask_from_land_cover(config, year, grid)
+    water = water_mask_from_land_cover(inputs, year)
     if water is not None:
         return water
     if bands is not None and "green" in bands and "swir1" in bands:
@@ -55,12 +50,17 @@ def vegetation_water_mask(config: AssessmentConfig, year: int, grid: AnalysisGri
         return mndwi > 0
     return None
 
-def vegetation_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, inside: xr.DataArray) -> VegetationYear:
-    """Composite the year's scenes, then NDVI and FVC (STANDARDS §4) on the grid, lazily."""
+def vegetation_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, inside: xr.DataArray,
+                    inputs: RunInputs | None = None) -> VegetationYear:
+    """Composite the year's scenes, then NDVI and FVC (STANDARDS §4) on the grid, lazily.
+
+    ``inputs``: the run's opened inputs (:class:`~ecoassess.stages.base.RunInputs`); without them the scenes
+    and land cover are opened here."""
     from ecoassess.layers.vegetation import fvc, fvc_endmembers, ndvi
     from ecoassess.sources import composite
 
-    scenes = open_year_scenes(config, year, grid)
+    inputs = inputs or RunInputs(config, grid)
+    scenes = inputs.scenes(year)
     if not scenes:
         raise InputError(f"no imagery is configured for year {year}", field=f"imagery.{year}")
     comp = composite(scenes, method="median", months=tuple(config.composite.months),
@@ -73,7 +73,7 @@ def vegetation_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, ins
                             min_clear=config.composite.min_clear)
     if config.composite.method == "monthly_max_ndvi":
         ndvi_layer, n_dates = monthly.ndvi, len(monthly.dates)
-    water = vegetation_water_mask(config, year, grid, comp.bands)
+    water = vegetation_water_mask(inputs, year, comp.bands)
     masked = comp.masked if water is None else (comp.masked | (water & ~comp.nodata))
     masked = masked & inside
     # the composite is computed once; the quantile passes, the COGs and the zonal statistics read the result
@@ -108,31 +108,45 @@ def county_vegetation_table(zones, veg: VegetationYear) -> pd.DataFrame:
 
 # -- the run ---------------------------------------------------------------------------------------------------
 
-def vegetation_stage(config, grid, zone_sets, inside, store, timer, result: RunResult) -> None:
-    """NDVI/FVC layers and the county vegetation table, year by year (a failing year is reported)."""
-    from ecoassess.resume import run_part
+class VegetationStage(Stage):
+    """NDVI/FVC layers and the county vegetation table, year by year (a failing year is reported), and the map.
 
-    def year_part(year: int) -> pd.DataFrame:
-        with timer.stage(f"vegetation {year}"):
-            veg = vegetation_year(config, year, grid, inside)
-            result.layers.update(write_vegetation_layers(store, veg))
-            result.year_layers["vegetation", year] = veg  # the EI stage reuses its FVC and NDVI
-        with timer.stage(f"zonal statistics {year}"):
-            return pd.concat([county_vegetation_table(zone_sets["county"], veg),
-                              county_vegetation_table(zone_sets["study_area"], veg)])
+    Provides ``vegetation``: ``{year: VegetationYear}`` of the years computed in this run (a year reused from an
+    interrupted run's staging is not in it; the EI stage then makes what it needs itself)."""
 
-    rows = []
-    for year in [y for y in config.years if y in config.imagery]:  # a baseline may come from earlier results
-        try:
-            rows.append(run_part(store, f"vegetation {year}", lambda: year_part(year)))
-        except EcoassessError as exc:
-            isolated(config, result, f"vegetation {year}", exc)
-    if not rows:
-        raise EcoassessError("no year could be assessed:\n  " + "\n  ".join(result.problems))
-    table = with_code(pd.concat(rows))
-    result.tables["county_vegetation"] = table
-    result.manifest["fvc_endmembers"] = endmember_summary(table)
-    store.write_table("county_vegetation", with_geometry(zone_sets["county"], table), **formats(config))
+    name = "vegetation"
+    provides = ("vegetation",)
+
+    def run(self, ctx: RunContext) -> None:
+        from ecoassess.resume import run_part
+
+        config, store, timer, zone_sets = ctx.config, ctx.store, ctx.timer, ctx.zone_sets
+        years_made = ctx.products.setdefault("vegetation", {})
+
+        def year_part(year: int) -> pd.DataFrame:
+            with timer.stage(f"vegetation {year}"):
+                veg = vegetation_year(config, year, ctx.grid, ctx.inside, ctx.inputs)
+                ctx.result.layers.update(write_vegetation_layers(store, veg))
+                years_made[year] = veg
+            with timer.stage(f"zonal statistics {year}"):
+                return pd.concat([county_vegetation_table(zone_sets["county"], veg),
+                                  county_vegetation_table(zone_sets["study_area"], veg)])
+
+        rows = []
+        for year in [y for y in config.years if y in config.imagery]:  # a baseline may come from earlier results
+            try:
+                rows.append(run_part(store, f"vegetation {year}", lambda: year_part(year)))
+            except EcoassessError as exc:
+                ctx.failed(f"vegetation {year}", exc)
+        if not rows:
+            raise EcoassessError("no year could be assessed:\n  " + "\n  ".join(ctx.result.problems))
+        table = with_code(pd.concat(rows))
+        ctx.result.tables["county_vegetation"] = table
+        ctx.result.manifest["fvc_endmembers"] = endmember_summary(table)
+        store.write_table("county_vegetation", with_geometry(zone_sets["county"], table), **formats(config))
+        if config.outputs.maps:
+            with timer.stage("maps"):
+                ctx.result.maps.update(write_vegetation_map(store, zone_sets["county"], table, config))
 
 def write_vegetation_layers(store, veg: VegetationYear) -> dict[str, Path]:
     """NDVI, FVC and the clear-observation count as COGs, in one pass over the composite they share."""

@@ -1,0 +1,219 @@
+"""The stage contract: what a stage of a run is, the context it runs in, and the inputs it shares (issue 17).
+
+A stage is one module in ``ecoassess/stages/`` holding one :class:`Stage` subclass:
+
+* ``name``: how logs, timings, problems and the resume store name it;
+* ``needs``: products of earlier stages it cannot run without; ``uses``: products it takes when present (else it
+  makes what it needs itself); ``provides``: the products it leaves in the context for later stages;
+* ``enabled(config)``: whether the config asks for it; ``run(ctx)``: the work, writing into ``ctx.store`` and
+  recording tables, layers, maps and problems in ``ctx.result``.
+
+:data:`ecoassess.pipeline.STAGES` lists the stages in order; :func:`check_stage_order` proves every ``needs`` is
+provided by an earlier stage. Adding a stage = its module + one line in that list + its config model.
+
+Inputs are opened once per run through :class:`RunInputs` (``ctx.inputs``): the scenes of a year, the thermal
+product, land cover, vector files. A stage never opens a configured file on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import xarray as xr
+
+from ecoassess.config import AssessmentConfig
+from ecoassess.errors import DiskSpaceError
+from ecoassess.grid import AnalysisGrid
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What a run made: tables, written layers and maps (relative to ``out_dir`` until the run ends), problems."""
+
+    out_dir: Path
+    grid: AnalysisGrid
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    layers: dict[str, Path] = field(default_factory=dict)
+    maps: dict[str, Path] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    manifest: dict = field(default_factory=dict)
+    #: when a run with problems found complete results of an earlier run in the folder asked for, it leaves them
+    #: there and writes its own beside them (``out_dir`` = ``<out>.incomplete``); this is the folder kept
+    kept_earlier: Path | None = None
+
+
+class RunInputs:
+    """The configured inputs of one run, each opened at most once and shared by every stage.
+
+    Opening is lazy (headers and metadata; pixels are read when a chunk is computed), so a cached scene costs
+    no memory until used. ``opened`` counts the opens per input, for the log and for tests.
+    """
+
+    def __init__(self, config: AssessmentConfig, grid: AnalysisGrid):
+        self.config, self.grid = config, grid
+        self._cache: dict[tuple, Any] = {}
+        self.opened: dict[str, int] = {}
+
+    def _once(self, key: tuple, label: str, make):
+        if key not in self._cache:
+            self._cache[key] = make()
+            self.opened[label] = self.opened.get(label, 0) + 1
+        return self._cache[key]
+
+    def scenes(self, year: int) -> list:
+        """Every scene configured for ``year`` (``imagery.<year>``), on the grid with the config's masking."""
+        return [self.scene(spec) for spec in self.config.imagery.get(year, [])]
+
+    def thermal(self, year: int):
+        """The thermal product of ``year`` (``thermal.<year>``), opened like the imagery (same masking)."""
+        return self.scene(self.config.thermal[year])
+
+    def scene(self, spec):
+        """One configured product (a ``SceneSpec``), opened once however many stages and years list it."""
+        label = str(spec.path) if spec.path is not None else ", ".join(sorted(str(_ref_path(b))
+                                                                             for b in (spec.bands or {}).values()))
+        key = ("scene", spec.model_dump_json())
+        return self._once(key, label, lambda: open_product(self.config, spec, self.grid))
+
+    def land_cover(self, year: int) -> xr.DataArray | None:
+        """The land-cover classes of ``year`` on the grid (nearest neighbour; outside the raster the legend's
+        nodata), or None when not configured."""
+        source = self.config.land_cover.get(year)
+        if source is None:
+            return None
+        return self._once(("land_cover", year), f"land_cover.{year}", lambda: _read_land_cover(self.config, year,
+                                                                                             self.grid))
+
+    def vector(self, path, layer=None, *, key: str | None = None) -> gpd.GeoDataFrame:
+        """A vector file (:func:`ecoassess.readers.read_vector`: its text encoding found) read once per run;
+        callers get their own copy, so nothing one stage does to it leaks into another. ``key``: config field."""
+        from ecoassess.readers import read_vector
+
+        return self._once(("vector", str(path), layer), str(path), lambda: read_vector(path, layer, key=key)).copy()
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+
+@dataclass
+class RunContext:
+    """Everything a stage works with: config, grid, zones, shared inputs, the results store and the run's record."""
+
+    config: AssessmentConfig
+    grid: AnalysisGrid
+    study_area: gpd.GeoDataFrame
+    zone_sets: dict            # name → ZoneSet: "county", "study_area" and every configured zone set
+    inside: xr.DataArray       # cells any county covers, even in part (the tables weight them by coverage)
+    store: Any                 # ecoassess.store.ResultsStore
+    timer: Any                 # ecoassess.manifest.RunTimer
+    result: RunResult
+    inputs: RunInputs
+    products: dict[str, Any] = field(default_factory=dict)
+
+    def provide(self, name: str, value) -> None:
+        """Leave a product for later stages (declared in the stage's ``provides``)."""
+        self.products[name] = value
+
+    def product(self, name: str, default=None):
+        return self.products.get(name, default)
+
+    def failed(self, what: str, exc) -> None:
+        """Record a failed part of the run, or re-raise when the config says ``run.on_error: stop``."""
+        isolated(self.config, self.result, what, exc)
+
+
+class Stage:
+    """One step of a run (see the module docstring for the contract)."""
+
+    name: str = ""
+    needs: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
+    provides: tuple[str, ...] = ()
+
+    def enabled(self, config: AssessmentConfig) -> bool:
+        return True
+
+    def run(self, ctx: RunContext) -> None:
+        raise NotImplementedError(f"stage {self.name!r} has no run()")
+
+
+def check_stage_order(stages) -> None:
+    """Raise ValueError when a stage needs a product that no earlier stage in ``stages`` provides."""
+    provided: set[str] = set()
+    names: set[str] = set()
+    for stage in stages:
+        if not stage.name or stage.name in names:
+            raise ValueError(f"stage {type(stage).__name__} needs a unique name, got {stage.name!r}")
+        names.add(stage.name)
+        missing = [n for n in stage.needs if n not in provided]
+        if missing:
+            raise ValueError(f"stage {stage.name!r} needs {', '.join(missing)}, which no earlier stage provides")
+        provided.update(stage.provides)
+
+
+# -- opening the configured inputs (what RunInputs caches) ---------------------------------------------------------
+
+def scene_options(config: AssessmentConfig, kind: str, grid: AnalysisGrid) -> dict:
+    """Reader options every product of ``kind`` is opened with: the grid, the chunk and the config's masking."""
+    options = {"grid": grid, "chunk": config.grid.chunk}
+    if kind == "sentinel2_l2a" and config.masking.scl_classes is not None:
+        options["mask_scl"] = tuple(config.masking.scl_classes)
+    if kind == "landsat_c2l2" and config.masking.landsat_flags is not None:
+        options["mask_flags"] = tuple(config.masking.landsat_flags)
+    return options
+
+
+def open_product(config: AssessmentConfig, spec, grid: AnalysisGrid):
+    """One configured product (``imagery.<year>[i]`` or ``thermal.<year>``) opened lazily on ``grid`` with the
+    config's masking; a Landsat thermal product gets ``masking.landsat_flags`` like the imagery (its clear mask is
+    RSEI's when it carries the optical bands too)."""
+    from ecoassess.sources import open_scene
+
+    options = scene_options(config, spec.kind, grid)
+    if spec.kind == "geotiff":
+        options.update(bands={k: band_ref(v) for k, v in spec.bands.items()}, date=spec.date,
+                       sensor=spec.sensor or "geotiff", scale=spec.scale, offset=spec.offset,
+                       nodata=spec.nodata, mask=spec.mask.model_dump() if spec.mask else None)
+        return open_scene("geotiff", **options)
+    return open_scene(spec.kind, path=spec.path, **options)
+
+
+def open_year_scenes(config: AssessmentConfig, year: int, grid: AnalysisGrid) -> list:
+    """Every scene configured for ``year``, opened lazily on ``grid`` with the config's masking."""
+    return [open_product(config, spec, grid) for spec in config.imagery.get(year, [])]
+
+
+def band_ref(ref):
+    return {"path": ref.path, "band": ref.band} if hasattr(ref, "band") else ref
+
+
+def _ref_path(ref):
+    return ref.path if hasattr(ref, "path") else ref
+
+
+def _read_land_cover(config: AssessmentConfig, year: int, grid: AnalysisGrid) -> xr.DataArray:
+    from ecoassess.grid import read_on_grid
+    from ecoassess.legends import load_legend
+
+    source = config.land_cover[year]
+    legend = load_legend(source.legend)
+    lc = read_on_grid(source.path, grid, band=source.band, kind="classes", crs=source.crs, chunk=config.grid.chunk,
+                      name=f"land_cover_{year}", dst_nodata=legend.nodata)
+    lc.attrs["nodata"] = legend.nodata
+    return lc
+
+
+def isolated(config: AssessmentConfig, result: RunResult, what: str, exc) -> None:
+    """Record a failed part of the run (or re-raise when the config says to stop at the first error)."""
+    if config.run.on_error == "stop" or isinstance(exc, DiskSpaceError):
+        raise exc  # a full disk is not one part's failure: the rest would fail the same way
+    message = f"{what}: {exc}"
+    log.error(message)
+    result.problems.append(message)

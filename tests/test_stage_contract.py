@@ -1,0 +1,71 @@
+"""The stage contract (issue 17): stages declared in order, and every configured input opened once per run."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+import ecoassess
+from ecoassess.pipeline import STAGES
+from ecoassess.sample import write_sample
+from ecoassess.stages.base import RunContext, Stage, check_stage_order
+
+
+class _Needs(Stage):
+    name = "needs vegetation"
+    needs = ("vegetation",)
+
+
+class _Provides(Stage):
+    name = "makes vegetation"
+    provides = ("vegetation",)
+
+
+def test_the_declared_stages_are_in_an_order_that_satisfies_every_need():
+    check_stage_order(STAGES)
+    assert [s.name for s in STAGES][:1] == ["vegetation"]
+    check_stage_order([_Provides(), _Needs()])
+    with pytest.raises(ValueError, match="needs vegetation.*no earlier stage provides"):
+        check_stage_order([_Needs(), _Provides()])
+    with pytest.raises(ValueError, match="unique name"):
+        check_stage_order([_Provides(), _Provides()])
+
+
+def test_each_input_of_the_sample_is_opened_once_by_the_stages(tmp_path, monkeypatch):
+    """After load_config's header checks, the run opens each product, land-cover raster and zone file once,
+    however many stages and years use it (the vegetation, RSEI and EI stages each opened them again before)."""
+    import ecoassess.readers
+    import ecoassess.sources
+
+    config = ecoassess.load_config(write_sample(tmp_path / "sample", seed=0))
+    config.outputs.maps = False
+    opened = Counter()
+
+    def counting(name, real):
+        def reader(path, *args, **kwargs):
+            opened[(name, str(path))] += 1
+            return real(path, *args, **kwargs)
+        return reader
+
+    for name in ("open_sentinel2_l2a", "open_landsat_c2l2"):
+        monkeypatch.setattr(ecoassess.sources, name, counting(name, getattr(ecoassess.sources, name)))
+    monkeypatch.setattr(ecoassess.readers, "read_vector", counting("read_vector", ecoassess.readers.read_vector))
+    seen = {}
+    real_run = STAGES[-1].run
+
+    def last_stage(ctx: RunContext):  # look at what the run opened, before the context is cleared
+        real_run(ctx)
+        seen.update(ctx.inputs.opened)
+    monkeypatch.setattr(STAGES[-1], "run", last_stage)
+
+    result = ecoassess.run(config, out=tmp_path / "results", quiet=True)
+    assert {"county_vegetation", "county_rsei", "county_ei", "function_zone_indicators"} <= set(result.tables)
+    products = [str(s.path) for year in config.imagery for s in config.imagery[year]]
+    products += [str(s.path) for s in config.thermal.values()]
+    assert sorted(p for (kind, p) in opened if kind != "read_vector") == sorted(products)
+    assert {k: n for k, n in opened.items() if n != 1} == {}, "opened more than once"
+    vectors = {p for (kind, p) in opened if kind == "read_vector"}
+    assert str(config.zones["function_zones"].path) in vectors and str(config.rivers.path) in vectors
+    assert all(n == 1 for n in seen.values()), seen
+    assert {f"land_cover.{y}" for y in config.land_cover} <= set(seen)
