@@ -5,8 +5,10 @@ projection used for China (CGCS2000, central meridian 105°E, standard parallels
 the study area's bounds snapped outward to whole cells, so that two runs with the same study area and
 resolution produce the same grid, cell for cell.
 
-Raster inputs are read through a GDAL warped VRT per chunk: nothing is loaded until a chunk is computed, and
-a chunk reads only the source window it needs (DESIGN.md: lazy and chunked by default).
+Raster inputs are read through one GDAL warped VRT per raster, of the whole grid: nothing is loaded until a chunk
+is computed, and a chunk reads only the source window it needs (DESIGN.md: lazy and chunked by default). The VRT
+warps in fixed blocks with an exact transformation, so a cell's value does not depend on the chunk size (issue 16,
+finding 4).
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from pyproj.crs import ProjectedCRS
 from pyproj.crs.coordinate_operation import AlbersEqualAreaConversion
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
-from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from ecoassess.errors import InputError
@@ -245,16 +246,43 @@ def grid_or_none(arr) -> AnalysisGrid | None:
 
 # -- lazy reprojection onto the grid --------------------------------------------------------------------------
 
+#: Side in cells of the blocks the warp is computed in (issue 16, finding 4). A cell's value is computed in the one
+#: fixed 64 × 64 block of the analysis grid that holds it, whatever window a chunk reads, so it cannot depend on
+#: ``grid.chunk``: before, each chunk was warped as a whole and NDVI differed in nearly every pixel between chunk
+#: 256 and 1024 (max 0.19). Small enough that a chunk's edge blocks waste little work, large enough that the
+#: per-block overhead (source window, transformer) stays small (scripts/bench_warp.py).
+WARP_BLOCK = 64
+
+#: Largest error of the warp's coordinate transformation, in source pixels. GDAL's default (0.125 px) moved a cell's
+#: source position by up to an eighth of a pixel (bilinear DEM up to 1.6 m, B04 up to 28 DN from an exact warp).
+#: 0.001 px leaves one class flip in 0.5 M cells and < 0.3 DN; exact (0) costs 3-6× the read time
+#: (scripts/bench_warp.py) and made the sample's run 87 s instead of ~20 s (scripts/bench_pipeline.py, scale 1).
+#: Chunk independence does not rest on this: the approximation is computed per fixed warp block.
+WARP_MAX_ERROR_PX = 0.001
+
+#: Source pixels added around the source window GDAL computes for each block (it samples the block's edges), so a
+#: kernel near a block's edge never lacks a source pixel it would have had in a larger block.
+WARP_SOURCE_EXTRA = 2
+
+_GDAL_RESAMPLING = {Resampling.nearest: "NearestNeighbour", Resampling.bilinear: "Bilinear",
+                    Resampling.cubic: "Cubic", Resampling.average: "Average", Resampling.mode: "Mode"}
+
+
 class _WarpedBand:
-    """Array-like view of one band of a raster file on the analysis grid; each slice is one windowed warp."""
+    """Array-like view of one band of a raster file on the analysis grid; each slice is one windowed read.
+
+    A raster not on the grid is read through a GDAL warped VRT of the whole grid (:func:`_warped_vrt_xml`) that
+    computes cells in fixed :data:`WARP_BLOCK` blocks, so a slice returns the same values whatever its size.
+    """
 
     ndim = 2
 
     def __init__(self, path: str, band: int, grid: AnalysisGrid, resampling: Resampling, dtype, src_nodata,
-                 dst_nodata, aligned: bool):
+                 dst_nodata, aligned: bool, vrt_xml: str | None = None):
         self.path, self.band, self.grid = path, band, grid
         self.resampling, self.dtype = resampling, np.dtype(dtype)
         self.src_nodata, self.dst_nodata, self.aligned = src_nodata, dst_nodata, aligned
+        self.vrt_xml = vrt_xml
         self.shape = grid.shape
 
     def __getitem__(self, key):
@@ -285,13 +313,112 @@ class _WarpedBand:
         # (scripts/bench_pipeline.py, scale 8: 853 MiB, 896-906 MiB before).
         # One thread per read, as open and warp options (dask runs the reads in parallel already); an Env setting
         # GDAL_NUM_THREADS cost ~0.25 ms per chunk read for the same effect.
-        with rasterio.open(self.path, num_threads=1) as src:
-            if self.aligned:
+        if self.aligned:
+            with rasterio.open(self.path, num_threads=1) as src:
                 return src.read(self.band, window=window)  # aligned: same grid, window always inside
-            with WarpedVRT(src, crs=self.grid.crs, transform=self.grid.transform, width=self.grid.width,
-                           height=self.grid.height, resampling=self.resampling,
-                           src_nodata=self.src_nodata, nodata=self.dst_nodata, num_threads=1) as vrt:
-                return vrt.read(self.band, window=window)
+        # GDAL_VRT_WARP_USE_DATASET_RASTERIO=NO: without it GDAL warps a multi-block window in one go (its
+        # transformer and kernel then depend on the window); with it every block is warped on its own and cached.
+        # rasterio sets the option thread-locally in dask's worker threads.
+        with rasterio.Env(GDAL_VRT_WARP_USE_DATASET_RASTERIO="NO"), rasterio.open(self.vrt_xml) as vrt:
+            return vrt.read(1, window=window)
+
+
+def _warped_vrt_xml(path: str, band: int, src_crs: CRS, info: dict, grid: AnalysisGrid, resampling: Resampling,
+                    src_nodata, dst_nodata, dtype: np.dtype) -> str:
+    """A GDAL ``VRTWarpedDataset`` (XML) of band ``band`` of ``path`` on the whole of ``grid``.
+
+    Everything that decides a cell's value is fixed here, per raster, rather than per chunk (issue 16, finding 4):
+    the block the cell is warped in (:data:`WARP_BLOCK`), the transformation (:data:`WARP_MAX_ERROR_PX`, approximated per block if at all),
+    the kernel's scale (XSCALE/YSCALE: GDAL otherwise derives it per warped region from the ratio of its source
+    and destination windows, so a downsampling bilinear/cubic kernel's footprint varied from block to block) and
+    the source margin (:data:`WARP_SOURCE_EXTRA`). The source CRS is declared in the transformer, so a file
+    without one needs no wrapper. Cells outside the file are ``dst_nodata`` (0 when there is none).
+    """
+    from xml.sax.saxutils import escape
+
+    from rasterio.dtypes import _gdal_typename
+    from rasterio.warp import transform_bounds
+
+    src_transform = info["transform"]
+    xscale, yscale = _warp_scale(src_crs, src_transform, grid)
+    vrt_dtype = dtype if dtype.kind == "f" else np.dtype(info["dtype"])
+    gdal_type = _gdal_typename(vrt_dtype.name)
+
+    def gt(affine: Affine) -> str:
+        return ",".join(repr(float(v)) for v in affine.to_gdal())
+
+    def num(value) -> str:
+        return "nan" if isinstance(value, float) and math.isnan(value) else repr(value)
+
+    transform_xml = f"""<GenImgProjTransformer>
+            <SrcGeoTransform>{gt(src_transform)}</SrcGeoTransform>
+            <SrcInvGeoTransform>{gt(~src_transform)}</SrcInvGeoTransform>
+            <DstGeoTransform>{gt(grid.transform)}</DstGeoTransform>
+            <DstInvGeoTransform>{gt(~grid.transform)}</DstInvGeoTransform>"""
+    if src_crs != grid.crs:
+        try:  # as GDAL does: PROJ picks the datum transformation valid over the source's extent
+            bounds = rasterio.transform.array_bounds(info["height"], info["width"], src_transform)
+            aoi = transform_bounds(src_crs, "EPSG:4326", *bounds, densify_pts=21)
+            aoi_xml = f'<Options><Option key="AREA_OF_INTEREST">{",".join(repr(v) for v in aoi)}</Option></Options>'
+        except Exception:  # noqa: BLE001 - no AOI: PROJ's default choice
+            aoi_xml = ""
+        transform_xml += f"""
+            <ReprojectTransformer><ReprojectionTransformer>
+              <SourceSRS>{escape(src_crs.to_wkt())}</SourceSRS>
+              <TargetSRS>{escape(grid.crs.to_wkt())}</TargetSRS>{aoi_xml}
+            </ReprojectionTransformer></ReprojectTransformer>"""
+    transform_xml += "\n          </GenImgProjTransformer>"
+    if WARP_MAX_ERROR_PX > 0:
+        transform_xml = (f"<ApproxTransformer><MaxError>{WARP_MAX_ERROR_PX!r}</MaxError>"
+                         f"<BaseTransformer>{transform_xml}</BaseTransformer></ApproxTransformer>")
+    nodata_xml = f"<NoDataValue>{num(dst_nodata)}</NoDataValue>" if dst_nodata is not None else ""
+    mapping = "".join([f"<SrcNoDataReal>{num(src_nodata)}</SrcNoDataReal>" if src_nodata is not None else "",
+                       f"<DstNoDataReal>{num(dst_nodata)}</DstNoDataReal>" if dst_nodata is not None else ""])
+    init_dest = "NO_DATA" if dst_nodata is not None else "0"
+    return f"""<VRTDataset rasterXSize="{grid.width}" rasterYSize="{grid.height}" subClass="VRTWarpedDataset">
+  <SRS>{escape(grid.crs.to_wkt())}</SRS>
+  <GeoTransform>{gt(grid.transform)}</GeoTransform>
+  <VRTRasterBand dataType="{gdal_type}" band="1" subClass="VRTWarpedRasterBand">{nodata_xml}</VRTRasterBand>
+  <BlockXSize>{WARP_BLOCK}</BlockXSize>
+  <BlockYSize>{WARP_BLOCK}</BlockYSize>
+  <GDALWarpOptions>
+    <WarpMemoryLimit>67108864</WarpMemoryLimit>
+    <ResampleAlg>{_GDAL_RESAMPLING[resampling]}</ResampleAlg>
+    <WorkingDataType>{gdal_type}</WorkingDataType>
+    <Option name="INIT_DEST">{init_dest}</Option>
+    <Option name="XSCALE">{xscale!r}</Option>
+    <Option name="YSCALE">{yscale!r}</Option>
+    <Option name="SOURCE_EXTRA">{WARP_SOURCE_EXTRA}</Option>
+    <Option name="ERROR_OUT_IF_EMPTY_SOURCE_WINDOW">FALSE</Option>
+    <SourceDataset relativeToVRT="0">{escape(path)}</SourceDataset>
+    <Transformer>
+          {transform_xml}
+    </Transformer>
+    <BandList><BandMapping src="{band}" dst="1">{mapping}</BandMapping></BandList>
+  </GDALWarpOptions>
+</VRTDataset>
+"""
+
+
+def _warp_scale(src_crs: CRS, src_transform: Affine, grid: AnalysisGrid) -> tuple[float, float]:
+    """GDAL's XSCALE/YSCALE for warping onto ``grid``: destination cells per source pixel along x and y.
+
+    Measured once per raster, at the grid's centre, across one grid cell (the ratio varies little over a study
+    area in a conformal or equal-area projection); > 1 when upsampling, < 1 when downsampling.
+    """
+    from rasterio.warp import transform as transform_points
+
+    cx = grid.transform.c + grid.width / 2 * grid.transform.a
+    cy = grid.transform.f + grid.height / 2 * grid.transform.e
+    half = grid.resolution / 2
+    xs, ys = transform_points(grid.crs, src_crs, [cx - half, cx + half, cx, cx], [cy, cy, cy - half, cy + half])
+    inverse = ~src_transform
+    cols, rows = zip(*(inverse * (x, y) for x, y in zip(xs, ys)))
+    along_x = math.hypot(cols[1] - cols[0], rows[1] - rows[0])  # source pixels one grid cell spans along x
+    along_y = math.hypot(cols[3] - cols[2], rows[3] - rows[2])
+    if not (along_x > 0 and along_y > 0 and math.isfinite(along_x) and math.isfinite(along_y)):
+        return 1.0, 1.0
+    return 1.0 / along_x, 1.0 / along_y
 
 
 def _same_value(a, b) -> bool:
@@ -356,12 +483,11 @@ def read_on_grid(path, grid: AnalysisGrid, *, band: int = 1, kind: str = "contin
     if not aligned and log.isEnabledFor(logging.INFO):  # the CRS label costs an EPSG lookup (~10 ms)
         log.info("reprojecting %s band %d from %s at %.6g to the analysis grid (%.6g m) with %s resampling",
                  Path(path).name, band, _crs_label(src_crs), info["res"][0], grid.resolution, resampling.name)
-    if info["crs"] is None:
-        # WarpedVRT needs the CRS on the dataset: wrap the file in a VRT that declares it.
-        path = _declare_crs_vrt(path, src_crs)
-    arr = _WarpedBand(path, band, grid, resampling, out_dtype, nodata, dst_nodata, aligned)
+    vrt_xml = None if aligned else _warped_vrt_xml(path, band, CRS.from_user_input(src_crs), info, grid, resampling,
+                                                   nodata, dst_nodata, out_dtype)
+    arr = _WarpedBand(path, band, grid, resampling, out_dtype, nodata, dst_nodata, aligned, vrt_xml)
     key = (path, os.path.getmtime(path) if os.path.exists(path) else 0, grid, band, kind, str(out_dtype),
-           repr(nodata), repr(dst_nodata), chunk)
+           repr(nodata), repr(dst_nodata), chunk, vrt_xml)
     token = f"read-{Path(path).name}-{band}-{kind}-{abs(hash(key))}"
     data = da.from_array(arr, chunks=(chunk, chunk), name=token, lock=False, asarray=True, meta=np.empty((0, 0), out_dtype))
     out = grid.wrap(data, name=name or Path(path).stem)
@@ -382,18 +508,6 @@ def _crs_label_of_wkt(wkt: str) -> str:
     except Exception:  # noqa: BLE001 - any CRS without an EPSG code
         epsg = None
     return f"EPSG:{epsg}" if epsg else ProjCRS.from_user_input(crs).name
-
-
-def _declare_crs_vrt(path: str, crs: CRS) -> str:
-    """A VRT beside nothing (in /vsimem) that gives ``path`` the CRS ``crs``."""
-    from rasterio.shutil import copy as rio_copy
-
-    vrt_path = f"/vsimem/ecoassess-crs-{abs(hash((path, crs.to_wkt())))}.vrt"
-    with rasterio.open(path) as src:
-        rio_copy(src, vrt_path, driver="VRT")
-    with rasterio.open(vrt_path, "r+") as dst:
-        dst.crs = crs
-    return vrt_path
 
 
 def rasterize_mask(geometries, grid: AnalysisGrid, *, chunk: int = DEFAULT_CHUNK, all_touched: bool = False,

@@ -113,3 +113,38 @@ def test_reading_leaves_the_process_wide_gdal_block_cache_setting_alone(tmp_path
     for grid in (aligned, warped):
         read_on_grid(src_path, grid, kind="reflectance", dtype="float32", chunk=16).values
         assert get_gdal_config("GDAL_CACHEMAX") == before
+
+
+def _utm_source(path, res_m, size, seed=0):
+    """A noisy uint16 raster in UTM 48N (noise shows any difference of kernel or source position at once)."""
+    data = np.random.default_rng(seed).integers(1, 10000, (size, size)).astype("uint16")
+    data[:5, :7] = 0  # some fill
+    with rasterio.open(path, "w", driver="GTiff", width=size, height=size, count=1, dtype="uint16", crs="EPSG:32648",
+                       transform=Affine(res_m, 0, 400000, 0, -res_m, 3320000), nodata=0, tiled=True,
+                       blockxsize=256, blockysize=256) as dst:
+        dst.write(data, 1)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["classes", "continuous", "reflectance", "classes_mode"])
+@pytest.mark.parametrize("source_res, grid_res, extent_m", [(10, 30, 24000), (30, 10, 6000)],
+                         ids=["downsampling", "upsampling"])
+def test_a_reprojected_cell_does_not_depend_on_the_chunk_size(tmp_path, kind, source_res, grid_res, extent_m):
+    """Issue 16, finding 4: each chunk was warped on its own (GDAL's 0.125 px approximation of the transformation
+    and a kernel scale per chunk), so NDVI differed in nearly every pixel between ``grid.chunk`` 256 and 1024.
+    A source in UTM on a China Albers grid must give identical cells for any chunk size, also for chunk sizes that
+    are no multiple of the warp's block size, and the grid's edge (outside the source) too."""
+    from rasterio.warp import transform_bounds
+
+    src = _utm_source(tmp_path / "src.tif", source_res, extent_m // source_res)
+    with rasterio.open(src) as ds:
+        xmin, ymin, xmax, ymax = transform_bounds(ds.crs, china_albers_crs(), *ds.bounds)
+    # the grid overhangs the source on the west and north: edge cells are nodata in every chunking
+    grid = AnalysisGrid.from_bounds((xmin - 300, ymin + 500, xmax - 400, ymax + 300), grid_res, china_albers_crs())
+    layers = {chunk: read_on_grid(src, grid, kind=kind, dtype="float32", chunk=chunk).values
+              for chunk in (64, 100, 256, max(grid.shape))}
+    reference = layers.pop(max(grid.shape))
+    assert np.isnan(reference).any() and (~np.isnan(reference)).mean() > 0.8
+    for chunk, values in layers.items():
+        differ = ~((values == reference) | (np.isnan(values) & np.isnan(reference)))
+        assert not differ.any(), f"chunk {chunk}: {differ.sum()} of {differ.size} cells differ from one chunk"
