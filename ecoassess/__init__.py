@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from ecoassess._version import __version__
 from ecoassess.errors import AllMaskedError, ConfigError, EcoassessError, InputError  # noqa: E402
 
 

@@ -6,8 +6,6 @@ Keys come in a fixed order and file lists are sorted by path, so two runs differ
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 import math
 import os
@@ -19,27 +17,12 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from ecoassess.store import RESUME_DIR
+from ecoassess._version import __version__
+from ecoassess.files import RESUME_DIR, atomic_path, sha256_file
 
 MANIFEST_VERSION = 1
 _PACKAGES = ("numpy", "pandas", "xarray", "dask", "distributed", "rasterio", "geopandas", "shapely", "pyproj",
              "exactextract", "matplotlib", "pyogrio", "openpyxl")
-
-
-def sha256_file(path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read ``chunk`` bytes at a time; computed once per process for an unchanged file
-    (same path, size and modification time), as the run key and the manifest both need it."""
-    st = os.stat(path)
-    return _sha256_file(str(Path(path).absolute()), st.st_size, st.st_mtime_ns, chunk)
-
-
-@functools.lru_cache(maxsize=4096)
-def _sha256_file(path: str, size: int, mtime_ns: int, chunk: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _utc(ts: float) -> str:
@@ -120,7 +103,6 @@ def package_versions() -> dict:
 
 
 def _ecoassess_version() -> str:
-    from ecoassess import __version__
 
     return __version__
 
@@ -267,7 +249,6 @@ def _json_safe(value):
 
 def write_manifest(manifest: dict, path) -> Path:
     """Write ``manifest`` as UTF-8 JSON (Chinese kept readable), atomically. Returns ``path``."""
-    from ecoassess.store import atomic_path
 
     path = Path(path)
     text = json.dumps(_json_safe(manifest), ensure_ascii=False, indent=2, allow_nan=False, default=str) + "\n"

@@ -13,7 +13,6 @@ import logging
 from pathlib import Path
 
 import geopandas as gpd
-import pandas as pd
 from pydantic import BaseModel
 
 from ecoassess.config import AssessmentConfig, load_config

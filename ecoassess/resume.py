@@ -26,7 +26,7 @@ import pickle
 import time
 from pathlib import Path
 
-from ecoassess.store import RESUME_DIR, atomic_path
+from ecoassess.files import RESUME_DIR, atomic_path, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,6 @@ _RUN_FILE = "run.json"
 
 def run_key(config: dict, input_files, versions: dict) -> str:
     """SHA-256 (hex) identifying a run: its config (as given), the content of every input file, the versions."""
-    from ecoassess.manifest import sha256_file
 
     h = hashlib.sha256()
     h.update(json.dumps({"config": config, "versions": versions}, sort_keys=True, default=str).encode())

@@ -36,12 +36,12 @@ import os
 import re
 import shutil
 import zipfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import pyproj
 
 from ecoassess.errors import EcoassessError, space_errors
+from ecoassess.files import MANIFEST_NAME, RESUME_DIR, atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -49,20 +49,6 @@ GPKG_NAME = "results.gpkg"
 XLSX_RELPATH = "tables/results.xlsx"
 _FIXED_TIME = "2000-01-01T00:00:00Z"
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
-
-
-@contextmanager
-def atomic_path(path, suffix: str | None = None):
-    """Yield a temporary path beside ``path``; move it onto ``path`` when the block succeeds, delete it otherwise."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix if suffix is not None else path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 class OutFolderError(EcoassessError):
@@ -290,11 +276,6 @@ class ResultsStore:
 
 
 # -- which folder may be replaced ------------------------------------------------------------------------------
-
-MANIFEST_NAME = "manifest.json"
-#: inside a staging folder: what :mod:`ecoassess.resume` keeps of completed parts (never part of the results)
-RESUME_DIR = ".ecoassess-resume"
-
 
 def usable_out_dir(out_dir, *, force: bool = False) -> Path:
     """The absolute results folder for ``out_dir`` (symlinks followed), or :class:`OutFolderError` when it would

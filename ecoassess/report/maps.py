@@ -144,7 +144,7 @@ def zone_choropleth(gdf, column: str, path, *, title: str, legend_label: str, la
     from pyproj import CRS
 
     from ecoassess.report.fonts import font_rc
-    from ecoassess.store import atomic_path
+    from ecoassess.files import atomic_path
 
     if lang not in LABELS:
         raise ValueError(f"lang must be one of {sorted(LABELS)}, got {lang!r}")

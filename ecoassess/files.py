@@ -1,0 +1,48 @@
+"""Writing and hashing files safely, and the names inside a results folder (shared by store, manifest, resume).
+
+Every output goes through :func:`atomic_path` (written beside its target, moved into place only when complete),
+so a killed run never leaves a half-written file under its final name.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+#: the run's record in every results folder (:mod:`ecoassess.manifest`); it marks the folder as ecoassess's
+MANIFEST_NAME = "manifest.json"
+#: inside a staging folder: what :mod:`ecoassess.resume` keeps of completed parts (never part of the results)
+RESUME_DIR = ".ecoassess-resume"
+
+
+@contextmanager
+def atomic_path(path, suffix: str | None = None):
+    """Yield a temporary path beside ``path``; move it onto ``path`` when the block succeeds, delete it otherwise."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix if suffix is not None else path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def sha256_file(path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read ``chunk`` bytes at a time; computed once per process for an unchanged file
+    (same path, size and modification time), as the run key and the manifest both need it."""
+    st = os.stat(path)
+    return _sha256_file(str(Path(path).absolute()), st.st_size, st.st_mtime_ns, chunk)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sha256_file(path: str, size: int, mtime_ns: int, chunk: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
