@@ -7,10 +7,18 @@ from ecoassess.errors import AllMaskedError, ConfigError, EcoassessError, InputE
 
 
 def load_config(path):
-    """Load and validate an assessment config (YAML). See :mod:`ecoassess.config`."""
+    """Load an assessment config (YAML) and check its schema; no input is opened (cheap). See :mod:`ecoassess.config`."""
     from ecoassess.config import load_config as _load
 
     return _load(path)
+
+
+def validate_config(config):
+    """Check a config (a path or a loaded config) and every input it names, without computing; returns the config
+    or raises ConfigError listing every problem. :func:`run` does this itself. See :mod:`ecoassess.validate`."""
+    from ecoassess.validate import validate_config as _validate
+
+    return _validate(config)
 
 
 def run(config, out, **kwargs):
@@ -20,4 +28,4 @@ def run(config, out, **kwargs):
     return _run(config, out, **kwargs)
 
 
-__all__ = ["__version__", "load_config", "run", "EcoassessError", "InputError", "ConfigError", "AllMaskedError"]
+__all__ = ["__version__", "load_config", "validate_config", "run", "EcoassessError", "InputError", "ConfigError", "AllMaskedError"]

@@ -103,10 +103,10 @@ def sample(directory, seed, scale):
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def validate(config, as_json):
     """Check CONFIG and its inputs without computing; list every problem."""
-    from ecoassess.config import load_config
+    from ecoassess.validate import validate_config
 
     try:
-        cfg = load_config(config)
+        cfg = validate_config(config)
     except ConfigError as exc:
         if as_json:
             click.echo(json.dumps({"config": str(config), "ok": False, "problems": exc.problems}, ensure_ascii=False,
@@ -139,12 +139,12 @@ def validate(config, as_json):
 @click.pass_context
 def run(ctx, config, out, force, scheduler, stop_on_error, memory_budget_mb):
     """Run the assessment of CONFIG into OUT."""
-    from ecoassess.config import load_config
     from ecoassess.store import usable_out_dir
+    from ecoassess.validate import validate_config
 
     ctx.obj["out"] = out  # named when the disk fills up
     usable_out_dir(out, force=force)  # before the inputs are checked: a folder that cannot be used is said at once
-    cfg = load_config(config)
+    cfg = validate_config(config)
     if stop_on_error:
         cfg.run.on_error = "stop"
     if memory_budget_mb is not None:
@@ -165,14 +165,14 @@ def run(ctx, config, out, force, scheduler, stop_on_error, memory_budget_mb):
 @click.pass_context
 def demo(ctx, out, sample_dir, seed, scale, force, scheduler):
     """Write the sample area and run the assessment on it (``sample`` + ``run``)."""
-    from ecoassess.config import load_config
     from ecoassess.sample import write_sample
+    from ecoassess.validate import validate_config
 
     ctx.obj["out"] = out
     sample_dir = sample_dir or out.parent / f"{out.name}-sample"
     config_path = write_sample(sample_dir, seed=seed, scale=scale)
     click.echo(f"sample area: {sample_dir}")
-    _run_and_report(load_config(config_path), out, scheduler, ctx.obj["quiet"], force)
+    _run_and_report(validate_config(config_path), out, scheduler, ctx.obj["quiet"], force)
 
 
 def _run_and_report(cfg, out, scheduler, quiet, force=False):
@@ -245,10 +245,10 @@ def indices_list(as_json, catalog_path):
 @_CATALOG_OPTION
 def indices_compute(names, config_path, out, year, catalog_path):
     """Compute catalog indices NAMES on the config's composite and write them as COGs into OUT."""
-    from ecoassess.config import load_config
     from ecoassess.pipeline import compute_indices
+    from ecoassess.validate import validate_config
 
-    cfg = load_config(config_path)
+    cfg = validate_config(config_path)
     written = compute_indices(cfg, list(names), out, year=year, catalog=catalog_path)
     for name, info in written.items():
         click.echo(f"{name}: {info['path']}  ({info['share_outside_valid_range']:.2%} of pixels outside "

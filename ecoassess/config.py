@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo,
+                      model_validator)
 
 from ecoassess.errors import ConfigError
 
@@ -265,6 +266,8 @@ class AssessmentConfig(_Strict):
 
     # set by load_config, not part of the YAML schema
     source_path: Path | None = Field(None, exclude=True)
+    #: set by ecoassess.validate.validate_config once every input has been checked
+    _inputs_checked: bool = PrivateAttr(default=False)
 
     @model_validator(mode="after")
     def _years(self):
@@ -294,9 +297,20 @@ class AssessmentConfig(_Strict):
 
 # -- loading ---------------------------------------------------------------------------------------------------
 
-def load_config(path, *, check_inputs: bool = True) -> AssessmentConfig:
-    """Load ``path``, check the schema and (``check_inputs``) the inputs; raise ConfigError listing all problems."""
+def load_config(path) -> AssessmentConfig:
+    """Load ``path`` and check its schema; raise ConfigError listing every schema problem.
+
+    No input is opened, so this is cheap (a notebook can load a config at once); the inputs are checked by
+    :func:`ecoassess.validate.validate_config`, which the ``validate`` and ``run`` commands and
+    :func:`ecoassess.run` call."""
     path = Path(path)
+    config = parse_config(read_config_file(path), base_dir=path.parent.resolve(), source=path)
+    config.source_path = path.resolve()
+    return config
+
+
+def read_config_file(path: Path) -> dict:
+    """The mapping in a YAML config file; ConfigError when it is missing, a symlink loop, not YAML or not UTF-8."""
     if not path.is_file():
         try:
             path.resolve(strict=False)
@@ -312,21 +326,7 @@ def load_config(path, *, check_inputs: bool = True) -> AssessmentConfig:
         raise ConfigError(path, [f"not UTF-8 text: {exc}"]) from exc
     if not isinstance(raw, dict):
         raise ConfigError(path, ["the file must hold a mapping of keys (name, year, study_area, ...)"])
-    try:
-        config = parse_config(raw, base_dir=path.parent.resolve(), source=path)
-    except ConfigError as schema_error:
-        more = _input_problems_beside(schema_error, raw, path) if check_inputs else []
-        if more:
-            raise ConfigError(path, schema_error.problems + more) from None
-        raise
-    config.source_path = path.resolve()
-    if check_inputs:
-        from ecoassess.validate import check_inputs as _check
-
-        problems = _check(config)
-        if problems:
-            raise ConfigError(path, problems)
-    return config
+    return raw
 
 
 def parse_config(raw: dict, *, base_dir: Path, source="<config>") -> AssessmentConfig:
@@ -337,27 +337,6 @@ def parse_config(raw: dict, *, base_dir: Path, source="<config>") -> AssessmentC
         error = ConfigError(source, [_format_error(err) for err in exc.errors()])
         error.locations = [tuple(err.get("loc", ())) for err in exc.errors()]
         raise error from None
-
-
-def _input_problems_beside(schema_error: ConfigError, raw: dict, path: Path) -> list[str]:
-    """The input checks of the sections without schema errors, so that ``validate`` lists everything at once:
-    the faulty top-level sections are left out (not possible for the required ``year`` and ``study_area``, or
-    for errors between sections), the rest is parsed again and its inputs checked."""
-    from ecoassess.validate import check_inputs
-
-    locations = getattr(schema_error, "locations", [])
-    if not locations or not all(locations):  # an error between sections has no location
-        return []
-    faulty = {loc[0] for loc in locations}
-    if faulty & {"year", "study_area"}:
-        return []
-    rest = {k: v for k, v in raw.items() if k not in faulty}
-    try:
-        config = AssessmentConfig.model_validate(rest, context={"base_dir": path.parent.resolve()})
-    except ValidationError:
-        return []
-    config.source_path = path.resolve()
-    return [p for p in check_inputs(config) if p not in schema_error.problems]
 
 
 def _format_error(err: dict) -> str:

@@ -42,6 +42,11 @@ class Legend:
 
 
 @lru_cache(maxsize=None)
+def available_legends() -> list[str]:
+    """Land-cover legends defined in ``layers/`` (one YAML file each)."""
+    return sorted(p.stem for p in data_dir("layers").glob("*.yaml"))
+
+
 def load_legend(name: str) -> Legend:
     path = data_dir("layers") / f"{name}.yaml"
     if not path.is_file():

@@ -21,8 +21,8 @@ from ecoassess._version import __version__
 from ecoassess.files import RESUME_DIR, atomic_path, sha256_file
 
 MANIFEST_VERSION = 1
-_PACKAGES = ("numpy", "pandas", "xarray", "dask", "distributed", "rasterio", "geopandas", "shapely", "pyproj",
-             "exactextract", "matplotlib", "pyogrio", "openpyxl")
+_PACKAGES = ("numpy", "pandas", "xarray", "dask", "distributed", "rasterio", "rioxarray", "geopandas", "shapely",
+             "pyproj", "numba", "matplotlib", "pyogrio", "openpyxl")
 
 
 def _utc(ts: float) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 import geopandas as gpd
 from pydantic import BaseModel
 
-from ecoassess.config import AssessmentConfig, load_config
+from ecoassess.config import AssessmentConfig
 from ecoassess.errors import InputError
 from ecoassess.grid import AnalysisGrid
 from ecoassess.stages.base import RunContext, RunInputs, RunResult, check_stage_order, open_year_scenes
@@ -61,9 +61,12 @@ def compute_indices(config: AssessmentConfig, names: list[str], out, *, year: in
     from ecoassess.spectral import load_catalog, share_outside_range
     from ecoassess.store import ResultsStore
 
+    from ecoassess.validate import ensure_inputs_checked
+
     catalog = load_catalog(catalog)
     for name in names:
         catalog[name]  # unknown names fail before any work
+    ensure_inputs_checked(config)
     year = year or config.year
     if year not in config.imagery:
         raise InputError(f"no imagery for year {year}", field=f"imagery.{year}",
@@ -98,7 +101,8 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False, force
     ``out`` is replaced only when it is empty or holds earlier ecoassess results (:mod:`ecoassess.store`); with
     ``force``, a folder holding other files gets the results in a new subfolder instead of refusing. A run
     killed halfway is resumed by the same run into the same ``out``: its completed parts are reused
-    (:mod:`ecoassess.resume`).
+    (:mod:`ecoassess.resume`). Every input is checked first (:func:`ecoassess.validate.validate_config`; once per
+    config object), so a broken input is named before anything is computed.
     """
     from ecoassess.cog import default_compression
     from ecoassess.manifest import RunTimer, build_manifest, input_files, package_versions, write_manifest
@@ -106,8 +110,9 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False, force
     from ecoassess.resume import Parts, run_key
     from ecoassess.store import ResultsStore, usable_out_dir
 
-    if not isinstance(config, AssessmentConfig):
-        config = load_config(config)
+    from ecoassess.validate import validate_config
+
+    config = validate_config(config)
     out = usable_out_dir(out, force=force)
     timer = RunTimer()
     if config.run.memory_budget_mb is None:
@@ -211,7 +216,7 @@ def _catalog_versions() -> dict:
 
     from ecoassess.assess.erosion import rusle_table
     from ecoassess.assess.hj192_coefficients import load_hj192
-    from ecoassess.validate import available_legends
+    from ecoassess.legends import available_legends
 
     versions = {"indices/spectral.yaml": load_catalog().version, "indices/rsei.yaml": rsei_spec()["version"],
                 "indices/statistics_table.yaml": statistics_spec()["version"],

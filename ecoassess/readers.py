@@ -1,4 +1,5 @@
-"""Shared readers of the user's vector inputs, and GB/T 2260 code normalisation.
+"""Shared readers of the user's inputs: vector layers (their text encoding found), tables (CSV in UTF-8 or GBK,
+Excel), and GB/T 2260 code normalisation.
 
 Every zone vector a run or ``validate`` reads (counties, red-line units, function zones, the study area; rivers
 and truth polygons too) goes through :func:`read_vector` / :func:`vector_info`, so that a text encoding is
@@ -24,6 +25,8 @@ import re
 import struct
 import unicodedata
 from pathlib import Path
+
+import pandas as pd
 
 from ecoassess.errors import InputError
 
@@ -238,7 +241,7 @@ def input_encodings(paths) -> dict[str, dict]:
 
 
 __all__ = ["GB2260_CODE", "normalise_code", "is_full_width", "code_text", "vector_encoding", "vector_info",
-           "read_vector", "input_encodings"]
+           "read_vector", "input_encodings", "read_table", "refuse_archive"]
 
 
 # -- archives given where a product folder is expected --------------------------------------------------------
@@ -289,3 +292,21 @@ def refuse_archive(path, what: str) -> None:
                f"7z x '{path}' -o'{target}'")
     raise InputError(f"is a {kind} archive, not {what}; unpack it first, e.g. {command}, and give the unpacked "
                      "folder (for Sentinel-2 the *.SAFE folder inside) as the path", path=path)
+
+
+def read_table(path: Path, sheet: str | None = None, **csv_options) -> pd.DataFrame:
+    """Read a CSV or Excel table; a clear InputError if it cannot be read. CSV text is UTF-8 (with or without
+    BOM) or, failing that, GB18030 (the superset of GBK that Excel on Chinese Windows writes)."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() in (".xlsx", ".xls"):
+            return pd.read_excel(path, sheet_name=sheet or 0)
+        try:
+            return pd.read_csv(path, encoding="utf-8-sig", **csv_options)
+        except UnicodeDecodeError:
+            table = pd.read_csv(path, encoding="gb18030", **csv_options)
+            log.info("%s is not UTF-8: read as GB18030/GBK", path.name)
+            return table
+    except Exception as exc:  # noqa: BLE001 - parser errors of any kind belong to this file
+        raise InputError(f"cannot be read as a table ({exc})", path=path,
+                         expected="a CSV (UTF-8 or GBK) or an Excel workbook with a header row") from exc

@@ -19,9 +19,13 @@ from pyproj import CRS as ProjCRS
 from pyproj import Transformer
 from pyproj.exceptions import CRSError, ProjError
 
-from ecoassess.config import AssessmentConfig, SceneSpec, StationSource, TableSource, VectorSource
-from ecoassess.errors import InputError
-from ecoassess.readers import GB2260_CODE, normalise_code, read_vector, vector_info  # noqa: F401 (re-exported)
+from pydantic import ValidationError
+
+from ecoassess.config import (AssessmentConfig, SceneSpec, StationSource, TableSource, VectorSource, parse_config,
+                              read_config_file)
+from ecoassess.errors import ConfigError, InputError
+from ecoassess.legends import available_legends
+from ecoassess.readers import normalise_code, read_table, read_vector, vector_info  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +44,52 @@ class StudyExtent(NamedTuple):
     grid_crs: ProjCRS
 
 
-def available_legends() -> list[str]:
-    """Land-cover legends defined in ``layers/`` (one YAML file each)."""
-    from ecoassess.catalog import data_dir
+def validate_config(path) -> AssessmentConfig:
+    """Load ``path``, check its schema and every input it names (headers and metadata, no pixels); raise
+    ConfigError listing every problem at once — also the input problems of the sections whose schema is fine.
+    ``path`` may also be a loaded config: its inputs are then checked (once per config object)."""
+    if isinstance(path, AssessmentConfig):
+        return ensure_inputs_checked(path)
+    path = Path(path)
+    raw = read_config_file(path)
+    try:
+        config = parse_config(raw, base_dir=path.parent.resolve(), source=path)
+    except ConfigError as schema_error:
+        more = _input_problems_beside(schema_error, raw, path)
+        if more:
+            raise ConfigError(path, schema_error.problems + more) from None
+        raise
+    config.source_path = path.resolve()
+    return ensure_inputs_checked(config)
 
-    return sorted(p.stem for p in data_dir("layers").glob("*.yaml"))
+
+def ensure_inputs_checked(config: AssessmentConfig) -> AssessmentConfig:
+    """``config`` once its inputs are checked (once per config object); ConfigError listing the problems."""
+    if not config._inputs_checked:
+        problems = check_inputs(config)
+        if problems:
+            raise ConfigError(config.source_path or "<config>", problems)
+        config._inputs_checked = True
+    return config
+
+
+def _input_problems_beside(schema_error: ConfigError, raw: dict, path: Path) -> list[str]:
+    """The input checks of the sections without schema errors, so that ``validate`` lists everything at once:
+    the faulty top-level sections are left out (not possible for the required ``year`` and ``study_area``, or
+    for errors between sections), the rest is parsed again and its inputs checked."""
+    locations = getattr(schema_error, "locations", [])
+    if not locations or not all(locations):  # an error between sections has no location
+        return []
+    faulty = {loc[0] for loc in locations}
+    if faulty & {"year", "study_area"}:
+        return []
+    rest = {k: v for k, v in raw.items() if k not in faulty}
+    try:
+        config = AssessmentConfig.model_validate(rest, context={"base_dir": path.parent.resolve()})
+    except ValidationError:
+        return []
+    config.source_path = path.resolve()
+    return [p for p in check_inputs(config) if p not in schema_error.problems]
 
 
 def check_inputs(config: AssessmentConfig) -> list[str]:
@@ -399,24 +444,6 @@ def _check_scene(key: str, spec: SceneSpec, year: int, months, area: StudyExtent
 
 
 # -- tables ----------------------------------------------------------------------------------------------------
-
-def read_table(path: Path, sheet: str | None = None, **csv_options) -> pd.DataFrame:
-    """Read a CSV or Excel table; a clear InputError if it cannot be read. CSV text is UTF-8 (with or without
-    BOM) or, failing that, GB18030 (the superset of GBK that Excel on Chinese Windows writes)."""
-    path = Path(path)
-    try:
-        if path.suffix.lower() in (".xlsx", ".xls"):
-            return pd.read_excel(path, sheet_name=sheet or 0)
-        try:
-            return pd.read_csv(path, encoding="utf-8-sig", **csv_options)
-        except UnicodeDecodeError:
-            table = pd.read_csv(path, encoding="gb18030", **csv_options)
-            log.info("%s is not UTF-8: read as GB18030/GBK", path.name)
-            return table
-    except Exception as exc:  # noqa: BLE001 - parser errors of any kind belong to this file
-        raise InputError(f"cannot be read as a table ({exc})", path=path,
-                         expected="a CSV (UTF-8 or GBK) or an Excel workbook with a header row") from exc
-
 
 def _check_columns(key: str, path: Path, columns, required: dict[str, str]) -> list[str]:
     return [f"{key}.{attr}: column '{col}' does not exist in {path.name} (columns: {', '.join(map(str, columns))})"

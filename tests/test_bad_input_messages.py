@@ -12,7 +12,7 @@ import yaml
 from click.testing import CliRunner
 from shapely.geometry import box
 
-from ecoassess.config import load_config
+from ecoassess.validate import validate_config
 from ecoassess.errors import ConfigError
 from tests.builders import write_statistics_csv
 
@@ -34,7 +34,7 @@ def _write_config(root, **more):
 
 def _problems(config_path) -> list[str]:
     with pytest.raises(ConfigError) as err:
-        load_config(config_path)
+        validate_config(config_path)
     return err.value.problems
 
 
@@ -65,7 +65,7 @@ def test_full_width_codes_alone_pass_validate(tmp_path):
     table = pd.read_csv(tmp_path / "stats.csv", dtype={"county_code": str})
     table["county_code"] = table["county_code"].str.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
     table.to_csv(tmp_path / "stats.csv", index=False)
-    config = load_config(_write_config(tmp_path, statistics={"path": "stats.csv"}))
+    config = validate_config(_write_config(tmp_path, statistics={"path": "stats.csv"}))
     from ecoassess.assess.ei_inputs import statistics_rows
 
     assert sorted(statistics_rows(config, 2024).index) == ["519901", "519902"]
@@ -271,4 +271,4 @@ def test_gauss_krueger_coordinates_that_match_their_label_pass(tmp_path):
     for name in ("prefixed.gpkg", "plain.gpkg"):
         path = _write_config(tmp_path, dem={"path": "dem.tif"})
         path.write_text(path.read_text(encoding="utf-8").replace("counties.gpkg", name), encoding="utf-8")
-        load_config(path)
+        validate_config(path)

@@ -9,7 +9,7 @@ import yaml
 from affine import Affine
 from shapely.geometry import box
 
-from ecoassess import load_config
+from ecoassess.validate import validate_config
 from ecoassess.errors import ConfigError
 from tests.builders import write_statistics_csv
 
@@ -63,12 +63,12 @@ def root(tmp_path):
 
 def _problems(path):
     with pytest.raises(ConfigError) as info:
-        load_config(path)
+        validate_config(path)
     return "\n".join(info.value.problems)
 
 
 def test_a_valid_config_loads_with_paths_resolved_against_its_folder(root):
-    cfg = load_config(_config(root))
+    cfg = validate_config(_config(root))
     assert cfg.study_area.path == (root / "v" / "counties.gpkg").resolve()
     assert cfg.years == [2023, 2024]
     assert cfg.imagery[2024][0].bands["red"] == (root / "red.tif").resolve()
@@ -97,7 +97,7 @@ def test_impossible_date_and_date_outside_its_year(root):
     raw["imagery"]["2023"][0]["date"] = "2022-07-01"
     cfg.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     with pytest.raises(ConfigError) as info:
-        load_config(cfg)
+        validate_config(cfg)
     text = "\n".join(info.value.problems)
     assert "imagery.2024[0].date" in text and "2024-02-30" in text
     # the schema error stops before input checks; fix it and see the year check
@@ -156,10 +156,10 @@ def test_not_yaml_and_not_a_mapping(tmp_path):
     bad = tmp_path / "a.yaml"
     bad.write_text("year: [2024\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid YAML"):
-        load_config(bad)
+        validate_config(bad)
     bad.write_text("- 1\n- 2\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="mapping"):
-        load_config(bad)
+        validate_config(bad)
 
 
 def test_layers_without_crs_or_in_the_wrong_crs_are_named(root):
@@ -175,8 +175,8 @@ def test_layers_without_crs_or_in_the_wrong_crs_are_named(root):
 
 
 def test_output_compression_defaults_to_deflate_and_names_the_choices(root):
-    assert load_config(_config(root)).outputs.compression == "deflate"
-    assert load_config(_config(root, outputs={"compression": "zstd"})).outputs.compression == "zstd"
+    assert validate_config(_config(root)).outputs.compression == "deflate"
+    assert validate_config(_config(root, outputs={"compression": "zstd"})).outputs.compression == "zstd"
     text = _problems(_config(root, outputs={"compression": "lzma"}))
     assert "outputs.compression" in text and "deflate" in text and "zstd" in text
 
@@ -185,4 +185,4 @@ def test_land_cover_water_mask_for_rsei_needs_land_cover_in_every_rsei_year(root
     thermal = {str(y): {"kind": "geotiff", "date": f"{y}-07-01", "bands": {"thermal": "red.tif"}} for y in (2023, 2024)}
     text = _problems(_config(root, thermal=thermal, rsei={"water_mask": "land_cover"}))
     assert "rsei.water_mask is land_cover" in text and "[2023, 2024]" in text
-    assert load_config(_config(root, thermal=thermal, rsei={"water_mask": "mndwi"})).rsei.water_mask == "mndwi"
+    assert validate_config(_config(root, thermal=thermal, rsei={"water_mask": "mndwi"})).rsei.water_mask == "mndwi"

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from shapely.geometry import box
 
-from ecoassess.config import load_config
+from ecoassess.validate import validate_config
 
 NAMES = ["甲县", "乙县"]
 TYPES = ["水源涵养", "生物多样性维护"]
@@ -51,7 +51,7 @@ def gbk_inputs(tmp_path):
 
 def test_gbk_shapefile_without_cpg_passes_validate_with_its_chinese_field_names(gbk_inputs, caplog):
     with caplog.at_level(logging.INFO, logger="ecoassess"):
-        config = load_config(gbk_inputs / "assessment.yaml")  # raised "field '代码' does not exist (fields: ´úÂë …)"
+        config = validate_config(gbk_inputs / "assessment.yaml")  # raised "field '代码' does not exist (fields: ´úÂë …)"
     assert config.study_area.id_field == "代码"
     said = [r.getMessage() for r in caplog.records if "counties.shp" in r.getMessage()]
     assert said and "GB18030" in said[0] and ".cpg" in said[0]
@@ -62,7 +62,7 @@ def test_gbk_names_come_out_right_in_the_run_readers_and_zonal_tables(gbk_inputs
     from ecoassess.pipeline import build_grid, read_study_area, read_zone_sets
     from ecoassess.zones import zonal_stats
 
-    config = load_config(gbk_inputs / "assessment.yaml")
+    config = validate_config(gbk_inputs / "assessment.yaml")
     counties = read_study_area(config)
     assert list(counties["name"]) == NAMES
     assert list(counties["code"]) == ["519901", "519902"]
@@ -81,7 +81,7 @@ def test_gbk_names_come_out_right_in_the_run_readers_and_zonal_tables(gbk_inputs
 def test_statistics_table_codes_match_gbk_study_area(gbk_inputs):
     from ecoassess.tables import _study_area_codes
 
-    config = load_config(gbk_inputs / "assessment.yaml")
+    config = validate_config(gbk_inputs / "assessment.yaml")
     assert _study_area_codes(config) == {"519901", "519902"}
 
 

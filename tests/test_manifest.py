@@ -55,7 +55,7 @@ def test_manifest_contents(tmp_path):
     assert outputs["tables/县级结果.csv"]["sha256"] == hashlib.sha256(csv.read_bytes()).hexdigest()
     assert outputs["tables/县级结果.csv"]["kind"] == "table"
     pk = manifest["packages"]
-    for name in ("python", "numpy", "rasterio", "gdal", "pyproj", "proj", "geopandas", "exactextract"):
+    for name in ("python", "numpy", "rasterio", "rioxarray", "gdal", "pyproj", "proj", "geopandas"):
         assert name in pk
     assert manifest["catalogs"] == {"indices": "2024.1"} and manifest["warnings"] == ["县 X: no data"]
     on_disk = json.loads((out / "manifest.json").read_text(encoding="utf-8"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import json
 
 import numpy as np
@@ -121,8 +122,6 @@ def test_same_inputs_and_config_give_identical_tables_and_layers(run, sample_con
 
 
 def test_a_failing_run_stops_with_a_clear_message_and_keeps_earlier_results(run, sample_config, tmp_path):
-    import shutil
-
     out = tmp_path / "kept"
     shutil.copytree(run.out_dir, out)
     before = _sha(out / "manifest.json")
@@ -169,16 +168,18 @@ def test_cli_run_with_failed_parts_exits_3_and_keeps_earlier_results(sample_conf
     raw = yaml.safe_load(sample_config.read_text(encoding="utf-8"))
     raw["thermal"] = {}
     raw["outputs"] = {**raw.get("outputs", {}), "maps": False}
-    (tmp_path / "broken.tif").write_bytes(b"II*\x00 not a raster")
-    raw["land_cover"]["2023"]["path"] = str(tmp_path / "broken.tif")
+    land_cover = tmp_path / "lucc_2023.tif"
+    shutil.copyfile(sample_config.parent / raw["land_cover"]["2023"]["path"], land_cover)
+    raw["land_cover"]["2023"]["path"] = str(land_cover)
     bad = sample_config.parent / "broken_2023_land_cover.yaml"
     bad.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     out = tmp_path / "res"
     _earlier_results(out)
     from ecoassess.cli import _run_and_report
-    from ecoassess.config import load_config
+    from ecoassess.validate import validate_config
 
-    config = load_config(bad, check_inputs=False)  # validate would refuse the broken file; run reports it
+    config = validate_config(bad)
+    land_cover.write_bytes(b"II*\x00 not a raster")  # broken after validate (which would refuse it): the run reports it
 
     with pytest.raises(SystemExit) as exit_info:
         _run_and_report(config, out, None, quiet=True)

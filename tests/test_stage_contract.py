@@ -22,6 +22,21 @@ class _Provides(Stage):
     provides = ("vegetation",)
 
 
+def test_load_config_opens_no_input_and_validate_names_a_broken_one(tmp_path):
+    config_path = write_sample(tmp_path / "sample", seed=0, scale=1)
+    raw = config_path.read_text(encoding="utf-8")
+    (config_path.parent / "landcover" / "broken_2023.tif").write_bytes(b"II*\x00 not a raster")
+    broken = config_path.with_name("broken.yaml")
+    broken.write_text(raw.replace("landcover/lucc_2023.tif", "landcover/broken_2023.tif"), encoding="utf-8")
+    config = ecoassess.load_config(broken)  # the schema is fine: the raster is not opened, no error
+    assert str(config.land_cover[2023].path).endswith("broken_2023.tif")
+    with pytest.raises(ecoassess.ConfigError, match="land_cover.2023"):
+        ecoassess.validate_config(config)
+    with pytest.raises(ecoassess.ConfigError, match="land_cover.2023"):
+        ecoassess.run(config, out=tmp_path / "results")  # the run checks the inputs before computing
+    assert not (tmp_path / "results").exists()
+
+
 def test_the_declared_stages_are_in_an_order_that_satisfies_every_need():
     check_stage_order(STAGES)
     assert [s.name for s in STAGES][:1] == ["vegetation"]
@@ -33,12 +48,12 @@ def test_the_declared_stages_are_in_an_order_that_satisfies_every_need():
 
 
 def test_each_input_of_the_sample_is_opened_once_by_the_stages(tmp_path, monkeypatch):
-    """After load_config's header checks, the run opens each product, land-cover raster and zone file once,
+    """After validate's header checks, the run opens each product, land-cover raster and zone file once,
     however many stages and years use it (the vegetation, RSEI and EI stages each opened them again before)."""
     import ecoassess.readers
     import ecoassess.sources
 
-    config = ecoassess.load_config(write_sample(tmp_path / "sample", seed=0))
+    config = ecoassess.validate_config(write_sample(tmp_path / "sample", seed=0))
     config.outputs.maps = False
     opened = Counter()
 

@@ -68,7 +68,7 @@ def _config(root, **changes):
 
 
 def _problems(root, **changes) -> str:
-    return "\n".join(check_inputs(load_config(_config(root, **changes), check_inputs=False)))
+    return "\n".join(check_inputs(load_config(_config(root, **changes))))
 
 
 @pytest.fixture()
@@ -85,7 +85,7 @@ def sample(tmp_path_factory):
 # -- the valid configs ------------------------------------------------------------------------------------------
 
 def test_the_generated_sample_has_no_problems(sample):
-    assert check_inputs(load_config(sample, check_inputs=False)) == []
+    assert check_inputs(load_config(sample)) == []
 
 
 def test_the_small_config_has_no_problems(root):
@@ -140,7 +140,7 @@ def test_a_study_area_relabelled_to_a_wrong_crs_is_named(root):
     assert text.count("zone47.gpkg, bounds") >= 6 and "wrong CRS declared?" in text
 
 def test_sentinel2_and_landsat_products_are_checked_against_the_study_area(sample, tmp_path):
-    config = load_config(sample, check_inputs=False)
+    config = load_config(sample)
     gdf = gpd.read_file(config.study_area.path)
     gdf.geometry = gdf.geometry.translate(xoff=2.0)   # 200 km east of every raster
     gdf.to_file(tmp_path / "moved.gpkg")
@@ -246,7 +246,7 @@ def test_a_landsat_product_missing_a_band_file_or_a_scale_factor_is_named(sample
     (mtl,) = (copy / "imagery" / "2023").glob("LC09*/*_MTL.txt")
     mtl.write_text("".join(line for line in mtl.read_text().splitlines(keepends=True)
                            if "REFLECTANCE_MULT_BAND_4 " not in line))
-    text = "\n".join(check_inputs(load_config(copy / "assessment.yaml", check_inputs=False)))
+    text = "\n".join(check_inputs(load_config(copy / "assessment.yaml")))
     assert "thermal.2024.path: " in text and "ST_B10.TIF named in the MTL is missing" in text
     assert "thermal.2023.path: " in text and "[LEVEL2_SURFACE_REFLECTANCE_PARAMETERS/REFLECTANCE_MULT_BAND_4]: " \
         "has no scale factor" in text

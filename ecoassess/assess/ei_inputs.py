@@ -159,7 +159,7 @@ def _factor(value, grid: AnalysisGrid, config: AssessmentConfig):
 
 def statistics_rows(config: AssessmentConfig, year: int) -> pd.DataFrame:
     """The statistics-table rows of ``year``, indexed by six-digit county code."""
-    from ecoassess.validate import normalise_code, read_table
+    from ecoassess.readers import normalise_code, read_table
 
     if config.statistics is None:
         raise InputError("the HJ 192 EI needs the county statistics table (emissions, precipitation, water "
@@ -174,7 +174,7 @@ def statistics_rows(config: AssessmentConfig, year: int) -> pd.DataFrame:
 
 def constraint_events(config: AssessmentConfig, year: int) -> pd.DataFrame | None:
     """Constraint events of ``year`` with a six-digit ``county_code``."""
-    from ecoassess.validate import normalise_code, read_table
+    from ecoassess.readers import normalise_code, read_table
 
     if config.constraint_events is None:
         return None
