@@ -65,11 +65,15 @@ class StudyArea(_Strict):
 
 
 class GridSpec(_Strict):
-    """The analysis grid: equal-area ``crs`` (default: CGCS2000 China Albers) and cell size in metres."""
+    """The analysis grid: equal-area ``crs`` (default: CGCS2000 China Albers) and cell size in metres.
+
+    ``max_cells``: the largest grid accepted (default 2·10⁹ cells); a grid above it, or with fewer than 10 cells
+    across the study area, is refused before any computing (a cell size in the wrong unit)."""
 
     crs: str | None = None
     resolution_m: float = Field(30.0, gt=0)
     chunk: int = Field(1024, ge=64, le=8192)
+    max_cells: int = Field(2_000_000_000, gt=0)
 
 
 class BandRef(_Strict):

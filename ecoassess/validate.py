@@ -60,6 +60,8 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
                         f"but its CRS {_crs_name(area.crs)} counts in metres: a wrong CRS label? (expected the CRS "
                         "the coordinates are in, e.g. EPSG:4490)")
         area = None  # every raster would seem to miss it: say it once, here
+    if area is not None:
+        problems += _check_grid_size(config, area)
     for name, zone in config.zones.items():
         problems += _check_vector(f"zones.{name}", zone, required=("id_field",), geometry="polygon")
     if config.rivers is not None:
@@ -110,6 +112,25 @@ def _check_grid(config: AssessmentConfig) -> list[str]:
         return [f"grid.crs: '{config.grid.crs}' ({crs.name}) is not an equal-area projection; areas in km² would be "
                 "wrong (expected e.g. an Albers equal-area conic; omit grid.crs for the China Albers default)"]
     return []
+
+
+def _check_grid_size(config: AssessmentConfig, area: StudyExtent) -> list[str]:
+    """A cell size implausible for the study area (billions of cells, or a handful): refused before computing.
+
+    The polygons are projected to the grid CRS and the cell count is that of their bounding box's whole-cell cover,
+    as :meth:`~ecoassess.grid.AnalysisGrid.from_study_area` builds the grid (within a cell per side)."""
+    from ecoassess.grid import grid_size_problem
+
+    sa = config.study_area
+    try:
+        gdf = pyogrio.read_dataframe(sa.path, layer=sa.layer, columns=[])
+        x0, y0, x1, y1 = (float(v) for v in gdf.to_crs(area.grid_crs.to_wkt()).total_bounds)
+    except Exception:  # noqa: BLE001 - unreadable or unplaceable geometry: the study-area checks name it
+        return []
+    if not all(map(math.isfinite, (x0, y0, x1, y1))):
+        return []
+    problem = grid_size_problem(x1 - x0, y1 - y0, config.grid.resolution_m, config.grid.max_cells)
+    return [problem] if problem else []
 
 
 def _vector_info(key: str, path: Path, layer: str | None) -> tuple[dict | None, list[str]]:
