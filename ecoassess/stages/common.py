@@ -20,9 +20,18 @@ log = logging.getLogger(__name__)
 
 
 def open_year_scenes(config: AssessmentConfig, year: int, grid: AnalysisGrid) -> list:
-    """Every scene configured for ``year``, opened lazily on ``grid`` with the config's masking."""
-    from ecoassess.sources import open_scene
+    """Every scene configured for ``year``, opened lazily on ``grid`` with the config's masking.
 
+    A scene listed twice (same product id, or GeoTIFF band files of the same content) is refused: it would count
+    twice in the composite."""
+    from ecoassess.errors import InputError
+    from ecoassess.sources import open_scene
+    from ecoassess.sources.duplicates import duplicate_problems
+
+    repeated = duplicate_problems(f"imagery.{year}", config.imagery.get(year, []))
+    if repeated:
+        raise InputError("; ".join(repeated), path=config.source_path, field=f"imagery.{year}",
+                         expected="each scene listed once")
     scenes = []
     for spec in config.imagery.get(year, []):
         options = {"grid": grid, "chunk": config.grid.chunk}
