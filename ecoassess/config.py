@@ -138,6 +138,13 @@ class RasterSource(_Strict):
     crs: str | None = None
 
 
+class DemSource(RasterSource):
+    """The terrain model; ``z_units``: the unit of its heights (``metre | foot | us_survey_foot``), when the file
+    does not say (GDAL band unit type) — a value contradicting the file's tag is refused; neither means metres."""
+
+    z_units: Literal["metre", "foot", "us_survey_foot"] | None = None
+
+
 class RiverSource(VectorSource):
     """River network lines; ``length_field`` to use a length attribute instead of the geometry."""
 
@@ -251,7 +258,7 @@ class AssessmentConfig(_Strict):
     masking: MaskingSpec = Field(default_factory=MaskingSpec)
     thermal: dict[int, SceneSpec] = Field(default_factory=dict)
     land_cover: dict[int, RasterSource] = Field(default_factory=dict)
-    dem: RasterSource | None = None
+    dem: DemSource | None = None
     erosion: ErosionSpec | None = None
     hj192: Hj192Spec = Field(default_factory=Hj192Spec)
     rivers: RiverSource | None = None

@@ -79,7 +79,12 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
             problems.append(f"land_cover.{year}.legend: unknown legend '{raster.legend}' "
                             f"(expected one of {', '.join(legends)})")
     if config.dem is not None:
-        problems += _check_raster("dem", config.dem.path, config.dem.crs, area, MIN_RASTER_COVER)
+        dem_problems = _check_raster("dem", config.dem.path, config.dem.crs, area, MIN_RASTER_COVER)
+        if not dem_problems:  # a readable DEM: its height unit, voids and plausible heights
+            from ecoassess.layers.dem import dem_problems as _dem_checks
+
+            dem_problems = _dem_checks("dem", config.dem.path, band=config.dem.band, declared=config.dem.z_units)
+        problems += dem_problems
     if config.erosion is not None:
         problems += _check_erosion(config, area)
     for year, scenes in config.imagery.items():
