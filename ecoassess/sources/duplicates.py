@@ -8,8 +8,9 @@ whole-area NDVI went from 0.688 to 0.639). Two entries are the same scene when
   ``LANDSAT_PRODUCT_ID``, SAFE ``PRODUCT_URI``, STAC item ``id``) — whatever folder, copy or symlink they are
   read from;
 * **plain GeoTIFF scenes** have a band of the same role (and band number) whose file has the same content
-  (SHA-256) — the same file through two paths, a symlink, a hard link or a copy. Files are hashed only when
-  another scene has a file of the same size for that role, so that distinct scenes cost no reading.
+  (SHA-256) — the same file through two paths, a symlink, a hard link or a copy. A file is hashed in full only
+  when another scene has a file of the same size and the same first and last 64 KiB for that role, so that
+  distinct scenes cost (almost) no reading.
 
 :func:`duplicate_problems` checks the scenes of a config (``validate``, and so ``run``);
 :func:`duplicate_scene_problems` the opened :class:`~ecoassess.sources.scene.Scene` objects a Python user
@@ -118,6 +119,29 @@ def _size(path: Path) -> int | None:
         return None
 
 
+#: bytes read from each end of a file for the quick comparison before a full SHA-256
+_PROBE_BYTES = 1 << 16
+
+
+@lru_cache(maxsize=2048)
+def _probe(path: str, size: int, mtime_ns: int) -> bytes:
+    with open(path, "rb") as f:
+        head = f.read(_PROBE_BYTES)
+        if size > 2 * _PROBE_BYTES:
+            f.seek(size - _PROBE_BYTES)
+        return hashlib.sha256(head + f.read(_PROBE_BYTES)).digest()
+
+
+def _quick_key(path: Path) -> tuple | None:
+    """Size and a hash of the first and last 64 KiB: files that differ here differ (uncompressed tiles of one
+    size share their size, not their pixels); None when the file cannot be read."""
+    try:
+        st = os.stat(path)
+        return st.st_size, _probe(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    except OSError:
+        return None
+
+
 def find_duplicates(entries: list[SceneEntry]) -> list[tuple[SceneEntry, SceneEntry, str]]:
     """``(entry, earlier entry, why)`` for every entry that repeats an earlier one (each repeat once, against the
     first listing)."""
@@ -129,15 +153,24 @@ def find_duplicates(entries: list[SceneEntry]) -> list[tuple[SceneEntry, SceneEn
             if earlier is not e:
                 where = (f"{earlier.path} and {e.path}" if earlier.path != e.path else f"{e.path}, listed twice")
                 found.setdefault(e.key, (e, earlier, f"the same product {e.product_id} ({where})"))
-    # plain GeoTIFF scenes: per role and band number, hash only the files whose size another scene's file shares
+    # plain GeoTIFF scenes: per role and band number, hash in full only the files whose size and ends another
+    # scene's file shares
     by_size: dict[tuple, list[tuple[SceneEntry, Path]]] = {}
+    candidates: dict[tuple, list[SceneEntry]] = {}
+    for e in entries:
+        if e.kind not in PRODUCT_KINDS:
+            for role, (path, band) in e.bands.items():
+                candidates.setdefault((role, band, _size(path)), []).append(e)
     for e in entries:
         if e.kind in PRODUCT_KINDS:
             continue
         for role, (path, band) in e.bands.items():
             size = _size(path)
-            if size is not None:
-                by_size.setdefault((role, band, size), []).append((e, path))
+            if size is None or len(candidates.get((role, band, size), [])) < 2:
+                continue  # no other scene has a file of this size for the role: not read at all
+            quick = _quick_key(path)
+            if quick is not None:
+                by_size.setdefault((role, band, quick), []).append((e, path))
     for (role, band, _), group in by_size.items():
         if len({id(e) for e, _ in group}) < 2:
             continue
