@@ -22,7 +22,6 @@ from pyproj.exceptions import CRSError, ProjError
 
 from ecoassess.config import AssessmentConfig, SceneSpec, StationSource, TableSource, VectorSource
 from ecoassess.errors import InputError
-from ecoassess.sources.duplicates import duplicate_problems
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +90,8 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
         for i, scene in enumerate(scenes):
             problems += _check_scene(f"imagery.{year}[{i}]", scene, year, config.composite.months, area)
         problems += _check_composite_months(f"imagery.{year}", scenes, config.composite.months)
+        from ecoassess.sources.duplicates import duplicate_problems
+
         problems += duplicate_problems(f"imagery.{year}", scenes)
     for year, scene in config.thermal.items():
         problems += _check_scene(f"thermal.{year}", scene, year, None, area)

@@ -137,3 +137,16 @@ def test_implausible_heights_are_refused_naming_file_and_field(sample_config):
         load_config(_config_with_dem(sample_config, "dem_hole.yaml", path="dem_hole.tif"))
     (problem,) = caught.value.problems
     assert "holds heights from -32,767 to" in problem and "is -32767 a nodata value the file does not declare" in problem
+
+
+def test_a_void_value_under_a_nan_nodata_tag_is_no_height_either(sample_config):
+    """A file that declares NaN as its nodata but holds −32768 voids: the voids are not taken as nodata
+    silently (the file says what its nodata is), and as heights they are refused."""
+    heights, profile = _sample_dem(sample_config)
+    values = heights.filled(np.nan)
+    values[300:310, 300:310] = -32768.0
+    _write_dem(sample_config.parent / "dem_nan_void.tif", values, profile, nodata=float("nan"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(_config_with_dem(sample_config, "dem_nan_void.yaml", path="dem_nan_void.tif"))
+    (problem,) = caught.value.problems
+    assert "dem_nan_void.tif holds heights from -32,768 to" in problem

@@ -142,10 +142,10 @@ def _scan(path: str, band: int, size: int, mtime_ns: int) -> DemScan:
             blocks = (src.read(band, window=w) for _, w in src.block_windows(band))
         for block in blocks:
             values = block.astype("float64", copy=False).ravel()
-            keep = np.isfinite(values)
+            keep = np.isfinite(values)  # a NaN nodata tag: NaN is nodata, and a void value left in is a height
             if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
                 keep &= values != nodata
-            else:
+            elif nodata is None:
                 for v in CLASSIC_VOIDS:
                     hit = values == v
                     n = int(hit.sum())
