@@ -146,14 +146,13 @@ def test_a_geotiff_copy_under_another_name_and_date_is_found_by_its_content(geot
 
 
 def test_geotiff_scenes_twice_through_composite(geotiff_area):
-    """The clear count of a composite of three distinct scenes is 3; the same three plus a copy are refused
-    (they gave 4 before)."""
+    """The clear count of a composite of three distinct scenes is 3; the same three plus one of them again (its
+    files through a symlinked folder, another date) are refused (they gave 4 before)."""
     from ecoassess.grid import AnalysisGrid
     from ecoassess.sources import composite, open_scene
 
     grid = AnalysisGrid.from_bounds((403000, 3319000, 423000, 3331000), 200, UTM)
-    shutil.copy(geotiff_area / "red_0.tif", geotiff_area / "red_copy.tif")
-    shutil.copy(geotiff_area / "nir_0.tif", geotiff_area / "nir_copy.tif")
+    (geotiff_area / "again").symlink_to(geotiff_area, target_is_directory=True)
 
     def scene(i, date):
         return open_scene("geotiff", grid=grid, date=date, scale=0.0001,
@@ -162,6 +161,6 @@ def test_geotiff_scenes_twice_through_composite(geotiff_area):
     scenes = [scene(0, "2024-06-01"), scene(1, "2024-07-01"), scene(2, "2024-08-01")]
     assert int(composite(scenes).clear_count.max().compute()) == 3
     copy = open_scene("geotiff", grid=grid, date="2024-08-20", scale=0.0001,
-                      bands={"red": geotiff_area / "red_copy.tif", "nir": geotiff_area / "nir_copy.tif"})
+                      bands={"red": geotiff_area / "again" / "red_0.tif", "nir": geotiff_area / "again" / "nir_0.tif"})
     with pytest.raises(InputError, match=r"scenes\[3\]: the same scene as scenes\[0\]"):
         composite(scenes + [copy])

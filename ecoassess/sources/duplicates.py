@@ -14,7 +14,8 @@ whole-area NDVI went from 0.688 to 0.639). Two entries are the same scene when
 
 :func:`duplicate_problems` checks the scenes of a config (``validate``, and so ``run``);
 :func:`duplicate_scene_problems` the opened :class:`~ecoassess.sources.scene.Scene` objects a Python user
-passes to :func:`~ecoassess.sources.composite` (by the same rules).
+passes to :func:`~ecoassess.sources.composite` (product ids, and GeoTIFF band files by their resolved path: the
+composite reads no file to compare them, and synthetic scenes may share pixel values).
 """
 
 from __future__ import annotations
@@ -142,9 +143,10 @@ def _quick_key(path: Path) -> tuple | None:
         return None
 
 
-def find_duplicates(entries: list[SceneEntry]) -> list[tuple[SceneEntry, SceneEntry, str]]:
+def find_duplicates(entries: list[SceneEntry], *, by_content: bool = True) -> list[tuple[SceneEntry, SceneEntry, str]]:
     """``(entry, earlier entry, why)`` for every entry that repeats an earlier one (each repeat once, against the
-    first listing)."""
+    first listing). ``by_content=False``: GeoTIFF band files are compared by their resolved path (symlinks
+    followed) instead of their SHA-256 — no file is read."""
     found: dict[str, tuple[SceneEntry, SceneEntry, str]] = {}
     first_of_id: dict[str, SceneEntry] = {}
     for e in entries:
@@ -168,7 +170,7 @@ def find_duplicates(entries: list[SceneEntry]) -> list[tuple[SceneEntry, SceneEn
             size = _size(path)
             if size is None or len(candidates.get((role, band, size), [])) < 2:
                 continue  # no other scene has a file of this size for the role: not read at all
-            quick = _quick_key(path)
+            quick = _quick_key(path) if by_content else str(Path(path).resolve())
             if quick is not None:
                 by_size.setdefault((role, band, quick), []).append((e, path))
     for (role, band, _), group in by_size.items():
@@ -176,25 +178,26 @@ def find_duplicates(entries: list[SceneEntry]) -> list[tuple[SceneEntry, SceneEn
             continue
         first_of_hash: dict[str, tuple[SceneEntry, Path]] = {}
         for e, path in group:
-            digest = file_sha256(path)
+            digest = file_sha256(path) if by_content else str(Path(path).resolve())
             if digest is None:
                 continue
             earlier, earlier_path = first_of_hash.setdefault(digest, (e, path))
             if earlier is e:
                 continue
             what = f"band {role}" + (f" (band {band})" if band != 1 else "")
-            same = ("the same file" if Path(path).resolve() == Path(earlier_path).resolve()
+            same = ("the same file" + ("" if str(path) == str(earlier_path) else f" as {earlier_path}")
+                    if Path(path).resolve() == Path(earlier_path).resolve()
                     else f"the same content (SHA-256 {digest[:12]}…) as {earlier_path}")
             found.setdefault(e.key, (e, earlier, f"its {what} {path} is {same}"))
     order = {e.key: i for i, e in enumerate(entries)}
     return sorted(found.values(), key=lambda t: order[t[0].key])
 
 
-def duplicate_messages(entries: list[SceneEntry]) -> list[str]:
+def duplicate_messages(entries: list[SceneEntry], *, by_content: bool = True) -> list[str]:
     """One sentence per repeated entry, naming both entries and the files."""
     return [f"{e.key}: the same scene as {earlier.key}: {why}; a scene listed twice counts twice in the composite "
             f"(clear count, median, NDVI) — remove one of the two entries"
-            for e, earlier, why in find_duplicates(entries)]
+            for e, earlier, why in find_duplicates(entries, by_content=by_content)]
 
 
 def duplicate_problems(key: str, specs) -> list[str]:
@@ -203,5 +206,7 @@ def duplicate_problems(key: str, specs) -> list[str]:
 
 
 def duplicate_scene_problems(scenes, key: str = "scenes") -> list[str]:
-    """Problems of a list of opened scenes (what :func:`~ecoassess.sources.composite` is given)."""
-    return duplicate_messages(entries_of_scenes(scenes, key))
+    """Problems of a list of opened scenes (what :func:`~ecoassess.sources.composite` is given): the same product
+    id, or GeoTIFF scenes reading the same band file (by resolved path: the composite reads no file to compare;
+    copies are found by the config check, :func:`duplicate_problems`)."""
+    return duplicate_messages(entries_of_scenes(scenes, key), by_content=False)
