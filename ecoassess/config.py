@@ -69,11 +69,15 @@ class StudyArea(_Strict):
 
 
 class GridSpec(_Strict):
-    """The analysis grid: equal-area ``crs`` (default: CGCS2000 China Albers) and cell size in metres."""
+    """The analysis grid: equal-area ``crs`` (default: CGCS2000 China Albers) and cell size in metres.
+
+    ``max_cells``: the largest grid accepted (default 2·10⁹ cells); a grid above it, or with fewer than 10 cells
+    across the study area, is refused before any computing (a cell size in the wrong unit)."""
 
     crs: str | None = None
     resolution_m: float = Field(30.0, gt=0)
     chunk: int = Field(1024, ge=64, le=8192)
+    max_cells: int = Field(2_000_000_000, gt=0)
 
 
 class BandRef(_Strict):
@@ -136,6 +140,13 @@ class RasterSource(_Strict):
     band: int = Field(1, ge=1)
     legend: str | None = None
     crs: str | None = None
+
+
+class DemSource(RasterSource):
+    """The terrain model; ``z_units``: the unit of its heights (``metre | foot | us_survey_foot``), when the file
+    does not say (GDAL band unit type) — a value contradicting the file's tag is refused; neither means metres."""
+
+    z_units: Literal["metre", "foot", "us_survey_foot"] | None = None
 
 
 class RiverSource(VectorSource):
@@ -251,7 +262,7 @@ class AssessmentConfig(_Strict):
     masking: MaskingSpec = Field(default_factory=MaskingSpec)
     thermal: dict[int, SceneSpec] = Field(default_factory=dict)
     land_cover: dict[int, RasterSource] = Field(default_factory=dict)
-    dem: RasterSource | None = None
+    dem: DemSource | None = None
     erosion: ErosionSpec | None = None
     hj192: Hj192Spec = Field(default_factory=Hj192Spec)
     rivers: RiverSource | None = None

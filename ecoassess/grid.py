@@ -537,3 +537,56 @@ def rasterize_mask(geometries, grid: AnalysisGrid, *, chunk: int = DEFAULT_CHUNK
     data = da.map_blocks(block, chunks=chunks, dtype=bool, meta=np.empty((0, 0), bool),
                          name=f"rasterize-{name}-{abs(hash((grid, len(geoms), name)))}")
     return grid.wrap(data, name=name)
+
+
+# -- plausible grid sizes --------------------------------------------------------------------------------------
+
+#: Default upper limit of the analysis grid's cell count (``grid.max_cells``): 2·10⁹ cells are ~8 GB per float32
+#: layer, i.e. a province at 1 m or all of China at ~70 m; beyond it a run takes days and a typo (0.01 for 10)
+#: would look like a hang.
+DEFAULT_MAX_CELLS = 2_000_000_000
+#: Fewer cells than this across the study area's narrower side is no raster analysis (and a metre/km mix-up).
+MIN_CELLS_ACROSS = 10
+#: Cell sizes offered as a suggestion (m), finest first.
+_NICE_RESOLUTIONS_M = (1, 2, 5, 10, 20, 30, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000)
+
+
+def grid_cells(width_m: float, height_m: float, resolution_m: float) -> tuple[int, int]:
+    """Columns and rows of a grid of ``resolution_m`` cells over a ``width_m`` × ``height_m`` box (whole cells)."""
+    cols = max(1, math.ceil(width_m / resolution_m - 1e-9))
+    rows = max(1, math.ceil(height_m / resolution_m - 1e-9))
+    return cols, rows
+
+
+def grid_size_problem(width_m: float, height_m: float, resolution_m: float,
+                      max_cells: int = DEFAULT_MAX_CELLS) -> str | None:
+    """Why ``resolution_m`` is implausible for a study area of ``width_m`` × ``height_m`` metres (its bounding box
+    in the grid CRS), or None: more than ``max_cells`` cells, or fewer than :data:`MIN_CELLS_ACROSS` across the
+    narrower side. The sentence names ``grid.resolution_m``, the study area's size, the cell count and a value
+    that would do."""
+    cols, rows = grid_cells(width_m, height_m, resolution_m)
+    cells = cols * rows
+    size = f"the study area is {width_m / 1000:,.4g} km × {height_m / 1000:,.4g} km"
+    too_many = cells > max_cells
+    too_few = min(cols, rows) < MIN_CELLS_ACROSS
+    if not (too_many or too_few):
+        return None
+
+    def fits(res: float) -> bool:
+        c, r = grid_cells(width_m, height_m, res)
+        return c * r <= max_cells and min(c, r) >= MIN_CELLS_ACROSS
+
+    fitting = [r for r in _NICE_RESOLUTIONS_M if fits(r)]
+    if fitting:
+        best = 30 if 30 in fitting else (fitting[0] if too_many else fitting[-1])
+        c, r = grid_cells(width_m, height_m, best)
+        hint = f"; e.g. grid.resolution_m: {best} gives {c * r:,} cells ({c:,} × {r:,})"
+    else:
+        hint = "; no cell size fits: is the study area layer the right one, or its CRS?"
+    if too_many:
+        return (f"grid.resolution_m: {resolution_m:g} m gives {cells:,} cells ({cols:,} × {rows:,}; {size}), more than "
+                f"grid.max_cells = {max_cells:,}: the run would not finish (expected a cell size in metres, e.g. "
+                f"10-30 for Sentinel-2/Landsat, or raise grid.max_cells){hint}")
+    return (f"grid.resolution_m: {resolution_m:g} m gives only {cols:,} × {rows:,} = {cells:,} cells ({size}), fewer "
+            f"than {MIN_CELLS_ACROSS} across: no layer or table would mean anything (expected a cell size in metres, "
+            f"not kilometres){hint}")

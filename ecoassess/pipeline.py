@@ -46,7 +46,15 @@ def read_study_area(config: AssessmentConfig) -> gpd.GeoDataFrame:
 
 def build_grid(config: AssessmentConfig, study_area: gpd.GeoDataFrame) -> AnalysisGrid:
     """The analysis grid over the study area (config.grid: CRS default China Albers, resolution)."""
+    from ecoassess.grid import grid_size_problem
+
     grid = AnalysisGrid.from_study_area(study_area, config.grid.resolution_m, config.grid.crs)
+    # also when the grid is built without validate (build_grid from Python): from the study area's own box
+    x0, y0, x1, y1 = study_area.to_crs(grid.crs.to_wkt()).total_bounds
+    problem = grid_size_problem(x1 - x0, y1 - y0, config.grid.resolution_m, config.grid.max_cells)
+    if problem is not None:
+        raise InputError(problem.removeprefix("grid.resolution_m: "), path=config.study_area.path,
+                         field="grid.resolution_m", expected="a cell size in metres that suits the study area")
     log.info("analysis grid: %d x %d cells of %.6g m (%.1f km x %.1f km)", grid.width, grid.height,
              grid.resolution, grid.width * grid.resolution / 1000, grid.height * grid.resolution / 1000)
     return grid

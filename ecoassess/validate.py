@@ -107,6 +107,8 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
     if area is not None and (zone_problem := _zone_prefix_problem(area)):
         problems.append(zone_problem)
         area = None  # likewise: once, naming the study area, not once per raster
+    if area is not None:
+        problems += _check_grid_size(config, area)
     for name, zone in config.zones.items():
         problems += _check_vector(f"zones.{name}", zone, required=("id_field",), geometry="polygon")
     if config.rivers is not None:
@@ -123,13 +125,21 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
             problems.append(f"land_cover.{year}.legend: unknown legend '{raster.legend}' "
                             f"(expected one of {', '.join(legends)})")
     if config.dem is not None:
-        problems += _check_raster("dem", config.dem.path, config.dem.crs, area, MIN_RASTER_COVER)
+        dem_problems = _check_raster("dem", config.dem.path, config.dem.crs, area, MIN_RASTER_COVER)
+        if not dem_problems:  # a readable DEM: its height unit, voids and plausible heights
+            from ecoassess.layers.dem import dem_problems as _dem_checks
+
+            dem_problems = _dem_checks("dem", config.dem.path, band=config.dem.band, declared=config.dem.z_units)
+        problems += dem_problems
     if config.erosion is not None:
         problems += _check_erosion(config, area)
     for year, scenes in config.imagery.items():
         for i, scene in enumerate(scenes):
             problems += _check_scene(f"imagery.{year}[{i}]", scene, year, config.composite.months, area)
         problems += _check_composite_months(f"imagery.{year}", scenes, config.composite.months)
+        from ecoassess.sources.duplicates import duplicate_problems
+
+        problems += duplicate_problems(f"imagery.{year}", scenes)
     for year, scene in config.thermal.items():
         problems += _check_scene(f"thermal.{year}", scene, year, None, area)
     for kind, station in config.stations.items():
@@ -157,6 +167,27 @@ def _check_grid(config: AssessmentConfig) -> list[str]:
         return [f"grid.crs: '{config.grid.crs}' ({crs.name}) is not an equal-area projection; areas in km² would be "
                 "wrong (expected e.g. an Albers equal-area conic; omit grid.crs for the China Albers default)"]
     return []
+
+
+def _check_grid_size(config: AssessmentConfig, area: StudyExtent) -> list[str]:
+    """A cell size implausible for the study area (billions of cells, or a handful): refused before computing.
+
+    The polygons are projected to the grid CRS and the cell count is that of their bounding box's whole-cell cover,
+    as :meth:`~ecoassess.grid.AnalysisGrid.from_study_area` builds the grid (within a cell per side)."""
+    import pyogrio
+
+    from ecoassess.grid import grid_size_problem
+
+    sa = config.study_area
+    try:
+        gdf = pyogrio.read_dataframe(sa.path, layer=sa.layer, columns=[])
+        x0, y0, x1, y1 = (float(v) for v in gdf.to_crs(area.grid_crs.to_wkt()).total_bounds)
+    except Exception:  # noqa: BLE001 - unreadable or unplaceable geometry: the study-area checks name it
+        return []
+    if not all(map(math.isfinite, (x0, y0, x1, y1))):
+        return []
+    problem = grid_size_problem(x1 - x0, y1 - y0, config.grid.resolution_m, config.grid.max_cells)
+    return [problem] if problem else []
 
 
 def _vector_info(key: str, path: Path, layer: str | None) -> tuple[dict | None, list[str]]:

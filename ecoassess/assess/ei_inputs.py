@@ -120,15 +120,18 @@ def erosion_km2(config: AssessmentConfig, zones, grid: AnalysisGrid, land_cover:
     else:
         if config.dem is None:
             raise InputError("a RUSLE erosion estimate needs a DEM", field="dem")
-        dem = read_on_grid(config.dem.path, grid, band=config.dem.band, kind="continuous", dtype="float32",
-                           crs=config.dem.crs, chunk=config.grid.chunk, name="dem")
+        from ecoassess.layers.dem import dem_notes, read_dem
+
+        # the height unit from the file's tag or dem.z_units (feet as metres tripled the slopes); voids as nodata
+        dem = read_dem(config.dem.path, grid, band=config.dem.band, crs=config.dem.crs, z_units=config.dem.z_units,
+                       chunk=config.grid.chunk)
         r = _factor(spec.r_factor, grid, config)
         k = _factor(spec.k_factor, grid, config)
         loss = estimate_soil_loss(dem, land_cover, legend, r_factor=r, k_factor=k, fvc=fvc,
-                                  slope_length_m=spec.slope_length_m)
+                                  slope_length_m=spec.slope_length_m, z_units=dem.attrs["z_units"])
         classes = erosion_classes(loss, region=spec.region)
         notes = [f"erosion areas ESTIMATED with RUSLE (R = {spec.r_factor}, K = {spec.k_factor}, SL 190 region "
-                 f"{spec.region}); not a surveyed erosion map"]
+                 f"{spec.region}); not a surveyed erosion map"] + dem_notes(dem)
     table = erosion_areas_by_class(zones, classes)
     source = spec.classes.path if spec.classes is not None else config.dem.path
     notes += _erosion_coverage_problems(table, source)

@@ -105,12 +105,13 @@ def rusle_soil_loss(*, r_factor, k_factor, ls, c_factor, p_factor) -> xr.DataArr
 
 
 def estimate_soil_loss(dem: xr.DataArray, land_cover: xr.DataArray, legend, *, r_factor, k_factor,
-                       fvc: xr.DataArray | None = None, z_units: str = "m", slope_length_m=None,
+                       fvc: xr.DataArray | None = None, z_units: str | None = None, slope_length_m=None,
                        s_method: str = "liu_mccool") -> xr.DataArray:
     """RUSLE soil loss (t·ha⁻¹·a⁻¹) from a DEM, land cover and R/K (numbers or layers), all on one grid.
 
     LS from :func:`ecoassess.layers.terrain.ls_factor`, C and P from the land-cover tables (C from FVC for
     vegetated classes when ``fvc`` is given). Same result as calling the steps one by one; flagged estimated.
+    ``z_units``: the DEM's height unit (None: its ``attrs['z_units']``, else metres; see ``slope_degrees``).
     """
     from ecoassess.layers.terrain import ls_factor
 

@@ -109,14 +109,28 @@ def _horn_block(block: np.ndarray, *, cell_m: float, z_factor: float, extrapolat
     return out
 
 
-def slope_degrees(dem: xr.DataArray, *, z_units: str = "m", edges: str = "extrapolate",
+def dem_z_units_of(dem: xr.DataArray, z_units: str | None) -> str:
+    """The height unit to use for ``dem``: ``z_units`` when given, else the DEM's ``attrs['z_units']`` (set by
+    :func:`ecoassess.layers.dem.read_dem` from the file's unit tag or the config), else metres. A ``z_units``
+    that contradicts the DEM's own attribute is an error (heights would be converted twice, or not at all)."""
+    own = dem.attrs.get("z_units")
+    if z_units is None:
+        return own or "m"
+    if own is not None and own != z_units:
+        raise ValueError(f"z_units={z_units!r}, but the DEM says its heights are in {own!r} (attrs['z_units'])")
+    return z_units
+
+
+def slope_degrees(dem: xr.DataArray, *, z_units: str | None = None, edges: str = "extrapolate",
                   cellsize_m: float | None = None) -> xr.DataArray:
     """Slope in degrees by Horn (1981), lazily (``map_overlap``, depth 1); NaN where the DEM is NaN.
 
-    ``z_units``: unit of the DEM heights (``m``, ``dm``, ``cm``, ``mm``, ``ft``, ``us_ft``); the cell size comes
-    from ``attrs['grid']`` (metres) or ``cellsize_m``. ``edges``: ``extrapolate`` (default; missing neighbours
-    mirrored through the centre cell, see the module docstring) or ``nan``.
+    ``z_units``: unit of the DEM heights (``m``, ``dm``, ``cm``, ``mm``, ``ft``, ``us_ft``; None: the DEM's
+    ``attrs['z_units']``, else ``m``), converted to metres here; the cell size comes from ``attrs['grid']``
+    (metres) or ``cellsize_m``. ``edges``: ``extrapolate`` (default; missing neighbours mirrored through the
+    centre cell, see the module docstring) or ``nan``.
     """
+    z_units = dem_z_units_of(dem, z_units)
     if z_units not in Z_UNITS_M:
         raise ValueError(f"unknown z_units {z_units!r}; one of {', '.join(Z_UNITS_M)}")
     if edges not in ("extrapolate", "nan"):
@@ -200,7 +214,7 @@ def slope_length_factor(slope_deg: xr.DataArray, *, slope_length_m=None, m_expon
     return out
 
 
-def ls_factor(dem: xr.DataArray, *, z_units: str = "m", slope_length_m=None, s_method: str = "liu_mccool",
+def ls_factor(dem: xr.DataArray, *, z_units: str | None = None, slope_length_m=None, s_method: str = "liu_mccool",
               m_exponent: float | None = None, slope_deg: xr.DataArray | None = None,
               cellsize_m: float | None = None) -> xr.DataArray:
     """RUSLE topographic factor LS = L·S from a DEM (per pixel, no flow routing; see the module docstring).

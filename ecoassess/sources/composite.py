@@ -124,6 +124,11 @@ def composite(scenes, *, method: str = "median", months=DEFAULT_MONTHS, min_clea
     scenes = list(scenes)
     if not scenes:
         raise InputError("no scene to composite", field="scenes", expected="at least one scene")
+    from ecoassess.sources.duplicates import duplicate_scene_problems
+
+    repeated = duplicate_scene_problems(scenes)
+    if repeated:  # a scene passed twice would count twice (clear count, median, monthly maximum)
+        raise InputError("; ".join(repeated), field="scenes", expected="each scene once")
     grid = scenes[0].grid
     for s in scenes[1:]:
         if s.grid != grid:

@@ -68,7 +68,9 @@ class RunInputs:
         return self._cache[key]
 
     def scenes(self, year: int) -> list:
-        """Every scene configured for ``year`` (``imagery.<year>``), on the grid with the config's masking."""
+        """Every scene configured for ``year`` (``imagery.<year>``), on the grid with the config's masking; a scene
+        listed twice is refused (:func:`refuse_duplicate_scenes`)."""
+        refuse_duplicate_scenes(self.config, year)
         return [self.scene(spec) for spec in self.config.imagery.get(year, [])]
 
     def thermal(self, year: int):
@@ -186,8 +188,22 @@ def open_product(config: AssessmentConfig, spec, grid: AnalysisGrid):
 
 
 def open_year_scenes(config: AssessmentConfig, year: int, grid: AnalysisGrid) -> list:
-    """Every scene configured for ``year``, opened lazily on ``grid`` with the config's masking."""
+    """Every scene configured for ``year``, opened lazily on ``grid`` with the config's masking (a scene listed
+    twice is refused)."""
+    refuse_duplicate_scenes(config, year)
     return [open_product(config, spec, grid) for spec in config.imagery.get(year, [])]
+
+
+def refuse_duplicate_scenes(config: AssessmentConfig, year: int) -> None:
+    """InputError when a scene of ``imagery.<year>`` is listed twice (same product id, or GeoTIFF band files of the
+    same content): it would count twice in the composite (:mod:`ecoassess.sources.duplicates`)."""
+    from ecoassess.errors import InputError
+    from ecoassess.sources.duplicates import duplicate_problems
+
+    repeated = duplicate_problems(f"imagery.{year}", config.imagery.get(year, []))
+    if repeated:
+        raise InputError("; ".join(repeated), path=config.source_path, field=f"imagery.{year}",
+                         expected="each scene listed once")
 
 
 def band_ref(ref):
