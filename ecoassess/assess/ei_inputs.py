@@ -1,14 +1,15 @@
-"""Gather the per-county inputs of the HJ 192-2015 EI from a config: areas, NDVI, rivers, erosion, tables.
+"""The per-county inputs of the HJ 192-2015 EI, computed from data: areas, NDVI, rivers, erosion, table rows.
 
-Each function returns plain pandas objects indexed by zone id, in the units :class:`EiInputs` documents, and
-says where every number came from (the ``assumptions`` list ends up in the results and the report):
+Plain functions on layers, zone sets and tables (no config, no file reading: ``ecoassess.stages.ei_inputs``
+reads what the config names). Each returns pandas objects indexed by zone id, in the units :class:`EiInputs`
+documents, and says where every number came from (the ``assumptions`` end up in the results and the report):
 
 * habitat sub-class areas: the year's land cover through its legend's HJ 192 crosswalk (``layers/``);
 * vegetation cover: zone mean of the May–September monthly-maximum NDVI composite (float NDVI);
 * river length: the river layer clipped to each zone in the equal-area CRS, else the statistics table;
-* erosion: a given SL 190-2007 class raster, else a RUSLE estimate (stated as estimated);
+* erosion: areas per zone of the SL 190-2007 classes (given, or a RUSLE estimate stated as estimated);
 * other land stress: sand + saline land + bare rock of the land cover [C: STANDARDS §1.5];
-* statistics and constraint events: the tables, rows of the year.
+* statistics and constraint events: the tables' rows of the year.
 """
 
 from __future__ import annotations
@@ -20,29 +21,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ecoassess.config import AssessmentConfig
 from ecoassess.errors import InputError
-from ecoassess.grid import AnalysisGrid, read_on_grid
 
 log = logging.getLogger(__name__)
 
 #: HJ 192 sub-classes counted as 其他土地胁迫 (sandification, salinisation, rocky desertification) [C].
 OTHER_STRESS_SUBCLASSES = ("sand", "saline", "bare_rock")
-
-
-def land_cover_layer(config: AssessmentConfig, year: int, grid: AnalysisGrid) -> tuple[xr.DataArray, object]:
-    """The year's land cover on the grid (nearest) and its legend."""
-    from ecoassess.legends import load_legend
-
-    source = config.land_cover.get(year)
-    if source is None:
-        raise InputError(f"the HJ 192 EI needs land cover for {year}", field=f"land_cover.{year}",
-                         expected="a land-cover raster with a legend (e.g. cas_lucc)")
-    legend = load_legend(source.legend)
-    lc = read_on_grid(source.path, grid, band=source.band, kind="classes", crs=source.crs, chunk=config.grid.chunk,
-                      name=f"land_cover_{year}", dst_nodata=legend.nodata)
-    lc.attrs["nodata"] = legend.nodata
-    return lc, legend
 
 
 def habitat_km2(zones, land_cover: xr.DataArray, legend, *,
@@ -103,42 +87,7 @@ def river_length_km(rivers: gpd.GeoDataFrame, zones) -> pd.Series:
     return pd.Series(lengths, name="river_length_km")
 
 
-def erosion_km2(config: AssessmentConfig, zones, grid: AnalysisGrid, land_cover: xr.DataArray, legend,
-                fvc: xr.DataArray | None) -> tuple[pd.DataFrame | None, xr.DataArray | None, list[str]]:
-    """Moderate and severe erosion areas per zone (SL 190-2007 → HJ 192 groups) and the class layer."""
-    from ecoassess.assess.erosion import (erosion_areas_by_class, erosion_classes, estimate_soil_loss,
-                                          read_erosion_classes)
-
-    spec = config.erosion
-    if spec is None:
-        return None, None, ["no erosion input: severe and moderate erosion areas counted as 0 km² "
-                            "(land stress understated, EI overstated)"]
-    if spec.classes is not None:
-        classes = read_erosion_classes(spec.classes.path, grid, band=spec.classes.band,
-                                       class_map=spec.classes.class_map, chunk=config.grid.chunk)
-        notes = [f"erosion areas from the given SL 190-2007 class raster {spec.classes.path.name}"]
-    else:
-        if config.dem is None:
-            raise InputError("a RUSLE erosion estimate needs a DEM", field="dem")
-        from ecoassess.layers.dem import dem_notes, read_dem
-
-        # the height unit from the file's tag or dem.z_units (feet as metres tripled the slopes); voids as nodata
-        dem = read_dem(config.dem.path, grid, band=config.dem.band, crs=config.dem.crs, z_units=config.dem.z_units,
-                       chunk=config.grid.chunk)
-        r = _factor(spec.r_factor, grid, config)
-        k = _factor(spec.k_factor, grid, config)
-        loss = estimate_soil_loss(dem, land_cover, legend, r_factor=r, k_factor=k, fvc=fvc,
-                                  slope_length_m=spec.slope_length_m, z_units=dem.attrs["z_units"])
-        classes = erosion_classes(loss, region=spec.region)
-        notes = [f"erosion areas ESTIMATED with RUSLE (R = {spec.r_factor}, K = {spec.k_factor}, SL 190 region "
-                 f"{spec.region}); not a surveyed erosion map"] + dem_notes(dem)
-    table = erosion_areas_by_class(zones, classes)
-    source = spec.classes.path if spec.classes is not None else config.dem.path
-    notes += _erosion_coverage_problems(table, source)
-    return table, classes, notes
-
-
-def _erosion_coverage_problems(table: pd.DataFrame, source) -> list[str]:
+def erosion_coverage_problems(table: pd.DataFrame, source) -> list[str]:
     """Erosion areas where the class layer has no value (DEM or class raster without data there: a wrong CRS,
     nodata) would silently count as no erosion and raise EI: an error below half of a zone, a note below 99 %."""
     inside = table["area_km2"] - table["area_outside_km2"]
@@ -152,40 +101,6 @@ def _erosion_coverage_problems(table: pd.DataFrame, source) -> list[str]:
     partial = share[share < 0.99]
     return [f"erosion classes cover only {100 * v:.1f} % of zone {z} ({source}); the rest counts as no erosion"
             for z, v in partial.items()]
-
-
-def _factor(value, grid: AnalysisGrid, config: AssessmentConfig):
-    if isinstance(value, (int, float)):
-        return float(value)
-    return read_on_grid(value, grid, kind="continuous", dtype="float32", chunk=config.grid.chunk)
-
-
-def statistics_rows(config: AssessmentConfig, year: int) -> pd.DataFrame:
-    """The statistics-table rows of ``year``, indexed by six-digit county code."""
-    from ecoassess.readers import normalise_code, read_table
-
-    if config.statistics is None:
-        raise InputError("the HJ 192 EI needs the county statistics table (emissions, precipitation, water "
-                         "resources)", field="statistics")
-    source = config.statistics
-    table = read_table(source.path, source.sheet)
-    table = table[pd.to_numeric(table[source.year_field], errors="coerce") == year].copy()
-    table.index = table[source.county_field].map(normalise_code)
-    table.index.name = "code"
-    return table
-
-
-def constraint_events(config: AssessmentConfig, year: int) -> pd.DataFrame | None:
-    """Constraint events of ``year`` with a six-digit ``county_code``."""
-    from ecoassess.readers import normalise_code, read_table
-
-    if config.constraint_events is None:
-        return None
-    source = config.constraint_events
-    table = read_table(source.path, source.sheet)
-    table = table[pd.to_numeric(table[source.year_field], errors="coerce") == year].copy()
-    table["county_code"] = table[source.county_field].map(normalise_code)
-    return table
 
 
 def other_stress_km2(habitat: pd.DataFrame) -> pd.Series:
@@ -214,3 +129,12 @@ def dominant_function_type(counties, function_zones_gdf: gpd.GeoDataFrame, type_
         overlap = fz.geometry.intersection(poly).area
         out[code] = fz[type_field].iloc[int(np.argmax(overlap.values))] if overlap.max() > 0 else np.nan
     return pd.Series(out, name="function_type")
+
+
+def rows_of_year(table: pd.DataFrame, year: int, *, year_field: str, county_field: str) -> pd.DataFrame:
+    """The rows of ``year`` (a year column of numbers or text), with a six-digit ``county_code`` (GB/T 2260)."""
+    from ecoassess.readers import normalise_code
+
+    rows = table[pd.to_numeric(table[year_field], errors="coerce") == year].copy()
+    rows["county_code"] = rows[county_field].map(normalise_code)
+    return rows

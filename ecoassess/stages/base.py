@@ -93,6 +93,28 @@ class RunInputs:
         return self._once(("land_cover", year), f"land_cover.{year}", lambda: _read_land_cover(self.config, year,
                                                                                              self.grid))
 
+    def dem(self) -> xr.DataArray:
+        """The DEM (``dem``) on the grid, heights in the file's or ``dem.z_units``' unit, voids as nodata."""
+        from ecoassess.layers.dem import read_dem
+
+        spec = self.config.dem
+        return self._once(("dem",), "dem", lambda: read_dem(spec.path, self.grid, band=spec.band, crs=spec.crs,
+                                                            z_units=spec.z_units, chunk=self.config.grid.chunk))
+
+    def raster(self, path, **options) -> xr.DataArray:
+        """Another raster (e.g. a RUSLE factor) on the grid, read once per run (:func:`~ecoassess.grid.read_on_grid`)."""
+        from ecoassess.grid import read_on_grid
+
+        key = ("raster", str(path), tuple(sorted(options.items())))
+        return self._once(key, str(path), lambda: read_on_grid(path, self.grid, chunk=self.config.grid.chunk,
+                                                               **options))
+
+    def table(self, path, sheet=None) -> pd.DataFrame:
+        """A CSV/Excel table (:func:`ecoassess.readers.read_table`), read once per run; callers get a copy."""
+        from ecoassess.readers import read_table
+
+        return self._once(("table", str(path), sheet), str(path), lambda: read_table(path, sheet)).copy()
+
     def vector(self, path, layer=None, *, key: str | None = None) -> gpd.GeoDataFrame:
         """A vector file (:func:`ecoassess.readers.read_vector`: its text encoding found) read once per run;
         callers get their own copy, so nothing one stage does to it leaks into another. ``key``: config field."""

@@ -14,6 +14,7 @@ from ecoassess.grid import AnalysisGrid
 from ecoassess.readers import read_vector
 from ecoassess.stages.base import RunContext, RunInputs, Stage
 from ecoassess.stages.common import ei_years, formats, with_code, with_geometry
+from ecoassess.stages.ei_inputs import constraint_events, erosion_km2, land_cover_of, statistics_rows
 from ecoassess.stages.vegetation import vegetation_year
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def ei_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, zone_sets: 
                             months=tuple(config.composite.months), min_clear=config.composite.min_clear)
         monthly_ndvi, n_dates = monthly.ndvi, len(monthly.dates)
     ndvi_mean, ndvi_weight = gather.zone_ndvi(counties, monthly_ndvi)
-    erosion, erosion_layer, erosion_notes = gather.erosion_km2(config, counties, grid, land_cover, legend, None)
+    erosion, erosion_layer, erosion_notes = erosion_km2(inputs, counties, land_cover, legend, None)
     rivers = (None if config.rivers is None else
               gather.river_length_km(inputs.vector(config.rivers.path, config.rivers.layer, key="rivers"), counties))
     notes = [f"vegetation cover from the May–September monthly-maximum NDVI composite of {n_dates} "
@@ -62,27 +63,15 @@ def ei_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, zone_sets: 
                      "§1.2; FVC by the 5 %/95 % NDVI dichotomy, STANDARDS §4)")
     area = pd.Series(counties.area_km2 - counties.area_outside_km2, index=counties.ids)
     inputs = EiInputs(
-        habitat_km2=habitat, ndvi_mean=ndvi_mean, ndvi_scale="float", statistics=gather.statistics_rows(config, year),
+        habitat_km2=habitat, ndvi_mean=ndvi_mean, ndvi_scale="float", statistics=statistics_rows(inputs, year),
         river_length_km=rivers, area_km2=area, ndvi_weight=ndvi_weight,
         severe_erosion_km2=None if erosion is None else erosion["severe_erosion_km2"],
         moderate_erosion_km2=None if erosion is None else erosion["moderate_erosion_km2"],
-        other_stress_km2=gather.other_stress_km2(habitat), events=gather.constraint_events(config, year),
+        other_stress_km2=gather.other_stress_km2(habitat), events=constraint_events(inputs, year),
         event_zone_field="county_code", names=pd.Series(counties.names, index=counties.ids), year=year,
         whole_area_id="000000", whole_area_name="全区" if config.outputs.lang == "zh" else "study area",
         assumptions=list(assumptions) + erosion_notes + notes)
     return compute_ei(inputs, coefficients=config.hj192.coefficients), erosion_layer, habitat
-
-def land_cover_of(inputs: RunInputs, year: int):
-    """The year's land cover on the grid (opened once per run) and its legend; an error naming the field when the
-    EI year has none."""
-    from ecoassess.legends import load_legend
-
-    layer = inputs.land_cover(year)
-    if layer is None:
-        raise InputError(f"the HJ 192 EI needs land cover for {year}", field=f"land_cover.{year}",
-                         expected="a land-cover raster with a legend (e.g. cas_lucc)")
-    return layer, load_legend(inputs.config.land_cover[year].legend)
-
 
 class EiStage(Stage):
     """HJ 192-2015 EI per county and year, ΔEI and its change class, function-zone indicators: one resumable part.
