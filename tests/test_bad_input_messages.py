@@ -66,9 +66,10 @@ def test_full_width_codes_alone_pass_validate(tmp_path):
     table["county_code"] = table["county_code"].str.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
     table.to_csv(tmp_path / "stats.csv", index=False)
     config = validate_config(_write_config(tmp_path, statistics={"path": "stats.csv"}))
-    from ecoassess.assess.ei_inputs import statistics_rows
+    from ecoassess.stages.base import RunInputs
+    from ecoassess.stages.ei_inputs import statistics_rows
 
-    assert sorted(statistics_rows(config, 2024).index) == ["519901", "519902"]
+    assert sorted(statistics_rows(RunInputs(config, None), 2024).index) == ["519901", "519902"]
 
 
 def test_bad_codes_in_a_text_study_area_field_are_named(tmp_path):

@@ -52,15 +52,17 @@ def _config_with_dem(sample_config, name, **dem):
 
 def _severe_and_moderate_km2(config_path):
     """The erosion path of the EI stage (RUSLE from the DEM) for the sample's 2024 land cover, per county."""
-    from ecoassess.assess.ei_inputs import erosion_km2, land_cover_layer
     from ecoassess.pipeline import build_grid, read_study_area, read_zone_sets
+    from ecoassess.stages.base import RunInputs
+    from ecoassess.stages.ei_inputs import erosion_km2, land_cover_of
 
     config = load_config(config_path)
     study_area = read_study_area(config)
     grid = build_grid(config, study_area)
     zones = read_zone_sets(config, study_area, grid)
-    land_cover, legend = land_cover_layer(config, 2024, grid)
-    table, _, notes = erosion_km2(config, zones["county"], grid, land_cover, legend, None)
+    inputs = RunInputs(config, grid)
+    land_cover, legend = land_cover_of(inputs, 2024)
+    table, _, notes = erosion_km2(inputs, zones["county"], land_cover, legend, None)
     return table[["severe_erosion_km2", "moderate_erosion_km2"]], notes
 
 

@@ -581,15 +581,15 @@ def test_other_land_stress_is_sand_saline_and_bare_rock_from_the_land_cover():
 
 def test_erosion_layer_without_data_over_a_zone_is_an_error_not_zero_erosion():
     """A DEM in the wrong CRS or full of nodata gave erosion class 0 everywhere: 0 km² of erosion, EI too high."""
-    from ecoassess.assess.ei_inputs import _erosion_coverage_problems
+    from ecoassess.assess.ei_inputs import erosion_coverage_problems
 
     table = pd.DataFrame({"area_km2": [100.0, 50.0, 10.0], "area_outside_km2": [0.0, 10.0, 0.0],
                           "erosion_nodata_km2": [0.0, 2.0, 0.0]}, index=pd.Index(["a", "b", "c"]))
-    notes = _erosion_coverage_problems(table, "dem.tif")
+    notes = erosion_coverage_problems(table, "dem.tif")
     assert notes == ["erosion classes cover only 95.0 % of zone b (dem.tif); the rest counts as no erosion"]
     table.loc["c", "erosion_nodata_km2"] = 6.0  # 40 % classified
     with pytest.raises(InputError, match=r"dem.tif.*less than half of zone\(s\) c 40 %"):
-        _erosion_coverage_problems(table, "dem.tif")
+        erosion_coverage_problems(table, "dem.tif")
 
 
 def test_land_cover_with_only_nodata_over_the_study_area_names_the_file():
