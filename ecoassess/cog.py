@@ -505,6 +505,8 @@ def _plan(arr: xr.DataArray, path: Path, chunk: int, *, nodata, dtype, compress,
     if out_dtype.name not in _GDAL_TYPES:
         raise ValueError(f"dtype {out_dtype} cannot be written to a GeoTIFF")
     declared = arr.attrs.get("nodata", arr.attrs.get("_FillValue"))  # ecoassess's / rioxarray's fill value
+    declared = declared.item() if isinstance(declared, np.generic) else declared  # np.int16(-32768) → -32768
+    nodata = nodata.item() if isinstance(nodata, np.generic) else nodata  # (the VRT must get a plain number)
     if nodata is None:
         nodata = float("nan") if out_dtype.kind == "f" else declared
         if out_dtype.kind != "f" and _is_nan(nodata):

@@ -1,7 +1,8 @@
 """The assessment config (``assessment.yaml``): one file says area, years, sources, zones, stations, outputs.
 
-``load_config(path)`` parses the YAML, checks it against the schema below and then checks everything that can
-be checked without computing (files exist and are readable, fields exist in their layers, codes are GB/T 2260
+``load_config(path)`` parses the YAML and checks it against the schema below (keys, types, value ranges, the
+files named exist) without opening any input; :func:`ecoassess.validate.validate_config` then checks everything
+that can be checked without computing (files are readable, fields exist in their layers, codes are GB/T 2260
 six-digit codes, dates fall in their year, the grid CRS is equal-area). All problems are collected and raised
 together as one :class:`~ecoassess.errors.ConfigError`, each naming the key, the file or field, and what was
 expected. Relative paths resolve against the config file's folder.
@@ -277,8 +278,8 @@ class AssessmentConfig(_Strict):
 
     # set by load_config, not part of the YAML schema
     source_path: Path | None = Field(None, exclude=True)
-    #: set by ecoassess.validate.validate_config once every input has been checked
-    _inputs_checked: bool = PrivateAttr(default=False)
+    #: set by ecoassess.validate.validate_config: the config (as JSON) whose inputs were all checked
+    _inputs_checked: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _years(self):

@@ -34,6 +34,7 @@ class Legend:
         mask = lib.isin(data, np.asarray(self.water_codes))
         out = land_cover.copy(data=mask)
         out.name = "water"
+        out.attrs = {"long_name": "open water"}  # not the land cover's nodata: 0 (dry) is a value of this mask
         return out
 
     def unknown_codes(self, codes) -> list[int]:

@@ -16,7 +16,7 @@ import geopandas as gpd
 from pydantic import BaseModel
 
 from ecoassess.config import AssessmentConfig
-from ecoassess.errors import InputError
+from ecoassess.errors import EcoassessError, InputError
 from ecoassess.grid import AnalysisGrid
 from ecoassess.stages.base import RunContext, RunInputs, RunResult, check_stage_order, open_year_scenes
 from ecoassess.stages.ei import EiStage
@@ -33,7 +33,7 @@ STAGES = (VegetationStage(), RseiStage(), EiStage())
 check_stage_order(STAGES)
 
 
-# -- stages ----------------------------------------------------------------------------------------------------
+# -- study area, grid, zones -----------------------------------------------------------------------------------
 
 def read_study_area(config: AssessmentConfig) -> gpd.GeoDataFrame:
     """County polygons with a normalised six-digit ``code`` and ``name`` column (plus the original fields)."""
@@ -145,9 +145,7 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False, force
             result = RunResult(out_dir=out, grid=grid)
             store.parts = Parts(store, result, key)
             ctx = RunContext(config, grid, study_area, zone_sets, inside, store, timer, result, opened)
-            for stage in STAGES:
-                if stage.enabled(config):
-                    stage.run(ctx)
+            run_stages(ctx, STAGES)
             ctx.products.clear()  # the shared layers and opened inputs are no longer needed: free their memory
             opened.clear()
             with timer.stage("manifest"):
@@ -178,6 +176,23 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False, force
     finally:
         if client is not None:
             client.close()
+
+
+def run_stages(ctx: RunContext, stages) -> None:
+    """Run every enabled stage in order. A stage that fails is recorded as a problem of the run and the next
+    stages go on (``run.on_error: stop`` and a full disk stop the run); when no stage completed anything, the run
+    fails with every problem listed."""
+    for stage in stages:
+        if not stage.enabled(ctx.config):
+            log.debug("stage %s: not asked for by the config", stage.name)
+            continue
+        log.info("stage %s", stage.name)
+        try:
+            stage.run(ctx)
+        except EcoassessError as exc:
+            ctx.failed(stage.name, exc)
+    if not ctx.result.tables:
+        raise EcoassessError("no part of the run completed:\n  " + "\n  ".join(ctx.result.problems))
 
 
 def _results_folders_of(out: Path):

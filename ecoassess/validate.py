@@ -25,7 +25,7 @@ from ecoassess.config import (AssessmentConfig, SceneSpec, StationSource, TableS
                               read_config_file)
 from ecoassess.errors import ConfigError, InputError
 from ecoassess.legends import available_legends
-from ecoassess.readers import normalise_code, read_table, read_vector, vector_info  # noqa: F401 (re-exported)
+from ecoassess.readers import normalise_code, read_table, read_vector, vector_info
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +64,14 @@ def validate_config(path) -> AssessmentConfig:
 
 
 def ensure_inputs_checked(config: AssessmentConfig) -> AssessmentConfig:
-    """``config`` once its inputs are checked (once per config object); ConfigError listing the problems."""
-    if not config._inputs_checked:
+    """``config`` once its inputs are checked; ConfigError listing the problems. Checked again only when the
+    config was changed since (e.g. a path edited in a notebook)."""
+    state = config.model_dump_json()
+    if config._inputs_checked != state:
         problems = check_inputs(config)
         if problems:
             raise ConfigError(config.source_path or "<config>", problems)
-        config._inputs_checked = True
+        config._inputs_checked = state
     return config
 
 

@@ -559,13 +559,15 @@ def _check_grid(zones: ZoneSet, arr: xr.DataArray, name: str) -> AnalysisGrid:
     return g
 
 
-def _dask_data(arr: xr.DataArray, chunks=None) -> da.Array:
-    data = single_band(arr).data
+def _dask_data(arr: xr.DataArray, chunks=None, name=None) -> da.Array:
+    arr = single_band(arr)
+    if arr.ndim != 2:
+        name = name or arr.name
+        raise InputError(f"layer {name!r} has dimensions {dict(arr.sizes)}", field=str(name),
+                         expected="a 2-D (y, x) layer, or a single band (band=1, y, x)")
+    data = arr.data
     if not isinstance(data, da.Array):
         data = da.from_array(np.asarray(data), chunks=chunks or (DEFAULT_CHUNK, DEFAULT_CHUNK))
-    if data.ndim != 2:
-        raise InputError(f"layer {arr.name!r} has {data.ndim} dimensions", field=str(arr.name),
-                         expected="a 2-D (y, x) layer")
     if chunks is not None and data.chunks != chunks:
         data = data.rechunk(chunks)
     return data
@@ -581,13 +583,13 @@ def _windows(chunks):
 
 def _chunked_inputs(zones: ZoneSet, layers: dict, masked):
     names = list(layers)
-    first = _dask_data(layers[names[0]])
+    first = _dask_data(layers[names[0]], name=names[0])
     chunks = first.chunks
-    datas = [first] + [_dask_data(layers[n], chunks) for n in names[1:]]
+    datas = [first] + [_dask_data(layers[n], chunks, name=n) for n in names[1:]]
     mask = None
     if masked is not None:
         _check_grid(zones, masked, "masked")
-        mask = _dask_data(masked, chunks).to_delayed()
+        mask = _dask_data(masked, chunks, name="masked").to_delayed()
     return chunks, [d.to_delayed() for d in datas], mask
 
 
@@ -726,7 +728,7 @@ def zonal_class_areas(zones: ZoneSet, classes: xr.DataArray, *, nodata=None) -> 
     _check_grid(zones, classes, name)
     if nodata is None:
         nodata = _layer_nodata(classes)
-    data = _dask_data(classes)
+    data = _dask_data(classes, name=name)
     blocks = data.to_delayed()
     zs = dask.delayed(zones, traverse=False)
     parts = [dask.delayed(_chunk_classes, pure=True)(zs, window, blocks[i, j], nodata)

@@ -138,13 +138,15 @@ def test_a_failing_run_stops_with_a_clear_message_and_keeps_earlier_results(run,
 
 
 def test_with_on_error_continue_a_failing_year_is_reported_and_the_rest_completes(sample_config, tmp_path):
-    config = ecoassess.validate_config(sample_config)
+    config = ecoassess.load_config(sample_config)
     config.imagery[2023] = config.imagery[2023][:1]
     config.thermal = {}                      # vegetation only, to keep it quick
     config.outputs.maps = False
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    config.land_cover[2023].path = empty / "missing.tif"  # gone after validate (which names a missing file)
+    gone = tmp_path / "missing.tif"
+    shutil.copyfile(config.land_cover[2023].path, gone)
+    config.land_cover[2023].path = gone
+    ecoassess.validate_config(config)
+    gone.unlink()  # gone after validate (which names a missing file): the run reports the year and goes on
     result = ecoassess.run(config, out=tmp_path / "partial")
     assert any("vegetation 2023" in p and "missing.tif" in p for p in result.problems)
     assert set(result.tables["county_vegetation"]["year"]) == {2024}

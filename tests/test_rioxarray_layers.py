@@ -97,3 +97,34 @@ def test_the_cog_writer_takes_an_open_rasterio_array(tmp_path, grid, values):
         written = src.read(1)
     expected = np.where(values == FILL, np.nan, values)  # the file's fill value is the COG's nodata (NaN)
     np.testing.assert_array_equal(written, expected)
+
+
+def test_an_int16_layer_keeps_its_fill_value_as_nodata_in_the_cog(tmp_path, grid):
+    values = (np.arange(grid.n_cells).reshape(grid.shape) % 7 - 3).astype("int16")  # real zeros among the data
+    values[:10] = -32768
+    tif = _write_tif(tmp_path / "i.tif", grid, values, -32768)
+    out = write_cog(rioxarray.open_rasterio(tif), tmp_path / "i_cog.tif")
+    with rasterio.open(out) as src:
+        assert src.nodata == -32768  # was 0: repr(np.int16(-32768)) in the VRT read as 0 by GDAL
+        np.testing.assert_array_equal(src.read(1, masked=True).mask, values == -32768)
+
+
+def test_a_layer_of_two_bands_is_refused_naming_it(tmp_path, grid, values):
+    with rasterio.open(tmp_path / "two.tif", "w", driver="GTiff", width=grid.width, height=grid.height, count=2,
+                       dtype="float32", crs=grid.crs, transform=grid.transform) as dst:
+        dst.write(np.stack([values, values]))
+    two = rioxarray.open_rasterio(tmp_path / "two.tif")
+    from ecoassess.errors import InputError
+
+    with pytest.raises(InputError, match="'bands'.*a single band"):
+        zonal_stats(_zones(grid), {"bands": two})
+
+
+def test_a_water_mask_is_a_layer_of_its_own_not_land_cover_nodata(grid):
+    from ecoassess.legends import load_legend
+
+    lc = grid.wrap(np.full(grid.shape, 21, "uint8"), name="lc", attrs={"nodata": 0})
+    lc[:, :10] = 41  # cas_lucc 41: river/canal (open water)
+    water = load_legend("cas_lucc").water_mask(lc)
+    table = zonal_stats(_zones(grid), {"water": water.astype("float32")})
+    assert "nodata" not in water.attrs and (table["water_nodata_km2"] == 0).all()

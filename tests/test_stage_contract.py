@@ -50,11 +50,13 @@ def test_the_declared_stages_are_in_an_order_that_satisfies_every_need():
 def test_each_input_of_the_sample_is_opened_once_by_the_stages(tmp_path, monkeypatch):
     """After validate's header checks, the run opens each product, land-cover raster and zone file once,
     however many stages and years use it (the vegetation, RSEI and EI stages each opened them again before)."""
+    import ecoassess.grid
     import ecoassess.readers
     import ecoassess.sources
 
-    config = ecoassess.validate_config(write_sample(tmp_path / "sample", seed=0))
+    config = ecoassess.load_config(write_sample(tmp_path / "sample", seed=0))
     config.outputs.maps = False
+    ecoassess.validate_config(config)  # a config changed after validate is validated again by the run
     opened = Counter()
 
     def counting(name, real):
@@ -66,6 +68,7 @@ def test_each_input_of_the_sample_is_opened_once_by_the_stages(tmp_path, monkeyp
     for name in ("open_sentinel2_l2a", "open_landsat_c2l2"):
         monkeypatch.setattr(ecoassess.sources, name, counting(name, getattr(ecoassess.sources, name)))
     monkeypatch.setattr(ecoassess.readers, "read_vector", counting("read_vector", ecoassess.readers.read_vector))
+    monkeypatch.setattr(ecoassess.grid, "read_on_grid", counting("read_on_grid", ecoassess.grid.read_on_grid))
     seen = {}
     real_run = STAGES[-1].run
 
@@ -78,9 +81,48 @@ def test_each_input_of_the_sample_is_opened_once_by_the_stages(tmp_path, monkeyp
     assert {"county_vegetation", "county_rsei", "county_ei", "function_zone_indicators"} <= set(result.tables)
     products = [str(s.path) for year in config.imagery for s in config.imagery[year]]
     products += [str(s.path) for s in config.thermal.values()]
-    assert sorted(p for (kind, p) in opened if kind != "read_vector") == sorted(products)
+    assert sorted(p for (kind, p) in opened if kind.startswith("open_")) == sorted(products)
+    rasters = {p for (kind, p) in opened if kind == "read_on_grid"}  # every band file, land cover, DEM
+    assert {str(config.land_cover[y].path) for y in config.land_cover} | {str(config.dem.path)} <= rasters
     assert {k: n for k, n in opened.items() if n != 1} == {}, "opened more than once"
     vectors = {p for (kind, p) in opened if kind == "read_vector"}
     assert str(config.zones["function_zones"].path) in vectors and str(config.rivers.path) in vectors
     assert all(n == 1 for n in seen.values()), seen
     assert {f"land_cover.{y}" for y in config.land_cover} <= set(seen)
+
+
+def test_a_config_changed_after_validate_is_checked_again_by_the_run(tmp_path):
+    config = ecoassess.validate_config(write_sample(tmp_path / "sample", seed=0, scale=1))
+    broken = tmp_path / "broken.tif"
+    broken.write_bytes(b"II*\x00 not a raster")
+    config.land_cover[2023].path = broken  # edited in a notebook after validating
+    with pytest.raises(ecoassess.ConfigError, match="broken.tif"):
+        ecoassess.run(config, out=tmp_path / "results")
+
+
+def test_a_failing_stage_is_a_problem_of_the_run_and_the_next_stages_go_on(tmp_path):
+    from ecoassess.errors import EcoassessError
+    from ecoassess.pipeline import run_stages
+    from ecoassess.stages.base import RunResult
+
+    class Broken(Stage):
+        name = "broken"
+
+        def run(self, ctx):
+            raise EcoassessError("no data")
+
+    class Fine(Stage):
+        name = "fine"
+
+        def run(self, ctx):
+            ctx.result.tables["fine"] = "made"
+
+    config = ecoassess.load_config(write_sample(tmp_path / "sample", seed=0, scale=1))
+    ctx = RunContext(config, None, None, {}, None, None, None, RunResult(tmp_path, None), None)
+    run_stages(ctx, [Broken(), Fine()])
+    assert ctx.result.problems == ["broken: no data"] and ctx.result.tables == {"fine": "made"}
+    with pytest.raises(EcoassessError, match="no part of the run completed:\n  broken: no data"):
+        run_stages(RunContext(config, None, None, {}, None, None, None, RunResult(tmp_path, None), None), [Broken()])
+    config.run.on_error = "stop"
+    with pytest.raises(EcoassessError, match="^no data$"):
+        run_stages(ctx, [Broken(), Fine()])

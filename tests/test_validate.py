@@ -210,7 +210,7 @@ def test_a_year_whose_scenes_all_lie_outside_the_composite_months_is_a_problem(r
 
 def test_a_gbk_encoded_table_with_chinese_text_is_read(root):
     """Excel on Chinese Windows saves CSV as GBK: it is read (as GB18030), not refused as unreadable."""
-    from ecoassess.validate import read_table
+    from ecoassess.readers import read_table
 
     table = pd.read_csv(root / "stats.csv").assign(county_name=lambda t: t["county_code"].map(
         {519901: "甲县", 519902: "乙县"}))

@@ -126,8 +126,8 @@ def slope_degrees(dem: xr.DataArray, *, z_units: str | None = None, edges: str =
     """Slope in degrees by Horn (1981), lazily (``map_overlap``, depth 1); NaN where the DEM is NaN.
 
     ``z_units``: unit of the DEM heights (``m``, ``dm``, ``cm``, ``mm``, ``ft``, ``us_ft``; None: the DEM's
-    ``attrs['z_units']``, else ``m``), converted to metres here; the cell size comes from ``attrs['grid']``
-    (metres) or ``cellsize_m``. ``edges``: ``extrapolate`` (default; missing neighbours mirrored through the
+    ``attrs['z_units']``, else ``m``), converted to metres here; the cell size comes from the layer's grid
+    (its ``spatial_ref`` transform, metres) or ``cellsize_m``. ``edges``: ``extrapolate`` (default; missing neighbours mirrored through the
     centre cell, see the module docstring) or ``nan``.
     """
     z_units = dem_z_units_of(dem, z_units)

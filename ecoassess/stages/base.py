@@ -73,6 +73,16 @@ class RunInputs:
         refuse_duplicate_scenes(self.config, year)
         return [self.scene(spec) for spec in self.config.imagery.get(year, [])]
 
+    def composite(self, year: int, method: str):
+        """The year's composite (``median`` or ``monthly_max_ndvi``) of its scenes, with ``composite.months`` and
+        ``composite.min_clear``; built once per run (lazy: pixels are read when a stage computes it)."""
+        from ecoassess.sources import composite
+
+        c = self.config.composite
+        return self._once(("composite", year, method), f"composite {year} {method}",
+                          lambda: composite(self.scenes(year), method=method, months=tuple(c.months),
+                                            min_clear=c.min_clear))
+
     def thermal(self, year: int):
         """The thermal product of ``year`` (``thermal.<year>``), opened like the imagery (same masking)."""
         return self.scene(self.config.thermal[year])
@@ -115,6 +125,17 @@ class RunInputs:
 
         return self._once(("table", str(path), sheet), str(path), lambda: read_table(path, sheet)).copy()
 
+    def legend(self, year: int):
+        """The legend of the year's land cover (``land_cover.<year>.legend``; ``layers/<legend>.yaml``)."""
+        from ecoassess.legends import load_legend
+
+        return load_legend(self.config.land_cover[year].legend)
+
+    def water(self, year: int) -> xr.DataArray | None:
+        """Open water of the year's land cover (its legend's water classes; bool, lazy), or None without land cover."""
+        layer = self.land_cover(year)
+        return None if layer is None else self.legend(year).water_mask(layer)
+
     def vector(self, path, layer=None, *, key: str | None = None) -> gpd.GeoDataFrame:
         """A vector file (:func:`ecoassess.readers.read_vector`: its text encoding found) read once per run;
         callers get their own copy, so nothing one stage does to it leaks into another. ``key``: config field."""
@@ -142,15 +163,18 @@ class RunContext:
     products: dict[str, Any] = field(default_factory=dict)
 
     def provide(self, name: str, value) -> None:
-        """Leave a product for later stages (declared in the stage's ``provides``)."""
+        """Leave a product for later stages (declared in the stage's ``provides``). A product holds what was
+        computed in this run: parts reused from an interrupted run's staging (:mod:`ecoassess.resume`) are not in
+        it, so a stage that ``uses`` a product makes what is missing itself."""
         self.products[name] = value
 
     def product(self, name: str, default=None):
+        """A product of an earlier stage, or ``default`` when no earlier stage made it in this run."""
         return self.products.get(name, default)
 
     def failed(self, what: str, exc) -> None:
         """Record a failed part of the run, or re-raise when the config says ``run.on_error: stop``."""
-        isolated(self.config, self.result, what, exc)
+        record_failure(self.config, self.result, what, exc)
 
 
 class Stage:
@@ -248,7 +272,7 @@ def _read_land_cover(config: AssessmentConfig, year: int, grid: AnalysisGrid) ->
     return lc
 
 
-def isolated(config: AssessmentConfig, result: RunResult, what: str, exc) -> None:
+def record_failure(config: AssessmentConfig, result: RunResult, what: str, exc) -> None:
     """Record a failed part of the run (or re-raise when the config says to stop at the first error)."""
     if config.run.on_error == "stop" or isinstance(exc, DiskSpaceError):
         raise exc  # a full disk is not one part's failure: the rest would fail the same way

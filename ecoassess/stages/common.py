@@ -1,10 +1,9 @@
-"""Helpers the stages share: the EI years, land-cover water, table keys and geometry, output formats."""
+"""Helpers the stages share: the EI years, table keys and geometry, output formats."""
 
 from __future__ import annotations
 
 import geopandas as gpd
 import pandas as pd
-import xarray as xr
 
 from ecoassess.config import AssessmentConfig
 
@@ -15,16 +14,6 @@ def ei_years(config: AssessmentConfig) -> list[int]:
         return []
     return [y for y in config.years if y in config.land_cover and y in config.imagery]
 
-
-def water_mask_from_land_cover(inputs, year: int) -> xr.DataArray | None:
-    """Open water of the year's land cover (its legend's water classes), lazily; None without land cover.
-    ``inputs``: the run's :class:`~ecoassess.stages.base.RunInputs` (the land cover is opened once per run)."""
-    from ecoassess.legends import load_legend
-
-    lc = inputs.land_cover(year)
-    if lc is None:
-        return None
-    return load_legend(inputs.config.land_cover[year].legend).water_mask(lc)
 
 def with_code(table: pd.DataFrame) -> pd.DataFrame:
     table = table.copy()

@@ -31,7 +31,6 @@ def ei_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, zone_sets: 
     """
     from ecoassess.assess import ei_inputs as gather
     from ecoassess.assess.hj192 import EiInputs, compute_ei
-    from ecoassess.sources import composite
 
     inputs = inputs or RunInputs(config, grid)
     counties = zone_sets["county"]
@@ -46,8 +45,7 @@ def ei_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, zone_sets: 
     if vegetation is not None and vegetation.monthly_max_ndvi is not None:
         monthly_ndvi, n_dates = vegetation.monthly_max_ndvi, vegetation.monthly_max_dates
     else:
-        monthly = composite(inputs.scenes(year), method="monthly_max_ndvi",
-                            months=tuple(config.composite.months), min_clear=config.composite.min_clear)
+        monthly = inputs.composite(year, "monthly_max_ndvi")
         monthly_ndvi, n_dates = monthly.ndvi, len(monthly.dates)
     ndvi_mean, ndvi_weight = gather.zone_ndvi(counties, monthly_ndvi)
     erosion, erosion_layer, erosion_notes = erosion_km2(inputs, counties, land_cover, legend, None)
@@ -62,7 +60,7 @@ def ei_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, zone_sets: 
         notes.append(f"{legend.name} grass split into high/medium/low cover by the {year} FVC (5/20/50 %, STANDARDS "
                      "§1.2; FVC by the 5 %/95 % NDVI dichotomy, STANDARDS §4)")
     area = pd.Series(counties.area_km2 - counties.area_outside_km2, index=counties.ids)
-    inputs = EiInputs(
+    ei_inputs = EiInputs(
         habitat_km2=habitat, ndvi_mean=ndvi_mean, ndvi_scale="float", statistics=statistics_rows(inputs, year),
         river_length_km=rivers, area_km2=area, ndvi_weight=ndvi_weight,
         severe_erosion_km2=None if erosion is None else erosion["severe_erosion_km2"],
@@ -71,7 +69,7 @@ def ei_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, zone_sets: 
         event_zone_field="county_code", names=pd.Series(counties.names, index=counties.ids), year=year,
         whole_area_id="000000", whole_area_name="全区" if config.outputs.lang == "zh" else "study area",
         assumptions=list(assumptions) + erosion_notes + notes)
-    return compute_ei(inputs, coefficients=config.hj192.coefficients), erosion_layer, habitat
+    return compute_ei(ei_inputs, coefficients=config.hj192.coefficients), erosion_layer, habitat
 
 class EiStage(Stage):
     """HJ 192-2015 EI per county and year, ΔEI and its change class, function-zone indicators: one resumable part.
@@ -92,7 +90,7 @@ class EiStage(Stage):
     def run(self, ctx: RunContext) -> None:
         from ecoassess.resume import run_part
 
-        run_part(ctx.store, "hj192 ei", lambda: _ei_part(ctx, ei_years(ctx.config)))
+        run_part(ctx.store, self.name, lambda: _ei_part(ctx, ei_years(ctx.config)))
 
 
 def _ei_part(ctx: RunContext, years: list[int]) -> None:

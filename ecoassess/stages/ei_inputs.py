@@ -17,13 +17,11 @@ from ecoassess.stages.base import RunInputs
 def land_cover_of(inputs: RunInputs, year: int):
     """The year's land cover on the grid (opened once per run) and its legend; an error naming the field when the
     EI year has none."""
-    from ecoassess.legends import load_legend
-
     layer = inputs.land_cover(year)
     if layer is None:
         raise InputError(f"the HJ 192 EI needs land cover for {year}", field=f"land_cover.{year}",
                          expected="a land-cover raster with a legend (e.g. cas_lucc)")
-    return layer, load_legend(inputs.config.land_cover[year].legend)
+    return layer, inputs.legend(year)
 
 
 def erosion_km2(inputs: RunInputs, zones, land_cover: xr.DataArray, legend,

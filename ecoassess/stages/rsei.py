@@ -14,7 +14,7 @@ from ecoassess.config import AssessmentConfig
 from ecoassess.errors import EcoassessError
 from ecoassess.grid import AnalysisGrid
 from ecoassess.stages.base import RunContext, RunInputs, Stage
-from ecoassess.stages.common import formats, water_mask_from_land_cover, with_code, with_geometry
+from ecoassess.stages.common import formats, with_code, with_geometry
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def rsei_years(config: AssessmentConfig, grid: AnalysisGrid, inside: xr.DataArra
     """
     from ecoassess.assess.rsei import RseiSettings, compute_rsei, rsei_indicators
     from ecoassess.assess.rsei import water_mask as mndwi_water_mask
-    from ecoassess.sources import CORE_ROLES, composite
+    from ecoassess.sources import CORE_ROLES
 
     spec = config.rsei
     years = [y for y in config.years if y in config.thermal]
@@ -47,13 +47,12 @@ def rsei_years(config: AssessmentConfig, grid: AnalysisGrid, inside: xr.DataArra
             bands, clear, sensor = thermal.bands, thermal.clear, thermal.sensor
         else:
             scenes = inputs.scenes(year)
-            comp = composite(scenes, method="median", months=tuple(config.composite.months),
-                             min_clear=config.composite.min_clear)
+            comp = inputs.composite(year, "median")
             bands, clear, sensor = comp.bands, comp.clear_count > 0, scenes[0].sensor
             clear = clear & thermal.clear
         ind = rsei_indicators(bands, thermal.thermal_k, sensor=sensor, wetness_index=spec.wetness_index)
         if spec.water_mask == "land_cover" or (spec.water_mask is None and year in config.land_cover):
-            water = water_mask_from_land_cover(inputs, year)
+            water = inputs.water(year)
             water_sources.append("land_cover" if water is not None else "none")
         else:
             water = mndwi_water_mask(bands, clear, settings)
@@ -103,7 +102,7 @@ class RseiStage(Stage):
     def run(self, ctx: RunContext) -> None:
         from ecoassess.resume import run_part
 
-        run_part(ctx.store, "rsei", lambda: _rsei_part(ctx))
+        run_part(ctx.store, self.name, lambda: _rsei_part(ctx))
 
 
 def _rsei_part(ctx: RunContext) -> None:

@@ -15,7 +15,7 @@ from ecoassess.errors import EcoassessError, InputError
 from ecoassess.grid import AnalysisGrid
 from ecoassess.materialize import materialize
 from ecoassess.stages.base import RunContext, RunInputs, Stage
-from ecoassess.stages.common import ei_years, formats, water_mask_from_land_cover, with_code, with_geometry
+from ecoassess.stages.common import ei_years, formats, with_code, with_geometry
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def vegetation_water_mask(inputs: RunInputs, year: int, bands: xr.Dataset | None
     """Open water for masking vegetation statistics: from the year's land cover when given, else MNDWI > 0."""
     from ecoassess.spectral import load_catalog
 
-    water = water_mask_from_land_cover(inputs, year)
+    water = inputs.water(year)
     if water is not None:
         return water
     if bands is not None and "green" in bands and "swir1" in bands:
@@ -57,20 +57,17 @@ def vegetation_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, ins
     ``inputs``: the run's opened inputs (:class:`~ecoassess.stages.base.RunInputs`); without them the scenes
     and land cover are opened here."""
     from ecoassess.layers.vegetation import fvc, fvc_endmembers, ndvi
-    from ecoassess.sources import composite
 
     inputs = inputs or RunInputs(config, grid)
     scenes = inputs.scenes(year)
     if not scenes:
         raise InputError(f"no imagery is configured for year {year}", field=f"imagery.{year}")
-    comp = composite(scenes, method="median", months=tuple(config.composite.months),
-                     min_clear=config.composite.min_clear)
+    comp = inputs.composite(year, "median")
     ndvi_layer, n_dates = ndvi(comp.bands), len(comp.dates)
     monthly = None
     if config.composite.method == "monthly_max_ndvi" or year in ei_years(config):
         # HJ 192's vegetation cover needs the May–Sep monthly-max NDVI: made here, so the scenes are read once
-        monthly = composite(scenes, method="monthly_max_ndvi", months=tuple(config.composite.months),
-                            min_clear=config.composite.min_clear)
+        monthly = inputs.composite(year, "monthly_max_ndvi")
     if config.composite.method == "monthly_max_ndvi":
         ndvi_layer, n_dates = monthly.ndvi, len(monthly.dates)
     water = vegetation_water_mask(inputs, year, comp.bands)
@@ -121,7 +118,8 @@ class VegetationStage(Stage):
         from ecoassess.resume import run_part
 
         config, store, timer, zone_sets = ctx.config, ctx.store, ctx.timer, ctx.zone_sets
-        years_made = ctx.products.setdefault("vegetation", {})
+        years_made: dict = {}
+        ctx.provide("vegetation", years_made)
 
         def year_part(year: int) -> pd.DataFrame:
             with timer.stage(f"vegetation {year}"):
@@ -139,7 +137,7 @@ class VegetationStage(Stage):
             except EcoassessError as exc:
                 ctx.failed(f"vegetation {year}", exc)
         if not rows:
-            raise EcoassessError("no year could be assessed:\n  " + "\n  ".join(ctx.result.problems))
+            raise EcoassessError("no year could be assessed (the problems of each year are listed above)")
         table = with_code(pd.concat(rows))
         ctx.result.tables["county_vegetation"] = table
         ctx.result.manifest["fvc_endmembers"] = endmember_summary(table)
