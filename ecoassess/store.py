@@ -41,7 +41,7 @@ from pathlib import Path
 import pyproj
 
 from ecoassess.errors import EcoassessError, space_errors
-from ecoassess.files import MANIFEST_NAME, RESUME_DIR, atomic_path
+from ecoassess.files import MANIFEST_NAME, RESUME_DIR, atomic_path, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,8 @@ class OutFolderError(EcoassessError):
 #: name of the subfolder the results go to with ``force=True`` when the folder asked for holds other files
 FORCED_SUBFOLDER = "ecoassess-results"
 #: GIS side files of an output (written by ArcGIS/QGIS/GDAL when a layer is opened) and OS litter: replaceable
-_SIDE_SUFFIXES = (".aux.xml", ".aux", ".ovr", ".msk", ".xml", "-wal", "-shm", "-journal")
+#: (not ".xml": that is where ArcGIS keeps metadata the user wrote)
+_SIDE_SUFFIXES = (".aux.xml", ".aux", ".ovr", ".msk", "-wal", "-shm", "-journal")
 _OS_LITTER = {".DS_Store", "Thumbs.db", "desktop.ini"}
 _LEFTOVER = re.compile(r"^(?P<out>.+)\.(?P<what>partial|ready|old)-(?P<pid>\d+)$")
 
@@ -297,7 +298,8 @@ def usable_out_dir(out_dir, *, force: bool = False) -> Path:
                 return _forced_subfolder(out)
             shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
             raise OutFolderError(
-                f"{given}: holds files that are not results of an earlier ecoassess run ({shown}); ecoassess replaces "
+                f"{given}: holds files that are not results of an earlier ecoassess run, or were changed after it "
+                f"({shown}); ecoassess replaces "
                 "a results folder as a whole and never deletes what it did not write. Give a new or empty folder, or "
                 f"an earlier results folder — or add --force to put the results into a new subfolder "
                 f"{FORCED_SUBFOLDER}/ inside it")
@@ -313,23 +315,32 @@ def usable_out_dir(out_dir, *, force: bool = False) -> Path:
 
 
 def foreign_files(folder: Path) -> list[str]:
-    """Files in ``folder`` that an ecoassess results folder would not hold: everything, unless its manifest lists
-    every file (GIS side files of listed files and OS litter excepted). Empty for an empty folder."""
+    """Files in ``folder`` that replacing it would lose: everything, unless its manifest lists every file (GIS side
+    files of listed files and OS litter excepted) — and a listed file changed since the run wrote it (its size or
+    SHA-256 differs from the manifest's: a reviewer's sheet added to the workbook, a corrected table). Empty for
+    an empty folder."""
     files = sorted(p.relative_to(folder).as_posix() for p in _walk_files(folder))
     if not files:
         return []
     listed = _manifest_outputs(folder / MANIFEST_NAME)
     if listed is None:
         return files
-    listed.add(MANIFEST_NAME)
 
     def ours(rel: str) -> bool:
-        if rel in listed or rel.rsplit("/", 1)[-1] in _OS_LITTER:
+        if rel in listed or rel == MANIFEST_NAME or rel.rsplit("/", 1)[-1] in _OS_LITTER:
             return True
         return any(rel.endswith(sfx) and rel[: -len(sfx)] in listed for sfx in _SIDE_SUFFIXES) or \
             rel.endswith(".aux.xml") and any(rel.startswith(f"{o}.") for o in listed)
 
-    return [rel for rel in files if not ours(rel)]
+    def changed(rel: str) -> bool:
+        size, sha = listed.get(rel, (None, None))
+        path = folder / rel
+        if size is None or not path.is_file():
+            return False
+        return path.stat().st_size != size or (sha is not None and sha256_file(path) != sha)
+
+    return ([rel for rel in files if not ours(rel)]
+            + [f"{rel} (changed since ecoassess wrote it)" for rel in files if rel in listed and changed(rel)])
 
 
 def _walk_files(folder: Path):
@@ -342,8 +353,9 @@ def _walk_files(folder: Path):
                 yield Path(root) / name
 
 
-def _manifest_outputs(path: Path) -> set[str] | None:
-    """The output paths an ecoassess manifest lists, or None when ``path`` is not one."""
+def _manifest_outputs(path: Path) -> dict[str, tuple] | None:
+    """``{path: (size_bytes, sha256)}`` of the outputs an ecoassess manifest lists, or None when ``path`` is not
+    one."""
     import json
 
     try:
@@ -352,7 +364,8 @@ def _manifest_outputs(path: Path) -> set[str] | None:
         return None
     if not isinstance(manifest, dict) or "ecoassess_version" not in manifest:
         return None
-    return {o["path"] for o in manifest.get("outputs", []) if isinstance(o, dict) and "path" in o}
+    return {o["path"]: (o.get("size_bytes"), o.get("sha256")) for o in manifest.get("outputs", [])
+            if isinstance(o, dict) and "path" in o}
 
 
 def _forced_subfolder(folder: Path) -> Path:
@@ -458,9 +471,14 @@ def _adopt_staging(out_dir: Path, staging: Path, run_key: str | None) -> Path | 
             continue
         if adopted is None and run_key is not None and resume.staging_run_key(path) == run_key:
             os.rename(path, staging)
-            resume.keep_completed(staging)
+            parts = resume.keep_completed(staging)
             adopted = path
-            log.info("resuming the run stopped in %s (process %d): its completed parts are reused", path.name, pid)
+            if parts:
+                log.info("resuming the run stopped in %s (process %d): its completed part(s) %s are reused",
+                         path.name, pid, ", ".join(parts))
+            else:
+                log.info("the run stopped in %s (process %d) had completed no part yet: starting afresh", path.name,
+                         pid)
             continue
         size_mb = sum(p.stat().st_size for p in _walk_files(path) if p.is_file()) / 2**20
         shutil.rmtree(path, ignore_errors=True)

@@ -53,7 +53,7 @@ def test_a_folder_of_the_users_own_files_is_refused_and_left_as_it_was(tmp_path)
     folder = tmp_path / "report"
     files = _user_folder(folder)
     with pytest.raises(OutFolderError, match=r"report: holds files that are not results of an earlier ecoassess "
-                                             r"run \(assessment.yaml, photos/site1.jpg, report.docx\).*--force"):
+                                             r"run, or were changed after it \(assessment.yaml, photos/site1.jpg, report.docx\).*--force"):
         ResultsStore(folder)
     assert _unchanged(folder, files) and sorted(p.name for p in tmp_path.iterdir()) == ["report"]
 
@@ -66,6 +66,26 @@ def test_force_puts_the_results_into_a_new_subfolder_and_deletes_nothing(tmp_pat
     _results(folder, text="run 2", force=True)  # again: the subfolder is ours now, so it is replaced
     assert (folder / FORCED_SUBFOLDER / "layers" / "a.tif").read_text() == "run 2"
     assert _unchanged(folder, files) and sorted(p.name for p in tmp_path.iterdir()) == ["report"]
+
+
+def test_earlier_results_the_user_edited_are_refused_and_kept(tmp_path):
+    """A reviewer's sheet added to the workbook, a corrected table: the names are the manifest's, the content is the
+    user's (an audit lost both when the same command ran again)."""
+    out = tmp_path / "results"
+    _results(out)
+    csv = out / "tables" / "t.csv"
+    csv.write_text(csv.read_text() + "3\n")  # a correction appended by hand
+    edited = csv.read_bytes()
+    with pytest.raises(OutFolderError, match=r"tables/t.csv \(changed since ecoassess wrote it\)"):
+        _results(out, text="run 2")
+    assert csv.read_bytes() == edited
+    store = _results(out, text="run 2", force=True)
+    assert store.out_dir == out / FORCED_SUBFOLDER and csv.read_bytes() == edited
+    other = tmp_path / "other"
+    _results(other)
+    (other / "layers" / "a.tif.xml").write_text("<metadata>written by the user in ArcGIS</metadata>")
+    with pytest.raises(OutFolderError, match=r"\(layers/a.tif.xml\)"):
+        _results(other, text="run 2")
 
 
 def test_earlier_results_with_a_file_the_user_added_are_refused_but_gis_side_files_are_not(tmp_path):
