@@ -165,3 +165,23 @@ def test_geotiff_scenes_twice_through_composite(geotiff_area):
                       bands={"red": geotiff_area / "again" / "red_0.tif", "nir": geotiff_area / "again" / "nir_0.tif"})
     with pytest.raises(InputError, match=r"scenes\[3\]: the same scene as scenes\[0\]"):
         composite(scenes + [copy])
+
+
+def test_one_acquisition_downloaded_twice_under_two_product_ids_is_refused(sample_config, tmp_path):
+    """A re-downloaded product gets another id (``…_0_L2A`` → ``…_1_L2A``) over the same pixels: the audit's
+    copy passed validate and counted twice (whole-area NDVI 0.688 → 0.639)."""
+    import json
+
+    raw = yaml.safe_load(sample_config.read_text(encoding="utf-8"))
+    first = sample_config.parent / raw["imagery"]["2024"][0]["path"]
+    again = tmp_path / first.name.replace("_0_L2A", "_1_L2A")
+    shutil.copytree(first, again)
+    for item in again.glob("*.json"):
+        meta = json.loads(item.read_text(encoding="utf-8"))
+        meta["id"] = again.name
+        item.write_text(json.dumps(meta), encoding="utf-8")
+    path, _ = _config_with(sample_config, "reprocessed.yaml", [{"kind": "sentinel2_l2a", "path": str(again)}])
+    problems = _problems(path)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("imagery.2024[3]: the same scene as imagery.2024[0]: its largest band file ")
+    assert "the same content (SHA-256" in problems[0]

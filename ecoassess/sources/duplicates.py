@@ -6,7 +6,9 @@ whole-area NDVI went from 0.688 to 0.639). Two entries are the same scene when
 
 * **products** (Landsat C2 L2, Sentinel-2 L2A) carry the same product id in their metadata (MTL
   ``LANDSAT_PRODUCT_ID``, SAFE ``PRODUCT_URI``, STAC item ``id``) — whatever folder, copy or symlink they are
-  read from;
+  read from — or their largest band file has the same content (one acquisition downloaded twice under two
+  product ids, e.g. ``…_0_L2A`` and ``…_1_L2A``: an audit counted it twice). Two products of one tile and date
+  with different pixels (a tile split between two datastrips) are distinct and both kept;
 * **plain GeoTIFF scenes** have a band of the same role (and band number) whose file has the same content
   (SHA-256) — the same file through two paths, a symlink, a hard link or a copy. A file is hashed in full only
   when another scene has a file of the same size and the same first and last 64 KiB for that role, so that
@@ -68,6 +70,25 @@ def product_id(kind: str, path) -> str | None:
         return None
 
 
+#: the role under which a product's largest band file is compared
+PRODUCT_RASTER = "largest band file"
+
+
+def product_raster(path) -> Path | None:
+    """The largest raster file (GeoTIFF / JPEG 2000) of a product folder, or None: its biggest band, which two
+    downloads of one acquisition share byte for byte whatever their product ids."""
+    if path is None:
+        return None
+    root = Path(path) if Path(path).is_dir() else Path(path).parent
+    best, best_size = None, -1
+    for p in root.rglob("*"):
+        if p.suffix.lower() in (".tif", ".tiff", ".jp2") and p.is_file():
+            size = p.stat().st_size
+            if size > best_size:
+                best, best_size = p, size
+    return best
+
+
 def entries_of_specs(key: str, specs) -> list[SceneEntry]:
     """:class:`SceneEntry` of the config's scene specs (``imagery.<year>`` list), keyed ``<key>[i]``."""
     out = []
@@ -75,6 +96,8 @@ def entries_of_specs(key: str, specs) -> list[SceneEntry]:
         bands = {}
         for role, ref in (spec.bands or {}).items():
             bands[role] = (Path(getattr(ref, "path", ref)), int(getattr(ref, "band", 1)))
+        if spec.kind in PRODUCT_KINDS and (raster := product_raster(spec.path)) is not None:
+            bands[PRODUCT_RASTER] = (raster, 1)
         out.append(SceneEntry(key=f"{key}[{i}]", kind=spec.kind, path=spec.path,
                               product_id=product_id(spec.kind, spec.path), bands=bands))
     return out
@@ -95,20 +118,12 @@ def entries_of_scenes(scenes, key: str = "scenes") -> list[SceneEntry]:
     return out
 
 
-@lru_cache(maxsize=512)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def file_sha256(path) -> str | None:
-    """SHA-256 of a file's content (cached by path, size and modification time), None when it cannot be read."""
+    """SHA-256 of a file's content (:func:`ecoassess.files.sha256_file`: cached), None when it cannot be read."""
+    from ecoassess.files import sha256_file
+
     try:
-        st = os.stat(path)
-        return _sha256(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+        return sha256_file(Path(path).resolve())
     except OSError:
         return None
 
@@ -160,12 +175,11 @@ def find_duplicates(entries: list[SceneEntry], *, by_content: bool = True) -> li
     by_size: dict[tuple, list[tuple[SceneEntry, Path]]] = {}
     candidates: dict[tuple, list[SceneEntry]] = {}
     for e in entries:
-        if e.kind not in PRODUCT_KINDS:
-            for role, (path, band) in e.bands.items():
-                candidates.setdefault((role, band, _size(path)), []).append(e)
+        for role, (path, band) in e.bands.items():
+            candidates.setdefault((role, band, _size(path)), []).append(e)
     for e in entries:
-        if e.kind in PRODUCT_KINDS:
-            continue
+        if e.key in found:
+            continue  # already a repeat by its product id
         for role, (path, band) in e.bands.items():
             size = _size(path)
             if size is None or len(candidates.get((role, band, size), [])) < 2:
@@ -182,9 +196,9 @@ def find_duplicates(entries: list[SceneEntry], *, by_content: bool = True) -> li
             if digest is None:
                 continue
             earlier, earlier_path = first_of_hash.setdefault(digest, (e, path))
-            if earlier is e:
+            if earlier is e or e.key in found:
                 continue
-            what = f"band {role}" + (f" (band {band})" if band != 1 else "")
+            what = role if role == PRODUCT_RASTER else f"band {role}" + (f" (band {band})" if band != 1 else "")
             same = ("the same file" + ("" if str(path) == str(earlier_path) else f" as {earlier_path}")
                     if Path(path).resolve() == Path(earlier_path).resolve()
                     else f"the same content (SHA-256 {digest[:12]}…) as {earlier_path}")
