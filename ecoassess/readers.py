@@ -139,6 +139,19 @@ def _decodes(texts: list[bytes], encoding: str) -> bool:
     return True
 
 
+def _plausible_char(ch: str) -> bool:
+    """A character of the names an office writes: ASCII, CJK ideographs (incl. extension A), CJK punctuation,
+    full-width forms."""
+    o = ord(ch)
+    return (o < 0x80 or 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0x3000 <= o <= 0x303F
+            or 0xFF00 <= o <= 0xFFEF or ch in "·—…“”‘’")
+
+
+def _plausible_share(texts: list[bytes], encoding: str) -> float:
+    chars = "".join(raw.decode(encoding, errors="ignore") for raw in texts)
+    return sum(map(_plausible_char, chars)) / len(chars) if chars else 0.0
+
+
 @functools.lru_cache(maxsize=256)
 def _detect(dbf: str, size: int, mtime_ns: int) -> tuple[str | None, str]:
     """(encoding to pass to GDAL or None to let GDAL decide, how it was decided) for one DBF version."""
@@ -154,10 +167,18 @@ def _detect(dbf: str, size: int, mtime_ns: int) -> tuple[str | None, str]:
         return None, "the code page in its DBF header"
     if all(t.isascii() for t in texts):
         return None, "ASCII only"
-    for encoding in DBF_CANDIDATES:
-        if _decodes(texts, encoding):
-            return encoding, f"detected (no .cpg; the text is valid {encoding})"
-    return None, f"undetermined (no .cpg; neither {' nor '.join(DBF_CANDIDATES)}: read as GDAL's default)"
+    fitting = [e for e in DBF_CANDIDATES if _decodes(texts, e)]
+    if not fitting:
+        return None, f"undetermined (no .cpg; neither {' nor '.join(DBF_CANDIDATES)}: read as GDAL's default)"
+    if len(fitting) > 1:
+        # GBK bytes of many short names are valid UTF-8 too (平山 → 'ƽɽ'): take the reading that gives the text an
+        # office writes (Chinese, ASCII), not Latin-extended, Cyrillic or combining marks
+        scores = {e: _plausible_share(texts, e) for e in fitting}
+        best = max(fitting, key=lambda e: scores[e])  # ties keep the order of DBF_CANDIDATES
+        how = (f"detected (no .cpg; valid {' and '.join(fitting)}, and {best} reads as Chinese/ASCII text: "
+               f"{scores[best]:.0%} of the characters, {100 * min(scores.values()):.0f} % the other way)")
+        return best, how
+    return fitting[0], f"detected (no .cpg; the text is valid {fitting[0]})"
 
 
 def vector_encoding(path, info: dict | None = None) -> tuple[str | None, str]:
@@ -294,19 +315,32 @@ def refuse_archive(path, what: str) -> None:
                      "folder (for Sentinel-2 the *.SAFE folder inside) as the path", path=path)
 
 
+def _csv_encoding(path: Path) -> str:
+    """``utf-8-sig`` or ``gb18030`` for a CSV file (read whole: statistics tables are small)."""
+    raw = path.read_bytes()[:_SNIFF_BYTES]
+    if raw.startswith(b"\xef\xbb\xbf") or raw.isascii():
+        return "utf-8-sig"
+    lines = raw.splitlines()
+    if not _decodes(lines, "UTF-8"):
+        return "gb18030"
+    if _decodes(lines, "GB18030") and _plausible_share(lines, "GB18030") > _plausible_share(lines, "UTF-8"):
+        return "gb18030"
+    return "utf-8-sig"
+
+
 def read_table(path: Path, sheet: str | None = None, **csv_options) -> pd.DataFrame:
     """Read a CSV or Excel table; a clear InputError if it cannot be read. CSV text is UTF-8 (with or without
-    BOM) or, failing that, GB18030 (the superset of GBK that Excel on Chinese Windows writes)."""
+    BOM) or GB18030 (the superset of GBK that Excel on Chinese Windows writes): UTF-8 unless the text is not UTF-8,
+    or reads as Chinese only in GB18030 (GBK bytes of short names can be valid UTF-8 too)."""
     path = Path(path)
     try:
         if path.suffix.lower() in (".xlsx", ".xls"):
             return pd.read_excel(path, sheet_name=sheet or 0)
-        try:
-            return pd.read_csv(path, encoding="utf-8-sig", **csv_options)
-        except UnicodeDecodeError:
+        if _csv_encoding(path) == "gb18030":
             table = pd.read_csv(path, encoding="gb18030", **csv_options)
-            log.info("%s is not UTF-8: read as GB18030/GBK", path.name)
+            log.info("%s is not UTF-8 text: read as GB18030/GBK", path.name)
             return table
+        return pd.read_csv(path, encoding="utf-8-sig", **csv_options)
     except Exception as exc:  # noqa: BLE001 - parser errors of any kind belong to this file
         raise InputError(f"cannot be read as a table ({exc})", path=path,
                          expected="a CSV (UTF-8 or GBK) or an Excel workbook with a header row") from exc

@@ -146,3 +146,33 @@ def test_gbk_reads_give_chinese_names_in_the_zone_table_of_a_shapefile_given_dir
     zs = ZoneSet.from_file(gbk_inputs / "counties.shp", grid, id_field="代码", name_field="名称")
     assert list(zs.names) == NAMES
     assert np.all(np.asarray(zs.area_km2) > 0)
+
+
+def test_gbk_names_whose_bytes_are_also_valid_utf8_are_read_as_gbk(tmp_path):
+    """平山 / 太平 / 小山 / 平原 in GBK are valid UTF-8 bytes ('ƽɽ', '̫ƽ', 'Сɽ', 'ƽԭ'): the audit's red-line units
+    came out as that, recorded as 'UTF-8, detected'."""
+    from shapely.geometry import box
+
+    from ecoassess.readers import read_vector, vector_encoding
+
+    names = ["平山", "太平", "小山", "平原"]
+    for name in names:  # the case: each is valid UTF-8 as GBK bytes
+        name.encode("gbk").decode("utf-8")
+    frame = gpd.GeoDataFrame({"unit_id": ["A", "B", "C", "D"], "name": names},
+                             geometry=[box(i, 0, i + 1, 1) for i in range(4)], crs="EPSG:4490")
+    path = _shapefile(tmp_path / "units.shp", frame, "GBK")
+    encoding, how = vector_encoding(path)
+    assert encoding == "GB18030" and "valid UTF-8 and GB18030" in how
+    assert list(read_vector(path)["name"]) == names
+    utf8 = _shapefile(tmp_path / "units_utf8.shp", frame, "UTF-8")  # the same names in UTF-8 stay UTF-8
+    assert vector_encoding(utf8)[0] == "UTF-8" and list(read_vector(utf8)["name"]) == names
+
+
+def test_a_gbk_csv_whose_bytes_are_also_valid_utf8_is_read_as_gbk(tmp_path):
+    from ecoassess.readers import read_table
+
+    text = "county_code,name\n519901,平山\n519902,小山\n"
+    (tmp_path / "gbk.csv").write_bytes(text.encode("gbk"))
+    (tmp_path / "utf8.csv").write_bytes(text.encode("utf-8"))
+    for name in ("gbk.csv", "utf8.csv"):
+        assert list(read_table(tmp_path / name)["name"]) == ["平山", "小山"], name
