@@ -153,3 +153,25 @@ def test_a_void_value_under_a_nan_nodata_tag_is_no_height_either(sample_config):
         validate_config(_config_with_dem(sample_config, "dem_nan_void.yaml", path="dem_nan_void.tif"))
     (problem,) = caught.value.problems
     assert "dem_nan_void.tif holds heights from -32,768 to" in problem
+
+
+def test_small_voids_of_a_dem_larger_than_one_scan_window_are_found(tmp_path, monkeypatch):
+    """A large DEM was scanned decimated, so 2×2 pits of −32768 between the sampled cells were never seen and the run
+    interpolated them as heights (the audit: +0.13 km² severe erosion, no message)."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    import ecoassess.layers.dem as dem_module
+
+    heights = np.full((300, 300), 500.0, "float32")
+    for r, c in ((7, 11), (101, 203), (251, 53)):
+        heights[r:r + 2, c:c + 2] = -32768
+    path = tmp_path / "big_dem.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=300, height=300, count=1, dtype="float32",
+                       crs="EPSG:32648", transform=from_origin(400000, 3300000, 30, 30)) as dst:
+        dst.write(heights, 1)
+    monkeypatch.setattr(dem_module, "SCAN_WINDOW_CELLS", 300 * 16)  # many windows, as for a 10⁹-cell DEM
+    dem_module._scan.cache_clear()
+    scan = dem_module.scan_dem(path)
+    assert scan.voids == {-32768.0: 12} and scan.cells_read == 300 * 300 and (scan.low, scan.high) == (500, 500)

@@ -11,8 +11,9 @@
 * **Plausible heights.** Heights outside −500…9000 m (after the unit conversion and the voids) are refused,
   naming the file and ``dem``: a wrong unit, an untagged nodata value, or not a DEM.
 
-The checks read the DEM once (at full resolution up to :data:`SCAN_MAX_CELLS` cells, decimated beyond), cached
-by file, size and modification time, so ``validate`` and the run share the pass.
+The checks read the DEM once, every cell (window by window: memory stays one window of
+:data:`SCAN_WINDOW_CELLS` cells; a decimated read missed small voids of large DEMs, which were then interpolated
+as heights), cached by file, size and modification time, so ``validate`` and the run share the pass.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ _UNIT_WORDS = {"m": "metre", "ft": "foot", "us_ft": "US survey foot", "dm": "dec
 CLASSIC_VOIDS = (-32768.0, -32767.0, -9999.0)
 #: Heights (m) a DEM of the Earth's land surface can hold: the Dead Sea shore is −430 m, Everest 8849 m.
 PLAUSIBLE_HEIGHT_M = (-500.0, 9000.0)
-#: The height check reads up to this many cells at full resolution; larger DEMs are read decimated.
-SCAN_MAX_CELLS = 64_000_000
+#: The height and void scan reads the DEM in windows of whole rows of at most this many cells.
+SCAN_WINDOW_CELLS = 16_000_000
 
 
 def unit_of_tag(tag: str | None) -> str | None:
@@ -115,31 +116,26 @@ def dem_z_units(path, band: int = 1, declared: str | None = None) -> DemUnits:
 @dataclass(frozen=True)
 class DemScan:
     """What one pass over a DEM band found: its nodata tag, untagged void values (value → cells), the lowest and
-    highest other values (file units; None when there are none) and how many cells were read (``decimated``)."""
+    highest other values (file units; None when there are none) and how many cells were read."""
 
     nodata: float | None
     voids: dict = field(default_factory=dict)
     low: float | None = None
     high: float | None = None
     cells_read: int = 0
-    decimated: bool = False
 
 
 @lru_cache(maxsize=32)
 def _scan(path: str, band: int, size: int, mtime_ns: int) -> DemScan:
     import rasterio
-    from rasterio.enums import Resampling
+    from rasterio.windows import Window
 
     with rasterio.open(path) as src:
         nodata = src.nodata
-        cells = src.width * src.height
         low, high, voids, read = math.inf, -math.inf, {}, 0
-        if cells > SCAN_MAX_CELLS:
-            f = math.sqrt(cells / SCAN_MAX_CELLS)
-            shape = (max(1, int(src.height / f)), max(1, int(src.width / f)))
-            blocks = [src.read(band, out_shape=shape, resampling=Resampling.nearest, masked=False)]
-        else:
-            blocks = (src.read(band, window=w) for _, w in src.block_windows(band))
+        rows = max(1, SCAN_WINDOW_CELLS // max(1, src.width))
+        blocks = (src.read(band, window=Window(0, r, src.width, min(rows, src.height - r)))
+                  for r in range(0, src.height, rows))
         for block in blocks:
             values = block.astype("float64", copy=False).ravel()
             keep = np.isfinite(values)  # a NaN nodata tag: NaN is nodata, and a void value left in is a height
@@ -155,8 +151,7 @@ def _scan(path: str, band: int, size: int, mtime_ns: int) -> DemScan:
             read += values.size
             if keep.any():
                 low, high = min(low, float(values[keep].min())), max(high, float(values[keep].max()))
-    return DemScan(nodata, voids, None if low == math.inf else low, None if high == -math.inf else high, read,
-                   cells > SCAN_MAX_CELLS)
+    return DemScan(nodata, voids, None if low == math.inf else low, None if high == -math.inf else high, read)
 
 
 def scan_dem(path, band: int = 1) -> DemScan:
@@ -187,8 +182,7 @@ def dem_height_problem(path, scan: DemScan, units: DemUnits) -> str | None:
     if low_m < lo:
         hints.append(f"is {scan.low:g} a nodata value the file does not declare? tag it as the file's nodata")
     hint = "; ".join(hints) or "a wrong dem.z_units, or not a DEM?"
-    sampled = " (in a decimated read)" if scan.decimated else ""
-    return (f"dem: {path} holds heights from {low_m:,.6g} to {high_m:,.6g} m{as_read}{sampled}, outside the "
+    return (f"dem: {path} holds heights from {low_m:,.6g} to {high_m:,.6g} m{as_read}, outside the "
             f"plausible {lo:g}…{hi:g} m (height unit: {units.source}); {hint}")
 
 
