@@ -143,13 +143,16 @@ def run(ctx, config, out, force, scheduler, stop_on_error, memory_budget_mb):
     from ecoassess.validate import validate_config
 
     ctx.obj["out"] = out  # named when the disk fills up
-    usable_out_dir(out, force=force)  # before the inputs are checked: a folder that cannot be used is said at once
+    # before the inputs are checked: a folder that cannot be used is said at once; with --force, the subfolder
+    # chosen here is the one the run writes (so that the choice is made, and said, once)
+    out = usable_out_dir(out, force=force)
+    ctx.obj["out"] = out
     cfg = validate_config(config)
     if stop_on_error:
         cfg.run.on_error = "stop"
     if memory_budget_mb is not None:
         cfg.run.memory_budget_mb = memory_budget_mb
-    _run_and_report(cfg, out, scheduler, ctx.obj["quiet"], force)
+    _run_and_report(cfg, out, scheduler, ctx.obj["quiet"])
 
 
 @main.command()

@@ -30,6 +30,7 @@ deterministically (fixed timestamps), so the same tables give byte-identical fil
 from __future__ import annotations
 
 import functools
+import itertools
 import io
 import logging
 import os
@@ -296,7 +297,8 @@ def usable_out_dir(out_dir, *, force: bool = False) -> Path:
         if foreign:
             if force:
                 return _forced_subfolder(out)
-            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            more = f"{len(foreign) - 5}{'+' if len(foreign) >= 20 else ''}"
+            shown = ", ".join(foreign[:5]) + (f" and {more} more" if len(foreign) > 5 else "")
             raise OutFolderError(
                 f"{given}: holds files that are not results of an earlier ecoassess run, or were changed after it "
                 f"({shown}); ecoassess replaces "
@@ -319,12 +321,10 @@ def foreign_files(folder: Path) -> list[str]:
     files of listed files and OS litter excepted) — and a listed file changed since the run wrote it (its size or
     SHA-256 differs from the manifest's: a reviewer's sheet added to the workbook, a corrected table). Empty for
     an empty folder."""
-    files = sorted(p.relative_to(folder).as_posix() for p in _walk_files(folder))
-    if not files:
-        return []
     listed = _manifest_outputs(folder / MANIFEST_NAME)
-    if listed is None:
-        return files
+    if listed is None:  # not a results folder: a few names are enough to say so (a big share is not walked)
+        return sorted(p.relative_to(folder).as_posix() for p in itertools.islice(_walk_files(folder), 20))
+    files = sorted(p.relative_to(folder).as_posix() for p in _walk_files(folder))
 
     def ours(rel: str) -> bool:
         if rel in listed or rel == MANIFEST_NAME or rel.rsplit("/", 1)[-1] in _OS_LITTER:
