@@ -201,12 +201,42 @@ def open_product(config: AssessmentConfig, spec, grid: AnalysisGrid):
     from ecoassess.sources import open_scene
 
     options = scene_options(config, spec.kind, grid)
+    if spec.kind == "landsat_c2l2":
+        options.update(product_needs(config, spec))
     if spec.kind == "geotiff":
         options.update(bands={k: band_ref(v) for k, v in spec.bands.items()}, date=spec.date,
                        sensor=spec.sensor or "geotiff", scale=spec.scale, offset=spec.offset,
                        nodata=spec.nodata, mask=spec.mask.model_dump() if spec.mask else None)
         return open_scene("geotiff", **options)
     return open_scene(spec.kind, path=spec.path, **options)
+
+
+def spec_keys(config: AssessmentConfig, spec) -> tuple[list[str], list[str]]:
+    """The config keys that list ``spec``: (``imagery.<year>[i]`` keys, ``thermal.<year>`` keys)."""
+    imagery = [f"imagery.{y}[{i}]" for y, specs in config.imagery.items() for i, s in enumerate(specs) if s == spec]
+    thermal = [f"thermal.{y}" for y, s in config.thermal.items() if s == spec]
+    return imagery, thermal
+
+
+def product_needs(config: AssessmentConfig, spec) -> dict:
+    """What the configured stages read from a Landsat C2 L2 product, as reader options: ``bands`` (SR_B2–SR_B7: the
+    vegetation stages' composite, NDVI, FVC and MNDWI, and RSEI's WET and NDBSI), ``thermal`` (the surface
+    temperature, needed only when the product is RSEI's ``thermal.<year>``) and ``needed_by`` (who needs each band,
+    for the message when it is missing). A band no stage reads may be absent."""
+    from ecoassess.sources.landsat import REQUIRED_ROLES
+
+    imagery, thermal = spec_keys(config, spec)
+    rsei = config.rsei.enabled and bool(thermal)
+    who = []
+    if imagery:
+        who.append(f"the vegetation stages ({', '.join(imagery)}) need")
+    if rsei:
+        who.append(f"RSEI ({', '.join(thermal)}) needs")
+    who = " and ".join(who) or "every stage that opens this product needs"
+    needed_by = {role: f"{who} the {role} reflectance" for role in REQUIRED_ROLES}
+    if rsei:
+        needed_by["thermal"] = f"RSEI ({', '.join(thermal)}) needs the surface temperature"
+    return {"bands": REQUIRED_ROLES, "thermal": True if rsei else None, "needed_by": needed_by}
 
 
 def open_year_scenes(config: AssessmentConfig, year: int, grid: AnalysisGrid) -> list:
@@ -229,7 +259,12 @@ def refuse_duplicate_scenes(config: AssessmentConfig, year: int) -> None:
 
 
 def band_ref(ref):
-    return {"path": ref.path, "band": ref.band} if hasattr(ref, "band") else ref
+    """A config band reference as the GeoTIFF reader takes it: a path, or {path, band, scale, offset, nodata, crs,
+    transform} with only the keys given (the scene's scale/offset/nodata apply to the others)."""
+    if not hasattr(ref, "band"):
+        return ref
+    return {"path": ref.path, "band": ref.band,
+            **{k: v for k, v in ref.model_dump(exclude={"path", "band"}).items() if v is not None}}
 
 
 def _ref_path(ref):
