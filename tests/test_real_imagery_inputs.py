@@ -314,3 +314,24 @@ def test_a_cf_netcdf_band_is_placed_by_its_grid_mapping(area):
     config = validate_config(write_config(area, [nc]))
     scene = open_product(config, config.imagery[2024][0], AnalysisGrid(CRS.from_user_input(UTM), TRANSFORM, W, H))
     np.testing.assert_allclose(scene.bands["red"].values, sr_dn(f["refl"][4]) * SR_MULT + SR_ADD, atol=1e-6)
+
+
+# -- 9. run summary and manifest ------------------------------------------------------------------------------------
+
+def test_summary_lists_only_the_written_formats_and_the_manifest_has_the_no_cloud_mask_warning(area):
+    from ecoassess.cli import main
+
+    write_landsat(area / PID, bands=VEGETATION_BANDS[:-1])  # no QA_PIXEL: no cloud mask
+    config = write_config(area, [{"kind": "landsat_c2l2", "path": PID}], tables=("csv",))
+    out = area / "out"
+    res = CliRunner().invoke(main, ["run", str(config), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    lines = [line for line in res.output.splitlines() if line.strip().startswith("table")]
+    assert lines and all("results.gpkg" not in line and "results.xlsx" not in line for line in lines), lines
+    assert any("tables/county_vegetation.csv" in line for line in lines)
+    assert not (out / "results.gpkg").exists() and not (out / "tables" / "results.xlsx").exists()
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    [warning] = [w for w in manifest["warnings"] if "no cloud mask" in w]
+    assert warning.startswith("imagery.2024[0]: no cloud mask for scene " + PID) and "QA_PIXEL" in warning
+    assert "no cloud mask" in res.output  # the summary says it too
+    assert isinstance(pd.read_csv(out / "tables" / "county_vegetation.csv"), pd.DataFrame)

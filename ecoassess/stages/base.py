@@ -43,6 +43,9 @@ class RunResult:
     layers: dict[str, Path] = field(default_factory=dict)
     maps: dict[str, Path] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    #: what a reader of the results must know but did not stop any part (a scene without a cloud mask, ...): in the
+    #: manifest's ``warnings`` and the run summary
+    warnings: list[str] = field(default_factory=list)
     manifest: dict = field(default_factory=dict)
     #: when a run with problems found complete results of an earlier run in the folder asked for, it leaves them
     #: there and writes its own beside them (``out_dir`` = ``<out>.incomplete``); this is the folder kept
@@ -60,6 +63,8 @@ class RunInputs:
         self.config, self.grid = config, grid
         self._cache: dict[tuple, Any] = {}
         self.opened: dict[str, int] = {}
+        #: notes on the opened inputs for the manifest and the run summary (a scene without a cloud mask)
+        self.warnings: list[str] = []
 
     def _once(self, key: tuple, label: str, make):
         if key not in self._cache:
@@ -82,7 +87,18 @@ class RunInputs:
         label = str(spec.path) if spec.path is not None else ", ".join(sorted(str(_ref_path(b))
                                                                              for b in (spec.bands or {}).values()))
         key = ("scene", spec.model_dump_json())
-        return self._once(key, label, lambda: open_product(self.config, spec, self.grid))
+        return self._once(key, label, lambda: self._noted(spec, open_product(self.config, spec, self.grid)))
+
+    def _noted(self, spec, scene):
+        """``scene``, with a warning recorded when it has no cloud mask (every observed pixel then counts as clear:
+        clouds and their shadows go into the composites and the tables)."""
+        if scene.metadata.get("qa_available") is False:
+            imagery, thermal = spec_keys(self.config, spec)
+            where = ", ".join(imagery + thermal) or str(spec.path or "a scene")
+            why = scene.metadata.get("qa_note") or ("no mask raster given (mask: {path, clear_values | "
+                                                    "masked_values}): every observed pixel counts as clear")
+            self.warnings.append(f"{where}: no cloud mask for scene {scene.id} ({why})")
+        return scene
 
     def land_cover(self, year: int) -> xr.DataArray | None:
         """The land-cover classes of ``year`` on the grid (nearest neighbour; outside the raster the legend's
