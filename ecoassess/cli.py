@@ -183,7 +183,11 @@ def _run_and_report(cfg, out, scheduler, quiet, force=False):
 
     result = run_pipeline(cfg, out, scheduler=scheduler, quiet=quiet, force=force)
     if not quiet:
-        _print_outputs(result)
+        _print_outputs(result, cfg.outputs.tables)
+        if result.warnings:
+            click.secho("warnings (also in manifest.json):", fg="yellow", err=True)
+            for warning in result.warnings:
+                click.secho(f"  - {warning}", fg="yellow", err=True)
     if result.problems:  # even with --quiet: these are the run's failures
         click.secho("problems (the rest of the run completed):", fg="yellow", err=True)
         for problem in result.problems:
@@ -194,10 +198,14 @@ def _run_and_report(cfg, out, scheduler, quiet, force=False):
         raise SystemExit(EXIT_INCOMPLETE)
 
 
-def _print_outputs(result) -> None:
-    click.echo(f"results: {result.out_dir}")
+def _print_outputs(result, formats=("gpkg", "csv", "xlsx")) -> None:
+    """The run summary: each table where it was written (only the formats ``outputs.tables`` asks for)."""
+    out = Path(result.out_dir)
+    click.echo(f"results: {out}")
     for name in sorted(result.tables):
-        click.echo(f"  table  {name}: results.gpkg, tables/{name}.csv, tables/results.xlsx")
+        files = [rel for fmt, rel in (("gpkg", "results.gpkg"), ("csv", f"tables/{name}.csv"),
+                                      ("xlsx", "tables/results.xlsx")) if fmt in formats and (out / rel).is_file()]
+        click.echo(f"  table  {name}: {', '.join(files) or 'not written (outputs.tables lists no format)'}")
     for name, path in sorted(result.layers.items()):
         click.echo(f"  layer  {name}: {path}")
     for name, path in sorted(result.maps.items()):

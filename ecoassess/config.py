@@ -82,8 +82,18 @@ class GridSpec(_Strict):
 
 
 class BandRef(_Strict):
+    """One band of a plain GeoTIFF/netCDF scene: ``path``, ``band`` (1-based), and for this band only ``scale``,
+    ``offset`` (physical value = DN × scale + offset) and ``nodata`` (the fill DN), which override the scene's;
+    ``crs`` and ``transform`` (six numbers in GDAL GeoTransform order: x origin, pixel width, 0, y origin, 0,
+    −pixel height) for a file that carries none."""
+
     path: InputPath
     band: int = Field(1, ge=1)
+    scale: float | None = None
+    offset: float | None = None
+    nodata: float | None = None
+    crs: str | None = None
+    transform: Annotated[list[float], Field(min_length=6, max_length=6)] | None = None
 
 
 class SceneMask(_Strict):

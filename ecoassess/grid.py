@@ -444,6 +444,22 @@ def raster_info(path) -> dict:
                          expected="a GeoTIFF/COG or another GDAL-readable raster") from exc
 
 
+def declared_info(info: dict, crs=None, transform=None) -> dict:
+    """:func:`raster_info` with a declared CRS and transform (GDAL GeoTransform order) standing in for a file that
+    carries none; what the file says wins where it says something (the config checks name a contradiction)."""
+    out = dict(info)
+    if out["crs"] is None and crs is not None:
+        out["crs"] = CRS.from_user_input(crs)
+    if transform is not None and info["transform"].is_identity:
+        t = Affine.from_gdal(*map(float, transform))
+        out["transform"] = t
+        x0, y1 = t.c, t.f
+        x1, y0 = t * (info["width"], info["height"])
+        out["bounds"] = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        out["res"] = (abs(t.a), abs(t.e))
+    return out
+
+
 def is_aligned(info: dict, grid: AnalysisGrid, crs=None) -> bool:
     """Whether a raster (its :func:`raster_info`) lies exactly on ``grid``: same CRS, transform and size, so it is
     read window by window without warping. ``crs`` stands in for a file without one."""
@@ -454,16 +470,17 @@ def is_aligned(info: dict, grid: AnalysisGrid, crs=None) -> bool:
 
 def read_on_grid(path, grid: AnalysisGrid, *, band: int = 1, kind: str = "continuous", dtype=None,
                  src_nodata=None, dst_nodata=None, chunk: int = DEFAULT_CHUNK, name: str | None = None,
-                 crs=None) -> xr.DataArray:
+                 crs=None, transform=None) -> xr.DataArray:
     """One band of ``path`` on ``grid``, lazily (dask), resampled according to ``kind``.
 
     ``kind``: ``classes`` (nearest), ``classes_mode`` (mode), ``reflectance`` (average), ``continuous``
     (bilinear), ``mask`` (nearest). ``src_nodata`` overrides the file's nodata tag. Float outputs use NaN
     as nodata unless ``dst_nodata`` says otherwise. Cells outside the file are nodata.
-    ``crs`` names the CRS of a file that has none (a clear error is raised otherwise).
+    ``crs`` names the CRS of a file that has none (a clear error is raised otherwise); ``transform`` (GDAL
+    GeoTransform order) places a file that has no georeference.
     """
     path = str(path)
-    info = raster_info(path)
+    info = declared_info(raster_info(path), None, transform)
     if band < 1 or band > info["count"]:
         raise InputError(f"has {info['count']} band(s), band {band} was asked for", path=path, field=f"band {band}")
     src_crs = info["crs"]

@@ -142,7 +142,7 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False, force
                 zone_sets = read_zone_sets(config, study_area, grid, opened)
                 # every cell a county covers, even in part: the tables weight it by its covered fraction
                 inside = zone_sets["county"].covered(chunk=config.grid.chunk)
-            result = RunResult(out_dir=out, grid=grid)
+            result = RunResult(out_dir=out, grid=grid, warnings=opened.warnings)
             store.parts = Parts(store, result, key)
             ctx = RunContext(config, grid, study_area, zone_sets, inside, store, timer, result, opened)
             run_stages(ctx, STAGES)
@@ -155,7 +155,7 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False, force
                 manifest = build_manifest(
                     config=config.to_yaml_dict(), config_path=config.source_path, inputs=inputs,
                     exclude_inputs=not_inputs, outputs_dir=store.path("."), timings=timer.timings, grid=grid.to_dict(),
-                    catalogs=_catalog_versions(), extra={"problems": result.problems, "memory_budget_mb": memory_budget_mb(),
+                    catalogs=_catalog_versions(), warnings=result.warnings, extra={"problems": result.problems, "memory_budget_mb": memory_budget_mb(),
                                                          "output_compression": config.outputs.compression,
                                                          "recovered": store.recovered, "resumed": resumed,
                                                          **_encodings(inputs), **result.manifest})

@@ -137,13 +137,13 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
         problems += _check_erosion(config, area)
     for year, scenes in config.imagery.items():
         for i, scene in enumerate(scenes):
-            problems += _check_scene(f"imagery.{year}[{i}]", scene, year, config.composite.months, area)
+            problems += _check_scene(f"imagery.{year}[{i}]", scene, year, config.composite.months, area, config)
         problems += _check_composite_months(f"imagery.{year}", scenes, config.composite.months)
         from ecoassess.sources.duplicates import duplicate_problems
 
         problems += duplicate_problems(f"imagery.{year}", scenes)
     for year, scene in config.thermal.items():
-        problems += _check_scene(f"thermal.{year}", scene, year, None, area)
+        problems += _check_scene(f"thermal.{year}", scene, year, None, area, config)
     for kind, station in config.stations.items():
         problems += _check_stations(f"stations.{kind}", station, area)
     if config.statistics is not None:
@@ -429,6 +429,27 @@ def _open_product(spec: SceneSpec):
         logging.disable(previous)
 
 
+def _check_landsat(key: str, spec: SceneSpec, area: StudyExtent | None, config: AssessmentConfig | None) -> list[str]:
+    """Every problem of a Landsat product for what the configured stages read (missing bands naming the stage that
+    needs them, scale factors, band headers and CRS), and whether its red band lies on the study area."""
+    from ecoassess.sources.landsat import REQUIRED_ROLES, landsat_band_file, landsat_problems
+
+    needs = {"bands": REQUIRED_ROLES, "thermal": None, "needed_by": None}
+    if config is not None:
+        from ecoassess.stages.base import product_needs
+
+        needs = product_needs(config, spec)
+    problems = [f"{key}.path: {p}" for p in landsat_problems(spec.path, **needs)]
+    if area is not None:
+        try:  # the red band tells whether the product lies on the study area (also when other bands are missing)
+            red = landsat_band_file(spec.path, "red")
+        except InputError:
+            return problems
+        if red is not None:
+            problems += [p for p in _check_raster(key, red, None, area) if "has no CRS" not in p]  # said above
+    return problems
+
+
 def _check_composite_months(key: str, scenes: list[SceneSpec], months) -> list[str]:
     """Every scene of a year outside the composite months leaves the year without a composite."""
     if not scenes or not months:
@@ -446,17 +467,63 @@ def _check_composite_months(key: str, scenes: list[SceneSpec], months) -> list[s
     return []
 
 
-def _check_scene(key: str, spec: SceneSpec, year: int, months, area: StudyExtent | None = None) -> list[str]:
+def _check_band_ref(key: str, ref, area: StudyExtent | None) -> list[str]:
+    """One band of a plain GeoTIFF/netCDF scene: readable, the band exists, georeferenced by the file or by the
+    ``crs``/``transform`` declared for it (a declaration that contradicts the file is named), on the study area."""
+    from ecoassess.grid import declared_info, raster_info
+
+    path = getattr(ref, "path", ref)
+    crs, transform, band = getattr(ref, "crs", None), getattr(ref, "transform", None), getattr(ref, "band", 1)
+    try:
+        info = raster_info(path)
+    except InputError as exc:
+        return [f"{key}.path: {exc}"]
+    problems = []
+    if band > info["count"]:
+        problems.append(f"{key}.band: {path} has {info['count']} band(s); band {band} was given")
+    if crs is not None:
+        try:
+            declared = ProjCRS.from_user_input(crs)
+        except CRSError as exc:
+            return problems + [f"{key}.crs: '{crs}' is not a CRS PROJ understands ({exc})"]
+        if info["crs"] is not None and not declared.equals(ProjCRS.from_user_input(info["crs"].to_wkt()),
+                                                           ignore_axis_order=True):
+            problems.append(f"{key}.crs: {path} carries its own CRS {_crs_name(info['crs'])}, but {crs} is declared "
+                            f"(expected no crs key for a georeferenced file, or the file's own CRS)")
+    elif info["crs"] is None:
+        problems.append(f"{key}.path: {path} has no CRS (expected a georeferenced raster, or declare it with "
+                        f"{key}.crs, e.g. crs: EPSG:32648)")
+    if transform is not None and not info["transform"].is_identity:
+        from affine import Affine
+
+        if tuple(info["transform"])[:6] != tuple(Affine.from_gdal(*transform))[:6]:
+            problems.append(f"{key}.transform: {path} carries its own transform {info['transform'].to_gdal()}, "
+                            f"but {list(transform)} is declared (expected no transform key for a georeferenced file)")
+    elif transform is None and info["transform"].is_identity:
+        problems.append(f"{key}.path: {path} has no georeference (no geotransform: pixel corners are not placed on "
+                        f"the ground; expected a georeferenced raster, or declare it with {key}.transform: [x origin, "
+                        "pixel width, 0, y origin, 0, -pixel height])")
+    if problems or area is None:
+        return problems
+    info = declared_info(info, crs, transform)
+    return _check_footprint(key, path, info["crs"], info["bounds"], area, 0.0)
+
+
+def _check_scene(key: str, spec: SceneSpec, year: int, months, area: StudyExtent | None = None,
+                 config: AssessmentConfig | None = None) -> list[str]:
+    """One configured scene: its band files (all problems of a product at once, the bands the configured stages
+    read: :func:`ecoassess.stages.base.product_needs`), its date, its footprint."""
     problems: list[str] = []
     if spec.kind == "geotiff":
         for role, ref in (spec.bands or {}).items():
-            path = getattr(ref, "path", ref)
-            problems += _check_raster(f"{key}.bands.{role}", path, None, area)
+            problems += _check_band_ref(f"{key}.bands.{role}", ref, area)
     try:
         date = scene_date(spec)
     except InputError as exc:
         return problems + [f"{key}.path: {exc}"]
-    if spec.kind != "geotiff":
+    if spec.kind == "landsat_c2l2":
+        problems += _check_landsat(key, spec, area, config)
+    elif spec.kind != "geotiff":
         # the metadata is readable (it gave the date): open the product as the run will (every band file named,
         # scale factors, headers; no pixel is read), and one band tells whether it lies on the study area
         try:

@@ -2,6 +2,8 @@
 
 Each role maps to a file, or to ``{"path": ..., "band": 2, "scale": ..., "offset": ..., "nodata": ...}`` for a band
 of a multi-band file with its own factors. Physical value = DN × scale + offset, after DN == nodata is set to NaN.
+A file without georeference takes ``"crs"`` (and ``"transform"``, GDAL GeoTransform order) from its mapping; a
+netCDF band's CF ``grid_mapping``/``crs_wkt`` is read by GDAL itself.
 An optional mask raster says which pixels are clear: ``{"path": ..., "band": 1, "clear_values": [...]}`` or
 ``{"path": ..., "masked_values": [...]}`` (values outside the mask file count as not observed).
 """
@@ -12,7 +14,7 @@ import logging
 from pathlib import Path
 
 from ecoassess.errors import InputError
-from ecoassess.grid import DEFAULT_CHUNK, AnalysisGrid, raster_info, read_on_grid
+from ecoassess.grid import DEFAULT_CHUNK, AnalysisGrid, declared_info, raster_info, read_on_grid
 from ecoassess.sources import qa as _qa
 from ecoassess.sources.scene import (
     REFLECTANCE_ROLES,
@@ -37,14 +39,16 @@ def _band_spec(role: str, spec, defaults: dict) -> dict:
     if not isinstance(spec, dict) or "path" not in spec:
         raise InputError(f"band {role!r} must be a file path or a mapping with 'path'", field=f"bands.{role}",
                          expected="'B04.tif' or {path: B04.tif, band: 1, scale: 0.0001}")
-    unknown = set(spec) - {"path", "band", "scale", "offset", "nodata"}
+    unknown = set(spec) - {"path", "band", "scale", "offset", "nodata", "crs", "transform"}
     if unknown:
         raise InputError(f"band {role!r} has unknown key(s) {sorted(unknown)}", field=f"bands.{role}",
-                         expected="path, band, scale, offset, nodata")
+                         expected="path, band, scale, offset, nodata, crs, transform")
     out = dict(defaults)
     out.update({k: v for k, v in spec.items() if v is not None or k == "nodata"})
     out["path"] = Path(spec["path"])
     out["band"] = int(spec.get("band", 1))
+    out.setdefault("crs", None)
+    out.setdefault("transform", None)
     return out
 
 
@@ -72,7 +76,7 @@ def open_geotiff_scene(bands: dict, grid: AnalysisGrid | None = None, *, date, s
     defaults = {"scale": float(scale), "offset": float(offset), "nodata": nodata}
     specs = {role: _band_spec(role, spec, defaults) for role, spec in bands.items()}
     for role, s in specs.items():
-        info = raster_info(s["path"])  # InputError for a missing or unreadable file
+        info = declared_info(raster_info(s["path"]), s["crs"], s["transform"])  # InputError: missing/unreadable
         if s["band"] < 1 or s["band"] > info["count"]:
             raise InputError(f"has {info['count']} band(s); band {s['band']} was given for role {role!r}",
                              path=s["path"], field=f"bands.{role}.band")
@@ -83,12 +87,13 @@ def open_geotiff_scene(bands: dict, grid: AnalysisGrid | None = None, *, date, s
         raise InputError("only a thermal band was given", field="bands", expected="at least one reflectance band")
     ref_role = "red" if "red" in specs else reflective[0]
     if grid is None:
-        grid = native_grid(specs[ref_role]["path"])
+        grid = native_grid(specs[ref_role]["path"], specs[ref_role]["crs"], specs[ref_role]["transform"])
 
     arrays, thermal = {}, None
     for role, s in specs.items():
         arr = read_scaled(s["path"], grid, band=s["band"], kind="reflectance", scale=float(s["scale"]),
                           offset=float(s["offset"]), src_nodata=s["nodata"], chunk=chunk, name=role,
+                          crs=s["crs"], transform=s["transform"],
                           attrs={"units": "K" if role == THERMAL_ROLE else "1", "band_file": str(s["path"]),
                                  "file_band": s["band"]})
         if role == THERMAL_ROLE:
@@ -130,7 +135,9 @@ def open_geotiff_scene(bands: dict, grid: AnalysisGrid | None = None, *, date, s
         "product_id": f"{sensor}_{day.isoformat()}",
         "band_files": {r: str(s["path"]) for r, s in specs.items()},
         "band_factors": {r: {"scale": float(s["scale"]), "offset": float(s["offset"]), "nodata": s["nodata"],
-                             "band": s["band"]} for r, s in specs.items()},
+                             "band": s["band"], **({"declared_crs": str(s["crs"])} if s["crs"] else {}),
+                             **({"declared_transform": list(s["transform"])} if s["transform"] else {})}
+                         for r, s in specs.items()},
         "reference_band": ref_role,
         "resampling": {"reflectance": "average", "mask": "nearest"},
         **mask_meta,

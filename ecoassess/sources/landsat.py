@@ -158,16 +158,36 @@ def _band_file(contents: dict, key: str, folder: Path, mtl: Path, required: bool
 
 # -- reader ---------------------------------------------------------------------------------------------------
 
-def open_landsat_c2l2(path, grid: AnalysisGrid | None = None, *,
-                      mask_flags=_qa.DEFAULT_LANDSAT_MASK_FLAGS, chunk: int = DEFAULT_CHUNK) -> Scene:
-    """Open a Landsat Collection 2 Level-2 product (folder or MTL file) as a lazy :class:`Scene` on ``grid``.
+#: the reflective roles a product must hold unless the caller says otherwise: what every stage reads (NDVI, FVC,
+#: MNDWI, tasseled-cap wetness, NDBSI); the coastal band (SR_B1 of OLI) is read only when it is there
+REQUIRED_ROLES: tuple[str, ...] = ("blue", "green", "red", "nir", "swir1", "swir2")
 
-    Without ``grid`` the product's own grid (that of the red SR band) is used. ``mask_flags`` are QA_PIXEL flags
-    (``fill, dilated_cloud, cirrus, cloud, cloud_shadow, snow, water``) plus ``saturated`` (QA_RADSAT, bands 1-7)
-    that make a valid pixel not clear. Without a QA_PIXEL file, ``valid`` = SR DN ≠ 0 and ``clear`` = ``valid``
-    (``metadata['qa_available']`` is False). SR is read with area-average resampling, QA with nearest.
-    """
-    mask_flags = _qa.check_landsat_mask_flags(mask_flags)
+
+class ProductProblems(InputError):
+    """Every problem found in one product at once (missing band files, scale factors, headers, CRS): ``problems``
+    lists them, each a sentence naming the file, the MTL field and what was expected."""
+
+    def __init__(self, problems: list[str], *, path):
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            Exception.__init__(self, self.problems[0])
+            self.path, self.field, self.expected = str(path), None, None
+        else:
+            super().__init__(f"{len(self.problems)} problems: " + "; ".join(self.problems), path=path)
+
+
+def _band_label(role: str, number: int) -> str:
+    return f"SR_B{number}"
+
+
+def _resolve(path, bands, thermal, needed_by) -> dict:
+    """The product's layout (MTL, band files, scale factors) for the bands asked for; ProductProblems listing
+    every problem found (not only the first): a band file a stage needs that is missing (naming the stage),
+    missing scale factors, unreadable band headers, band files without a CRS or with another CRS than the red
+    band's. Bands nobody needs are read when present and skipped when absent."""
+    from ecoassess.grid import raster_info
+
+    needed_by = dict(needed_by or {})
     mtl = find_mtl(path)
     folder = mtl.parent
     doc = read_mtl(mtl)
@@ -176,42 +196,155 @@ def open_landsat_c2l2(path, grid: AnalysisGrid | None = None, *,
     meta = doc[ROOT]
     contents = _group(meta, "PRODUCT_CONTENTS", mtl)
     image = _group(meta, "IMAGE_ATTRIBUTES", mtl)
-
     spacecraft = image.get("SPACECRAFT_ID")
     if spacecraft not in SPACECRAFTS:
         raise InputError(f"SPACECRAFT_ID {spacecraft!r} is not a supported Landsat", path=mtl,
                          field="IMAGE_ATTRIBUTES/SPACECRAFT_ID", expected=", ".join(SPACECRAFTS))
     sensor, role_bands, st_band = SPACECRAFTS[spacecraft]
+    required = tuple(bands) if bands is not None else REQUIRED_ROLES
+    unknown = [r for r in required if r not in role_bands]
+    if unknown:
+        raise InputError(f"band role(s) {unknown} do not exist on {sensor}", path=mtl, field="bands",
+                         expected=f"roles among {', '.join(role_bands)}")
+    problems: list[InputError] = []
+    date = None
     try:
         date = parse_date(image.get("DATE_ACQUIRED", ""))
     except ValueError as exc:
-        raise InputError(str(exc), path=mtl, field="IMAGE_ATTRIBUTES/DATE_ACQUIRED",
-                         expected="YYYY-MM-DD") from exc
+        problems.append(InputError(str(exc), path=mtl, field="IMAGE_ATTRIBUTES/DATE_ACQUIRED",
+                                   expected="YYYY-MM-DD"))
 
+    def need(key: str, name: str | None, label: str, role: str) -> Path | None:
+        """The band file of ``key``, None when absent; a problem when a stage needs it."""
+        try:
+            found = _band_file(contents, key, folder, mtl, required=False)
+        except InputError as exc:  # pragma: no cover - _band_file raises only when required
+            problems.append(exc)
+            return None
+        if found is None and role in needed:
+            why = needed_by.get(role) or f"the {role} band is read by every stage that uses this product"
+            if name is None:
+                problems.append(InputError(f"{label} missing: the MTL names no file for it, and {why}", path=mtl,
+                                           field=f"PRODUCT_CONTENTS/{key}",
+                                           expected=f"a {label} file in the product"))
+            else:
+                problems.append(InputError(f"{label} missing: {why} (the band file {name} named in the MTL is "
+                                           "missing)",
+                                           path=folder / name, field=f"PRODUCT_CONTENTS/{key}",
+                                           expected=f"{name} beside {mtl.name}"))
+        return found
+
+    needed = set(required) | ({"thermal"} if thermal else set())
     sr_params = meta.get(SR_GROUP)
-    if sr_params is None:
-        raise InputError(f"has no {SR_GROUP} group (no surface-reflectance scale factors)", path=mtl, field=SR_GROUP,
-                         expected="a Collection 2 Level-2 MTL with REFLECTANCE_MULT/ADD_BAND_n")
-
     files: dict[str, Path] = {}
     factors: dict[str, tuple[float, float]] = {}
     for role, n in role_bands.items():
-        files[role] = _band_file(contents, f"FILE_NAME_BAND_{n}", folder, mtl)
-        factors[role] = (_float(sr_params, f"REFLECTANCE_MULT_BAND_{n}", SR_GROUP, mtl),
-                         _float(sr_params, f"REFLECTANCE_ADD_BAND_{n}", SR_GROUP, mtl))
+        key = f"FILE_NAME_BAND_{n}"
+        f = need(key, contents.get(key), _band_label(role, n), role)
+        if f is None:
+            if role not in needed:
+                log.info("%s: %s (%s) is not in the folder; no stage needs it", mtl.name, _band_label(role, n), role)
+            continue
+        files[role] = f
+    if sr_params is None:
+        problems.append(InputError(f"has no {SR_GROUP} group (no surface-reflectance scale factors)", path=mtl,
+                                   field=SR_GROUP,
+                                   expected="a Collection 2 Level-2 MTL with REFLECTANCE_MULT/ADD_BAND_n"))
+    else:
+        for role in files:
+            n = role_bands[role]
+            try:
+                factors[role] = (_float(sr_params, f"REFLECTANCE_MULT_BAND_{n}", SR_GROUP, mtl),
+                                 _float(sr_params, f"REFLECTANCE_ADD_BAND_{n}", SR_GROUP, mtl))
+            except InputError as exc:
+                problems.append(exc)
 
     st_key = f"FILE_NAME_BAND_{st_band}"
-    st_file = _band_file(contents, st_key, folder, mtl) if st_key in contents else None
-    st_factors = None
+    st_file = st_factors = None
+    if thermal is not False:
+        st_file = need(st_key, contents.get(st_key), st_band, "thermal")
+        if st_file is None and thermal is None and contents.get(st_key):
+            log.info("%s: %s is not in the folder; no stage needs the surface temperature", mtl.name, st_band)
     if st_file is not None:
         st_params = meta.get(ST_GROUP)
         if st_params is None:
-            raise InputError(f"names {st_file.name} but has no {ST_GROUP} group", path=mtl, field=ST_GROUP,
-                             expected=f"TEMPERATURE_MULT/ADD_BAND_{st_band}")
-        st_factors = (_float(st_params, f"TEMPERATURE_MULT_BAND_{st_band}", ST_GROUP, mtl),
-                      _float(st_params, f"TEMPERATURE_ADD_BAND_{st_band}", ST_GROUP, mtl))
+            problems.append(InputError(f"names {st_file.name} but has no {ST_GROUP} group", path=mtl, field=ST_GROUP,
+                                       expected=f"TEMPERATURE_MULT/ADD_BAND_{st_band}"))
+        else:
+            try:
+                st_factors = (_float(st_params, f"TEMPERATURE_MULT_BAND_{st_band}", ST_GROUP, mtl),
+                              _float(st_params, f"TEMPERATURE_ADD_BAND_{st_band}", ST_GROUP, mtl))
+            except InputError as exc:
+                problems.append(exc)
     qa_file = _band_file(contents, "FILE_NAME_QUALITY_L1_PIXEL", folder, mtl, required=False)
     radsat_file = _band_file(contents, "FILE_NAME_QUALITY_L1_RADIOMETRIC_SATURATION", folder, mtl, required=False)
+
+    # headers: every band file readable, georeferenced, and in the red band's CRS
+    ref_crs = None
+    labels = {role: f"{_band_label(role, role_bands[role])} ({role})" for role in files}
+    headers = [(labels[r], f) for r, f in files.items()] + ([(st_band, st_file)] if st_file is not None else [])
+    headers += [("QA_PIXEL", qa_file)] if qa_file is not None else []
+    for label, f in sorted(headers, key=lambda h: h[1] != files.get("red")):
+        try:
+            info = raster_info(f)
+        except InputError as exc:
+            problems.append(exc)
+            continue
+        if info["crs"] is None:
+            problems.append(InputError(f"{label} has no CRS", path=f, field="crs",
+                                       expected="a georeferenced band file (USGS products are in UTM or polar "
+                                                "stereographic; was it converted without its georeference?)"))
+        elif ref_crs is None:
+            ref_crs = info["crs"]
+        elif info["crs"] != ref_crs:
+            problems.append(InputError(f"{label} is in {info['crs'].to_string()}, the red band in "
+                                       f"{ref_crs.to_string()}", path=f, field="crs",
+                                       expected="every band of one product in one CRS"))
+    if problems:
+        raise ProductProblems([str(p) for p in problems], path=folder)
+    return {"mtl": mtl, "folder": folder, "contents": contents, "image": image, "spacecraft": spacecraft,
+            "sensor": sensor, "role_bands": role_bands, "st_band": st_band, "date": date, "files": files,
+            "factors": factors, "st_file": st_file, "st_factors": st_factors, "qa_file": qa_file,
+            "radsat_file": radsat_file}
+
+
+def landsat_problems(path, *, bands=None, thermal=None, needed_by=None) -> list[str]:
+    """Every problem of a Landsat C2 L2 product for the bands asked for (``[]`` when it can be opened); reads the MTL
+    and the band headers, no pixel. Same arguments as :func:`open_landsat_c2l2`."""
+    try:
+        _resolve(path, bands, thermal, needed_by)
+    except ProductProblems as exc:
+        return list(exc.problems)
+    except InputError as exc:
+        return [str(exc)]
+    return []
+
+
+def open_landsat_c2l2(path, grid: AnalysisGrid | None = None, *, bands=None, thermal: bool | None = None,
+                      needed_by: dict | None = None, mask_flags=_qa.DEFAULT_LANDSAT_MASK_FLAGS,
+                      chunk: int = DEFAULT_CHUNK) -> Scene:
+    """Open a Landsat Collection 2 Level-2 product (folder or MTL file) as a lazy :class:`Scene` on ``grid``.
+
+    ``bands``: the reflective roles the product must hold (default :data:`REQUIRED_ROLES`, SR_B2–SR_B7 of OLI);
+    the others (the coastal band) are read when present. ``thermal``: True = the surface-temperature band
+    (ST_B10 / ST_B6) must be there, False = not read, None = read when present. ``needed_by``: {role or
+    ``thermal``: "RSEI (thermal.2024) needs the surface temperature"}, said when that band is missing.
+    Every problem of the product is raised at once (:class:`ProductProblems`).
+
+    Without ``grid`` the product's own grid (that of the red SR band) is used. ``mask_flags`` are QA_PIXEL flags
+    (``fill, dilated_cloud, cirrus, cloud, cloud_shadow, snow, water``) plus ``saturated`` (QA_RADSAT, bands 1-7)
+    that make a valid pixel not clear. Without a QA_PIXEL file, ``valid`` = SR DN ≠ 0 and ``clear`` = ``valid``
+    (``metadata['qa_available']`` is False). SR is read with area-average resampling, QA with nearest.
+    """
+    mask_flags = _qa.check_landsat_mask_flags(mask_flags)
+    if bands is not None and "red" not in bands:
+        bands = tuple(bands) + ("red",)  # the red band defines the product's grid and its observed pixels
+    lay = _resolve(path, bands, thermal, needed_by)
+    mtl, folder, contents, image = lay["mtl"], lay["folder"], lay["contents"], lay["image"]
+    spacecraft, sensor, role_bands, st_band, date = (lay["spacecraft"], lay["sensor"], lay["role_bands"],
+                                                     lay["st_band"], lay["date"])
+    files, factors, st_file, st_factors = lay["files"], lay["factors"], lay["st_file"], lay["st_factors"]
+    qa_file, radsat_file = lay["qa_file"], lay["radsat_file"]
 
     if grid is None:
         grid = native_grid(files["red"])
@@ -286,7 +419,7 @@ def open_landsat_c2l2(path, grid: AnalysisGrid | None = None, *,
         "cloud_cover_percent": maybe_float(image.get("CLOUD_COVER")),
         "cloud_cover_land_percent": maybe_float(image.get("CLOUD_COVER_LAND")),
         "band_files": {role: str(f) for role, f in files.items()},
-        "band_numbers": dict(role_bands),
+        "band_numbers": {role: role_bands[role] for role in files},
         "reflectance_scale": {role: {"mult": m, "add": a} for role, (m, a) in factors.items()},
         "reflectance_formula": "DN * REFLECTANCE_MULT_BAND_n + REFLECTANCE_ADD_BAND_n (MTL, LSDS-1619); DN 0 = fill",
         "thermal_file": str(st_file) if st_file else None,
@@ -298,3 +431,16 @@ def open_landsat_c2l2(path, grid: AnalysisGrid | None = None, *,
     return Scene(sensor=sensor, date=date, path=str(folder), bands=bands,
                  valid=wrap_like(grid, valid, name="valid"), clear=wrap_like(grid, clear, name="clear"),
                  water=water, thermal_k=thermal, grid=grid, metadata=metadata, mask_layers=mask_layers)
+
+
+def landsat_band_file(path, role: str) -> Path | None:
+    """The file of band ``role`` (a reflective role or ``thermal``) of a product as its MTL names it, when it is
+    there (None otherwise); reads the MTL only."""
+    mtl = find_mtl(path)
+    meta = read_mtl(mtl).get(ROOT, {})
+    spacecraft = meta.get("IMAGE_ATTRIBUTES", {}).get("SPACECRAFT_ID")
+    if spacecraft not in SPACECRAFTS:
+        return None
+    _, role_bands, st_band = SPACECRAFTS[spacecraft]
+    key = f"FILE_NAME_BAND_{st_band}" if role == "thermal" else f"FILE_NAME_BAND_{role_bands.get(role)}"
+    return _band_file(meta.get("PRODUCT_CONTENTS", {}), key, mtl.parent, mtl, required=False)

@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 
 from ecoassess.errors import AllMaskedError, InputError
-from ecoassess.grid import DEFAULT_CHUNK, AnalysisGrid, is_aligned, raster_info, read_on_grid
+from ecoassess.grid import DEFAULT_CHUNK, AnalysisGrid, declared_info, is_aligned, raster_info, read_on_grid
 
 log = logging.getLogger(__name__)
 
@@ -166,12 +166,13 @@ def describe_reasons(summary: dict) -> str:
 
 # -- helpers shared by the readers -----------------------------------------------------------------------------
 
-def native_grid(path) -> AnalysisGrid:
-    """The grid of a raster file itself (CRS, transform, size): what a reader uses when no grid is given."""
-    info = raster_info(path)
+def native_grid(path, crs=None, transform=None) -> AnalysisGrid:
+    """The grid of a raster file itself (CRS, transform, size): what a reader uses when no grid is given.
+    ``crs``/``transform``: declared for a file that carries none."""
+    info = declared_info(raster_info(path), crs, transform)
     if info["crs"] is None:
         raise InputError("has no CRS, so the product's own grid cannot be used", path=path, field="crs",
-                         expected="a georeferenced raster, or pass an analysis grid")
+                         expected="a georeferenced raster, declare its CRS (crs: EPSG:...), or pass an analysis grid")
     return AnalysisGrid(info["crs"], info["transform"], info["width"], info["height"])
 
 
@@ -203,23 +204,25 @@ def _scale_fill_flat(x, fill, scale, offset):
 
 def read_scaled(path, grid: AnalysisGrid, *, band: int = 1, kind: str = "reflectance", scale: float = 1.0,
                 offset: float = 0.0, src_nodata=0, chunk: int = DEFAULT_CHUNK, name: str,
-                attrs: dict | None = None) -> xr.DataArray:
+                attrs: dict | None = None, crs=None, transform=None) -> xr.DataArray:
     """``DN * scale + offset`` of one band on ``grid`` as lazy float32, NaN where DN == ``src_nodata`` or outside.
 
     Fill is turned into NaN by the warp itself (``src_nodata``), i.e. *before* scaling and before any averaging, so a
     fill DN never leaks into a resampled or scaled value. A band already on ``grid`` is read as stored and turned
     into values in one compiled pass (same numbers: DN → float32 → float64 · scale + offset → float32).
+    ``crs``/``transform``: declared for a file that carries none.
     """
-    info = raster_info(path)
+    info = declared_info(raster_info(path), crs, transform)
+    where = {"crs": crs, "transform": transform}
     if src_nodata is not None and is_aligned(info, grid) and np.can_cast(np.min_scalar_type(src_nodata), info["dtype"]):
         # on the grid already: read the DN as stored; fill → NaN and scaling in one compiled pass
         raw = read_on_grid(path, grid, band=band, kind=kind, src_nodata=src_nodata, dst_nodata=src_nodata,
-                           chunk=chunk, name=name)
+                           chunk=chunk, name=name, **where)
         data = raw.data.map_blocks(_scale_block, float(scale), float(offset), src_nodata, dtype=np.float32)
         raw.attrs["nodata"] = float("nan")
     else:
         raw = read_on_grid(path, grid, band=band, kind=kind, dtype="float32", src_nodata=src_nodata,
-                           dst_nodata=float("nan"), chunk=chunk, name=name)
+                           dst_nodata=float("nan"), chunk=chunk, name=name, **where)
         data = raw.data
         if scale != 1.0 or offset != 0.0:
             data = data.map_blocks(_scale_block, float(scale), float(offset), dtype=np.float32)

@@ -43,6 +43,9 @@ class RunResult:
     layers: dict[str, Path] = field(default_factory=dict)
     maps: dict[str, Path] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    #: what a reader of the results must know but did not stop any part (a scene without a cloud mask, ...): in the
+    #: manifest's ``warnings`` and the run summary
+    warnings: list[str] = field(default_factory=list)
     manifest: dict = field(default_factory=dict)
     #: when a run with problems found complete results of an earlier run in the folder asked for, it leaves them
     #: there and writes its own beside them (``out_dir`` = ``<out>.incomplete``); this is the folder kept
@@ -60,6 +63,8 @@ class RunInputs:
         self.config, self.grid = config, grid
         self._cache: dict[tuple, Any] = {}
         self.opened: dict[str, int] = {}
+        #: notes on the opened inputs for the manifest and the run summary (a scene without a cloud mask)
+        self.warnings: list[str] = []
 
     def _once(self, key: tuple, label: str, make):
         if key not in self._cache:
@@ -92,7 +97,18 @@ class RunInputs:
         label = str(spec.path) if spec.path is not None else ", ".join(sorted(str(_ref_path(b))
                                                                              for b in (spec.bands or {}).values()))
         key = ("scene", spec.model_dump_json())
-        return self._once(key, label, lambda: open_product(self.config, spec, self.grid))
+        return self._once(key, label, lambda: self._noted(spec, open_product(self.config, spec, self.grid)))
+
+    def _noted(self, spec, scene):
+        """``scene``, with a warning recorded when it has no cloud mask (every observed pixel then counts as clear:
+        clouds and their shadows go into the composites and the tables)."""
+        if scene.metadata.get("qa_available") is False:
+            imagery, thermal = spec_keys(self.config, spec)
+            where = ", ".join(imagery + thermal) or str(spec.path or "a scene")
+            why = scene.metadata.get("qa_note") or ("no mask raster given (mask: {path, clear_values | "
+                                                    "masked_values}): every observed pixel counts as clear")
+            self.warnings.append(f"{where}: no cloud mask for scene {scene.id} ({why})")
+        return scene
 
     def land_cover(self, year: int) -> xr.DataArray | None:
         """The land-cover classes of ``year`` on the grid (nearest neighbour; outside the raster the legend's
@@ -225,12 +241,42 @@ def open_product(config: AssessmentConfig, spec, grid: AnalysisGrid):
     from ecoassess.sources import open_scene
 
     options = scene_options(config, spec.kind, grid)
+    if spec.kind == "landsat_c2l2":
+        options.update(product_needs(config, spec))
     if spec.kind == "geotiff":
         options.update(bands={k: band_ref(v) for k, v in spec.bands.items()}, date=spec.date,
                        sensor=spec.sensor or "geotiff", scale=spec.scale, offset=spec.offset,
                        nodata=spec.nodata, mask=spec.mask.model_dump() if spec.mask else None)
         return open_scene("geotiff", **options)
     return open_scene(spec.kind, path=spec.path, **options)
+
+
+def spec_keys(config: AssessmentConfig, spec) -> tuple[list[str], list[str]]:
+    """The config keys that list ``spec``: (``imagery.<year>[i]`` keys, ``thermal.<year>`` keys)."""
+    imagery = [f"imagery.{y}[{i}]" for y, specs in config.imagery.items() for i, s in enumerate(specs) if s == spec]
+    thermal = [f"thermal.{y}" for y, s in config.thermal.items() if s == spec]
+    return imagery, thermal
+
+
+def product_needs(config: AssessmentConfig, spec) -> dict:
+    """What the configured stages read from a Landsat C2 L2 product, as reader options: ``bands`` (SR_B2–SR_B7: the
+    vegetation stages' composite, NDVI, FVC and MNDWI, and RSEI's WET and NDBSI), ``thermal`` (the surface
+    temperature, needed only when the product is RSEI's ``thermal.<year>``) and ``needed_by`` (who needs each band,
+    for the message when it is missing). A band no stage reads may be absent."""
+    from ecoassess.sources.landsat import REQUIRED_ROLES
+
+    imagery, thermal = spec_keys(config, spec)
+    rsei = config.rsei.enabled and bool(thermal)
+    who = []
+    if imagery:
+        who.append(f"the vegetation stages ({', '.join(imagery)}) need")
+    if rsei:
+        who.append(f"RSEI ({', '.join(thermal)}) needs")
+    who = " and ".join(who) or "every stage that opens this product needs"
+    needed_by = {role: f"{who} the {role} reflectance" for role in REQUIRED_ROLES}
+    if rsei:
+        needed_by["thermal"] = f"RSEI ({', '.join(thermal)}) needs the surface temperature"
+    return {"bands": REQUIRED_ROLES, "thermal": True if rsei else None, "needed_by": needed_by}
 
 
 def open_year_scenes(config: AssessmentConfig, year: int, grid: AnalysisGrid) -> list:
@@ -253,7 +299,12 @@ def refuse_duplicate_scenes(config: AssessmentConfig, year: int) -> None:
 
 
 def band_ref(ref):
-    return {"path": ref.path, "band": ref.band} if hasattr(ref, "band") else ref
+    """A config band reference as the GeoTIFF reader takes it: a path, or {path, band, scale, offset, nodata, crs,
+    transform} with only the keys given (the scene's scale/offset/nodata apply to the others)."""
+    if not hasattr(ref, "band"):
+        return ref
+    return {"path": ref.path, "band": ref.band,
+            **{k: v for k, v in ref.model_dump(exclude={"path", "band"}).items() if v is not None}}
 
 
 def _ref_path(ref):

@@ -71,7 +71,63 @@ def rsei_years(config: AssessmentConfig, grid: AnalysisGrid, inside: xr.DataArra
             results.append(result)
     for result, source in zip(results, water_sources):  # the mask each year really used, for tables and manifest
         result.settings = dataclasses.replace(result.settings, water_mask=source)
+    for result, year in zip(results, years):
+        check_lst_range(result, f"thermal.{year}", inputs.thermal(year).thermal_k, config.thermal[year].kind)
     return results
+
+
+#: Share of RSEI's pixels whose LST may lie outside the catalog's valid range (indices/spectral.yaml, LST:
+#: −60…+80 °C for land) before the thermal band is refused: a few such pixels are fires, industrial hot spots or
+#: sensor artefacts (a warning in rsei_pca and the manifest); more are a scaling error.
+LST_MAX_SHARE_OUTSIDE = 0.01
+
+
+def check_lst_range(result, key: str, thermal_k, kind: str = "geotiff") -> None:
+    """Refuse an RSEI whose LST is not a land surface temperature in °C (issue 18, finding 3).
+
+    A thermal band read with the wrong scale/offset (a plain ST_B10 GeoTIFF taken as kelvin: 30,000–53,000 °C; or
+    the reflectance factors applied to it: −273 °C) or with its fill DN as a value would go into the PCA and the
+    tables unnoticed, as min–max normalisation hides any affine error. More than :data:`LST_MAX_SHARE_OUTSIDE` of
+    the pixels outside the catalog's valid range: InputError naming the band, the key to fix and the range found
+    (the stage reports it as a problem); fewer: a warning in the result (rsei_pca ``warnings``, the manifest).
+    One pass over the materialised LST layer."""
+    import warnings
+
+    import dask
+    import dask.array as da
+
+    from ecoassess.errors import InputError
+
+    lst = result.indicators["lst_celsius"]
+    lo_ok, hi_ok = (float(v) for v in lst.attrs.get("valid_range", (-60.0, 80.0)))
+    data, ok = da.asarray(lst.data), da.asarray(result.valid.data)
+    outside = ok & ((data < lo_ok) | (data > hi_ok))
+    inside = da.where(ok, data, np.nan)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN chunks (outside the study area)
+        n, n_out, lo, hi = dask.compute(ok.sum(), outside.sum(), da.nanmin(inside), da.nanmax(inside))
+    n, n_out = int(n), int(n_out)
+    if n == 0 or n_out == 0:
+        return
+    share = n_out / n
+    band = (thermal_k.attrs.get("band_file") or thermal_k.attrs.get("source") or "the thermal band") \
+        if thermal_k is not None else "the thermal band"
+    found = f"LST from {band} is {lo:.1f} … {hi:.1f} °C; {share:.2%} of RSEI's {n:,} pixels lie outside " \
+            f"{lo_ok:g} … {hi_ok:g} °C"
+    if share > LST_MAX_SHARE_OUTSIDE:
+        if kind == "geotiff":
+            fix, field = (f"declare them: a Landsat C2 ST_B10 GeoTIFF is {key}.bands.thermal_k: {{path: ..., "
+                          "scale: 0.00341802, offset: 149.0, nodata: 0}, giving kelvin"), f"{key}.bands.thermal_k"
+        else:
+            fix, field = "check the product's MTL TEMPERATURE_MULT/ADD factors", f"{key}.path"
+        raise InputError(f"{found}, implausible for land: the band's scale, offset or nodata are wrong or not "
+                         f"declared, and RSEI is not computed on it ({fix})",
+                         path=thermal_k.attrs.get("source") if thermal_k is not None else None,
+                         field=field,
+                         expected=f"surface temperature in kelvin, LST within {lo_ok:g} … {hi_ok:g} °C on land")
+    note = f"{key}: {found} (at most {LST_MAX_SHARE_OUTSIDE:.0%} tolerated: hot spots or artefacts)"
+    log.warning("RSEI: %s", note)
+    result.warnings.append(note)
 
 def zone_rsei_table(zones, result) -> pd.DataFrame:
     """RSEI mean/std and the area share of each grade per zone, with area accounting."""
