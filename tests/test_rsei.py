@@ -189,3 +189,22 @@ def test_otsu_water_threshold_minimises_within_class_variance_on_the_raw_values(
     recomputed = (1 - (1 - mndwi) / (1 + mndwi)) / (1 + (1 - mndwi) / (1 + mndwi))  # MNDWI of those bands
     expected = (recomputed > threshold) & valid
     assert (water == expected).mean() > 0.999 and water.sum() > 0.2 * valid.sum()
+
+
+@pytest.mark.parametrize("loadings, flipped, why", [
+    # the audit's coastal scene without a water mask: LST and NDBSI outweigh NDVI/WET in a sum of signs, which
+    # kept PC1 as it was and inverted the whole RSEI; by the rule NDVI and WET loading negatively means 1 − PC1
+    ({"ndvi": -0.10, "wet": -0.12, "lst_celsius": -0.75, "ndbsi": 0.20}, True, "load negatively"),
+    ({"ndvi": 0.45, "wet": 0.30, "lst_celsius": 0.60, "ndbsi": 0.55}, False, "load positively"),
+    ({"ndvi": -0.40, "wet": 0.05, "lst_celsius": 0.50, "ndbsi": 0.60}, True, "disagree"),
+    ({"ndvi": 0.40, "wet": -0.05, "lst_celsius": -0.50, "ndbsi": -0.60}, False, "disagree"),
+])
+def test_pc1_is_oriented_by_the_documented_rule_on_ndvi_and_wet(loadings, flipped, why):
+    from ecoassess.assess.rsei import orient_pc1
+
+    got, reason = orient_pc1(loadings)
+    assert got is flipped and why in reason
+    expected = {"ndvi": 1, "wet": 1, "lst_celsius": -1, "ndbsi": -1}
+    old_rule = sum(expected[k] * v for k, v in loadings.items()) < 0
+    if loadings["ndvi"] < 0 and loadings["wet"] < 0:
+        assert old_rule != flipped  # the case the old sum-of-signs rule got wrong

@@ -8,8 +8,10 @@ Steps (settings and class tables in ``indices/rsei.yaml``):
 3. Normalise each indicator to [0, 1] with its 0.5 %/99.5 % quantiles (clipped; default) or its min/max over the
    valid pixels of the study area — exact streaming quantiles (``ecoassess.stats``).
 4. PCA on the covariance of the four normalised layers (exact streaming covariance); PC1 loadings.
-5. Sign: PC1 is flipped **as a whole** when its loadings point the wrong way (NDVI and WET should load
-   positively, LST and NDBSI negatively); loadings that still disagree are reported as a warning.
+5. Sign: PC1 is flipped **as a whole** by the documented rule (STANDARDS §3.4; Xu & Deng 2022): RSEI0 = 1 − PC1
+   only when NDVI and WET both load negatively (when they disagree, NDVI decides); loadings that still disagree
+   with the expected signs are reported in ``rsei_pca`` (``loadings_as_expected``, ``warnings``).
+   (:func:`orient_pc1`; a rule on the sum of all four signs inverted a mostly-sea scene without a water mask.)
 6. RSEI0 = PC1 score; RSEI = (RSEI0 − min)/(max − min) over the valid pixels; five grades.
 
 For two years a joint PCA (normalisation bounds, covariance and rescaling over both years' pixels) keeps the
@@ -87,6 +89,7 @@ class RseiResult:
     eigenvalues: list[float]
     pc1_share: float
     flipped: bool
+    flip_reason: str                           # why PC1 was (not) flipped, by the documented rule
     bounds: dict[str, tuple[float, float]]     # normalisation bounds per indicator
     rsei0_range: tuple[float, float]
     n_pixels: int
@@ -99,7 +102,8 @@ class RseiResult:
     def summary(self) -> dict:
         """Loadings, eigenvalues, PC1 contribution and settings, for tables and the manifest."""
         return {"year": self.year, "loadings": self.loadings, "eigenvalues": self.eigenvalues,
-                "pc1_share": self.pc1_share, "pc1_flipped": self.flipped, "normalisation": self.settings.normalisation,
+                "pc1_share": self.pc1_share, "pc1_flipped": self.flipped, "pc1_flip_reason": self.flip_reason,
+                "normalisation": self.settings.normalisation,
                 "normalisation_quantiles": [self.settings.lower_quantile, self.settings.upper_quantile]
                 if self.settings.normalisation == "percentile" else None,
                 "bounds": {k: list(v) for k, v in self.bounds.items()}, "rsei0_range": list(self.rsei0_range),
@@ -247,9 +251,8 @@ def compute_rsei(indicators, valid, *, settings: RseiSettings | None = None, yea
         raise EcoassessError("the four normalised RSEI indicators have no variance over the valid pixels; "
                              "RSEI cannot be computed (a uniform scene?)")
     pc1 = vectors[:, 0].copy()
-    # 5. whole-component sign
-    score = sum(expected[n] * pc1[i] for i, n in enumerate(names))
-    flipped = score < 0
+    # 5. whole-component sign, by the documented rule
+    flipped, flip_reason = orient_pc1({n: float(pc1[i]) for i, n in enumerate(names)})
     if flipped:
         pc1 = -pc1
     wrong = [n for i, n in enumerate(names) if abs(pc1[i]) > 1e-9 and np.sign(pc1[i]) != expected[n]]
@@ -280,11 +283,27 @@ def compute_rsei(indicators, valid, *, settings: RseiSettings | None = None, yea
         rsei.name = "rsei"
         results.append(RseiResult(
             year=year, rsei=rsei, grade=rsei_grade(rsei), indicators=ds, valid=u, water=w, loadings=loadings,
-            eigenvalues=[float(e) for e in eigenvalues], pc1_share=pc1_share, flipped=bool(flipped), bounds=bounds,
+            eigenvalues=[float(e) for e in eigenvalues], pc1_share=pc1_share, flipped=bool(flipped),
+            flip_reason=flip_reason, bounds=bounds,
             rsei0_range=(float(lo0), float(hi0)), n_pixels=n, settings=settings,
             wetness_index=ds.attrs.get("wetness_index", ""), joint=joint and len(inds) > 1, warnings=list(notes),
             cache=cache))
     return results if joint else results[0]
+
+
+def orient_pc1(loadings: dict[str, float]) -> tuple[bool, str]:
+    """Whether to flip PC1 as a whole, and why (STANDARDS §3.4; Xu 2013, Xu & Deng 2022): RSEI0 = 1 − PC1 only
+    when the greenness (NDVI) and wetness (WET) indicators both load negatively; when the two disagree, NDVI
+    decides (the greenness indicator is the one every RSEI study keeps). LST and NDBSI do not vote: over water or
+    bare land they can outweigh NDVI and WET in a sum of signs and invert the whole RSEI."""
+    ndvi, wet = loadings.get("ndvi", 0.0), loadings.get("wet", 0.0)
+    if ndvi < 0 and wet < 0:
+        return True, f"NDVI ({ndvi:+.3f}) and WET ({wet:+.3f}) load negatively: RSEI0 = 1 − PC1"
+    if ndvi >= 0 and wet >= 0:
+        return False, f"NDVI ({ndvi:+.3f}) and WET ({wet:+.3f}) load positively: RSEI0 = PC1"
+    flip = ndvi < 0
+    return flip, (f"NDVI ({ndvi:+.3f}) and WET ({wet:+.3f}) disagree: oriented so that NDVI loads positively"
+                  + (": RSEI0 = 1 − PC1" if flip else ": RSEI0 = PC1"))
 
 
 def rsei_grade(rsei: xr.DataArray) -> xr.DataArray:

@@ -198,7 +198,9 @@ def _rsei_part(ctx: RunContext) -> None:
             pca = pd.DataFrame([{"year": r.year, "indicator": k, "pc1_loading": v, "normalisation_lower": r.bounds[k][0],
                                  "normalisation_upper": r.bounds[k][1], "pc1_share": r.pc1_share,
                                  "eigenvalues": ", ".join(f"{e:.6g}" for e in r.eigenvalues),
-                                 "pc1_flipped": r.flipped, "joint_pca": r.joint, "wetness_index": r.wetness_index,
+                                 "pc1_flipped": r.flipped, "pc1_flip_reason": r.flip_reason,
+                                 "loadings_as_expected": not any("unexpected sign" in w for w in r.warnings),
+                                 "joint_pca": r.joint, "wetness_index": r.wetness_index,
                                  "n_pixels": r.n_pixels,
                                  "water_mask": r.settings.water_mask, "warnings": " | ".join(r.warnings)}
                                 for r in rsei for k, v in r.loadings.items()])
