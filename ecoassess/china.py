@@ -173,7 +173,13 @@ def apply_declared(gdf, crs: str | None, transformation=None, *, path=None, key:
             out = gdf.set_geometry(shapely.transform(gdf.geometry.values, move), crs=None)
             log.info("%s: moved to CGCS2000 (EPSG:4490) by the configured PROJ pipeline", where)
             return out.set_crs("EPSG:4490", allow_override=True)
-        bound = CRS.from_proj4(f"{CRS.from_user_input(gdf.crs).to_proj4()} {helmert_towgs84(transformation)}")
+        import warnings
+
+        with warnings.catch_warnings():  # "you will likely lose projection information": not for TM/geographic
+            warnings.simplefilter("ignore", UserWarning)
+            proj4 = CRS.from_user_input(gdf.crs).to_proj4()
+        proj4 = " ".join(t for t in proj4.split() if not t.startswith(("+towgs84", "+nadgrids")))
+        bound = CRS.from_proj4(f"{proj4} {helmert_towgs84(transformation)}")
         log.info("%s: moved to WGS84 by the configured 7-parameter transformation %s", where,
                  helmert_towgs84(transformation))
         return gdf.set_crs(bound, allow_override=True).to_crs("EPSG:4326")

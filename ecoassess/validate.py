@@ -164,7 +164,7 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
     if area is not None and _looks_like_degrees(area):
         problems.append(f"study_area: {area.path} has coordinates {_fmt_bounds(area.bounds)}, which look like degrees, "
                         f"but its CRS {_crs_name(area.crs)} counts in metres: a wrong CRS label? (expected the CRS "
-                        "the coordinates are in, e.g. EPSG:4490)")
+                        "the coordinates are in, e.g. EPSG:4490)" + _prj_note(area.path))
         area = None  # every raster would seem to miss it: say it once, here
     if area is not None and (zone_problem := _zone_prefix_problem(area)):
         problems.append(zone_problem)
@@ -215,6 +215,14 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
 
 
 # -- grid and vectors ------------------------------------------------------------------------------------------
+
+def _prj_note(path) -> str:
+    """'; <what is wrong with its .prj>' for a shapefile whose .prj is damaged, else ''."""
+    from ecoassess.china import prj_problem
+
+    problem = prj_problem(path)
+    return f"; {problem}" if problem else ""
+
 
 def _check_grid(config: AssessmentConfig) -> list[str]:
     if config.grid.crs is None:
