@@ -87,7 +87,7 @@ def code_warnings(features, *, key: str, path) -> list[str]:
             warnings.append(f"{what}: the name does not match the code, which is {entry['name']}{former} in the "
                             f"code table ({TABLE_VINTAGE})")
     if tests:
-        log.info("%s: code(s) %s of %s lie in the xx99xx range, which GB/T 2260 never assigns: taken as test codes "
+        log.debug("%s: code(s) %s of %s lie in the xx99xx range, which GB/T 2260 never assigns: taken as test codes "
                  "and not checked against the code table", key, ", ".join(sorted(tests)), path)
     return warnings
 
