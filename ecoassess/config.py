@@ -50,7 +50,27 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
 
-class VectorSource(_Strict):
+#: 7 Helmert parameters [dx, dy, dz (m), rx, ry, rz (arc-seconds), ds (ppm)], position-vector convention (PROJ's
+#: +towgs84), or a PROJ pipeline string from the layer's coordinates to CGCS2000 longitude/latitude (EPSG:4490)
+Transformation = Annotated[list[float], Field(min_length=7, max_length=7)] | str
+
+
+def _check_transformation(value):
+    if isinstance(value, str) and "proj=pipeline" not in value.replace(" ", ""):
+        raise ValueError("a transformation string must be a PROJ pipeline ('+proj=pipeline +step ...') to CGCS2000 "
+                         "longitude/latitude; or give the 7 Helmert parameters [dx, dy, dz, rx, ry, rz, ds]")
+    return value
+
+
+class _Georeferenced(_Strict):
+    """``crs``: ``gcj02`` / ``bd09`` for coordinates copied from web maps (converted to WGS84), or the CRS of a
+    layer that has none; ``transformation``: the datum transformation of a Beijing 1954 / Xi'an 1980 layer."""
+
+    crs: str | None = None
+    transformation: Annotated[Transformation, AfterValidator(_check_transformation)] | None = None
+
+
+class VectorSource(_Georeferenced):
     """A vector layer (GeoPackage, Shapefile, GeoJSON, ...) and the fields ecoassess reads from it."""
 
     path: InputPath
@@ -60,13 +80,19 @@ class VectorSource(_Strict):
     type_field: str | None = None
 
 
-class StudyArea(_Strict):
-    """County polygons: ``id_field`` holds GB/T 2260 six-digit codes, ``name_field`` the county names."""
+class StudyArea(_Georeferenced):
+    """County polygons: ``id_field`` holds GB/T 2260 six-digit codes, ``name_field`` the county names.
+
+    ``codes``: ``gbt2260`` (default) checks the codes against the shipped code table (``layers/gbt2260.csv``);
+    ``any`` only requires six digits (codes of one's own). ``reference_area_field``: a field with each county's
+    official area in km², compared with the area computed on the equal-area grid."""
 
     path: InputPath
     layer: str | None = None
     id_field: str
     name_field: str
+    codes: Literal["gbt2260", "any"] = "gbt2260"
+    reference_area_field: str | None = None
 
 
 class GridSpec(_Strict):
@@ -166,8 +192,9 @@ class RiverSource(VectorSource):
     length_field: str | None = None
 
 
-class StationSource(_Strict):
-    """Monitoring sites (one row per site) and optional observations (one row per site and time)."""
+class StationSource(_Georeferenced):
+    """Monitoring sites (one row per site) and optional observations (one row per site and time); ``crs`` of the
+    x/y columns (``gcj02`` / ``bd09`` for coordinates copied from web maps: converted to WGS84)."""
 
     sites: InputPath
     observations: InputPath | None = None
@@ -290,6 +317,8 @@ class AssessmentConfig(_Strict):
     source_path: Path | None = Field(None, exclude=True)
     #: set by ecoassess.validate.validate_config: the config (as JSON) whose inputs were all checked
     _inputs_checked: str | None = PrivateAttr(default=None)
+    #: doubts about the inputs that do not stop a run (ecoassess.validate.input_warnings), for the manifest
+    _input_warnings: list = PrivateAttr(default_factory=list)
 
     @model_validator(mode="after")
     def _years(self):

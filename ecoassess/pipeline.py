@@ -40,7 +40,7 @@ def read_study_area(config: AssessmentConfig) -> gpd.GeoDataFrame:
     from ecoassess.readers import normalise_code, read_vector
 
     sa = config.study_area
-    gdf = read_vector(sa.path, sa.layer, key="study_area")
+    gdf = read_vector(sa.path, sa.layer, key="study_area", crs=sa.crs, transformation=sa.transformation)
     gdf = gdf.assign(code=gdf[sa.id_field].map(normalise_code), name=gdf[sa.name_field].astype(str))
     return gdf
 
@@ -158,7 +158,8 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False, force
                     catalogs=_catalog_versions(), warnings=result.warnings, extra={"problems": result.problems, "memory_budget_mb": memory_budget_mb(),
                                                          "output_compression": config.outputs.compression,
                                                          "recovered": store.recovered, "resumed": resumed,
-                                                         **_encodings(inputs), **result.manifest})
+                                                         **_encodings(inputs), **_china_notes(config),
+                                                         **result.manifest})
                 write_manifest(manifest, store.path("manifest.json"))
                 result.manifest = manifest
             if result.problems and out.is_dir() and any(out.iterdir()):
@@ -218,7 +219,8 @@ def read_zone_sets(config: AssessmentConfig, study_area: gpd.GeoDataFrame, grid:
     sets["study_area"] = ZoneSet.from_gdf(_dissolve(sets["county"].gdf, config), grid, id_field="code",
                                           name_field="name", kind="study_area", source=config.study_area.path)
     for name, source in config.zones.items():
-        gdf = inputs.vector(source.path, source.layer, key=f"zones.{name}")
+        gdf = inputs.vector(source.path, source.layer, key=f"zones.{name}", crs=source.crs,
+                            transformation=source.transformation)
         sets[name] = ZoneSet.from_gdf(gdf, grid, id_field=source.id_field, name_field=source.name_field, kind=name,
                                       source=source.path)
     return sets
@@ -230,6 +232,25 @@ def _encodings(inputs) -> dict:
 
     found = input_encodings(inputs)
     return {"input_encodings": found} if found else {}
+
+def _china_notes(config: AssessmentConfig) -> dict:
+    """``input_warnings`` (validate's doubts that did not stop the run) and ``coordinate_conversions`` (layers
+    declared gcj02/bd09 or moved by a configured datum transformation), each only when there are any."""
+    from ecoassess.china import CONVERTED_NOTE, is_web_map_crs, web_map_kind
+
+    conversions = {}
+    sources = [("study_area", config.study_area), *((f"zones.{n}", z) for n, z in config.zones.items()),
+               *((k, s) for k, s in (("rivers", config.rivers), ("change_truth", config.change_truth)) if s),
+               *((f"stations.{k}", s) for k, s in config.stations.items())]
+    for key, source in sources:
+        path = str(getattr(source, "path", None) or getattr(source, "sites"))
+        if source.crs is not None and is_web_map_crs(source.crs):
+            conversions[key] = {"path": path, "conversion": CONVERTED_NOTE[web_map_kind(source.crs)]}
+        elif source.transformation is not None:
+            conversions[key] = {"path": path, "conversion": f"datum transformation from the config: "
+                                                            f"{source.transformation}"}
+    notes = {"input_warnings": list(config._input_warnings)} if config._input_warnings else {}
+    return {**notes, **({"coordinate_conversions": conversions} if conversions else {})}
 
 def _catalog_versions() -> dict:
     from ecoassess.assess.rsei import rsei_spec

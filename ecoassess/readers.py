@@ -234,17 +234,26 @@ def vector_info(path, layer=None, **kwargs) -> dict:
     return info
 
 
-def read_vector(path, layer=None, *, columns=None, read_geometry: bool = True, key: str | None = None):
+def read_vector(path, layer=None, *, columns=None, read_geometry: bool = True, key: str | None = None,
+                crs: str | None = None, transformation=None):
     """A vector layer as a GeoDataFrame (a DataFrame when ``read_geometry`` is False), its text decoded with the
-    encoding :func:`vector_encoding` finds. An unreadable file is an :class:`InputError` naming it (and ``key``)."""
+    encoding :func:`vector_encoding` finds. An unreadable file is an :class:`InputError` naming it (and ``key``).
+
+    ``crs`` and ``transformation`` are the config's declarations (:func:`ecoassess.china.apply_declared`):
+    ``gcj02`` / ``bd09`` coordinates come back in WGS84, an old-datum layer moved by the given transformation."""
     import pyogrio
 
     path = Path(path)
     kw = _encoding_kw(path)
     try:
-        return pyogrio.read_dataframe(path, layer=layer, columns=columns, read_geometry=read_geometry, **kw)
+        gdf = pyogrio.read_dataframe(path, layer=layer, columns=columns, read_geometry=read_geometry, **kw)
     except Exception as exc:  # noqa: BLE001 - any GDAL/OGR failure is a problem of this file
         raise InputError(f"cannot be read as a vector layer ({exc})", path=path, field=key) from exc
+    if read_geometry and (crs is not None or transformation is not None):
+        from ecoassess.china import apply_declared
+
+        gdf = apply_declared(gdf, crs, transformation, path=path, key=key)
+    return gdf
 
 
 def input_encodings(paths) -> dict[str, dict]:

@@ -71,8 +71,70 @@ def ensure_inputs_checked(config: AssessmentConfig) -> AssessmentConfig:
         problems = check_inputs(config)
         if problems:
             raise ConfigError(config.source_path or "<config>", problems)
+        config._input_warnings = input_warnings(config)
         config._inputs_checked = state
     return config
+
+
+def input_warnings(config: AssessmentConfig) -> list[str]:
+    """Doubts about inputs that do not stop a run (each logged as a warning; the run's manifest lists them under
+    ``extra.input_warnings``): broken ``.prj`` files, old datums without a transformation, GB/T 2260 codes that are
+    unknown, abolished or named otherwise, county areas far from their reference, a layer offset from the study
+    area like GCJ-02."""
+    from ecoassess.china import gcj_offset_warning, old_datum_warning, prj_problem
+
+    found: list[str] = []
+    area = _study_extent(config)
+    grid_crs = area.grid_crs if area is not None else None
+    sa = config.study_area
+    vectors = [("study_area", sa)] + [(f"zones.{n}", z) for n, z in config.zones.items()]
+    vectors += [(k, s) for k, s in (("rivers", config.rivers), ("change_truth", config.change_truth)) if s is not None]
+    for key, source in vectors:
+        if (problem := prj_problem(source.path)) is not None:
+            found.append(f"{key}.path: {problem}")
+        if grid_crs is not None and source.crs is None:
+            try:
+                crs = vector_info(source.path, layer=source.layer).get("crs")
+            except Exception:  # noqa: BLE001 - named by the checks
+                crs = None
+            if crs is not None and (w := old_datum_warning(key, source.path, crs, grid_crs, source.transformation)):
+                found.append(w)
+    for kind, station in config.stations.items():
+        from ecoassess.china import is_web_map_crs
+
+        if grid_crs is not None and not is_web_map_crs(station.crs):
+            if (w := old_datum_warning(f"stations.{kind}", station.sites, station.crs, grid_crs,
+                                       station.transformation)):
+                found.append(w)
+    try:
+        study = read_vector(sa.path, sa.layer, key="study_area", crs=sa.crs, transformation=sa.transformation)
+    except InputError:
+        study = None
+    if study is not None and sa.codes == "gbt2260":
+        from ecoassess.admin_codes import code_warnings
+
+        found += code_warnings(((i + 1, normalise_code(c), n) for i, (c, n) in
+                                enumerate(zip(study[sa.id_field], study[sa.name_field]))),
+                               key="study_area", path=sa.path)
+    if study is not None and sa.reference_area_field is not None and sa.reference_area_field in study.columns:
+        from ecoassess.admin_codes import area_warnings
+
+        found += area_warnings(study, code_field=sa.id_field, name_field=sa.name_field,
+                               reference_field=sa.reference_area_field, key="study_area", path=sa.path)
+    if study is not None and study.crs is not None and grid_crs is not None:
+        for name, zone in config.zones.items():
+            if zone.crs is not None:
+                continue  # declared: converted as declared
+            try:
+                gdf = read_vector(zone.path, zone.layer, key=f"zones.{name}", transformation=zone.transformation)
+                w = gcj_offset_warning(f"zones.{name}", zone.path, gdf, study, grid_crs)
+            except Exception:  # noqa: BLE001 - an unreadable layer is named by the checks
+                w = None
+            if w:
+                found.append(w)
+    for message in found:
+        log.warning("%s", message)
+    return found
 
 
 def _input_problems_beside(schema_error: ConfigError, raw: dict, path: Path) -> list[str]:
@@ -104,7 +166,7 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
     if area is not None and _looks_like_degrees(area):
         problems.append(f"study_area: {area.path} has coordinates {_fmt_bounds(area.bounds)}, which look like degrees, "
                         f"but its CRS {_crs_name(area.crs)} counts in metres: a wrong CRS label? (expected the CRS "
-                        "the coordinates are in, e.g. EPSG:4490)")
+                        "the coordinates are in, e.g. EPSG:4490)" + _prj_note(area.path))
         area = None  # every raster would seem to miss it: say it once, here
     if area is not None and (zone_problem := _zone_prefix_problem(area)):
         problems.append(zone_problem)
@@ -156,6 +218,14 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
 
 # -- grid and vectors ------------------------------------------------------------------------------------------
 
+def _prj_note(path) -> str:
+    """'; <what is wrong with its .prj>' for a shapefile whose .prj is damaged, else ''."""
+    from ecoassess.china import prj_problem
+
+    problem = prj_problem(path)
+    return f"; {problem}" if problem else ""
+
+
 def _check_grid(config: AssessmentConfig) -> list[str]:
     if config.grid.crs is None:
         return []
@@ -196,7 +266,11 @@ def _vector_info(key: str, path: Path, layer: str | None) -> tuple[dict | None, 
     try:
         return vector_info(path, layer=layer), []
     except Exception as exc:  # noqa: BLE001 - any GDAL/OGR failure is a problem of this file
-        return None, [f"{key}.path: {path} cannot be read as a vector layer ({exc})"]
+        from ecoassess.china import prj_problem
+
+        prj = prj_problem(path)
+        return None, [f"{key}.path: {path} cannot be read as a vector layer ({exc})"
+                      + (f"; {prj}" if prj else "")]
 
 
 def _check_vector(key: str, source: VectorSource, *, required=(), geometry: str | None = None,
@@ -216,8 +290,24 @@ def _check_vector(key: str, source: VectorSource, *, required=(), geometry: str 
     for value in extra_fields:
         if value not in fields:
             problems.append(f"{key}: field '{value}' does not exist in {source.path} (fields: {', '.join(fields)})")
-    if info.get("crs") is None:
-        problems.append(f"{key}.path: {source.path} has no CRS (expected a layer with a defined CRS, e.g. EPSG:4490)")
+    from ecoassess.china import is_web_map_crs
+
+    declared = getattr(source, "crs", None)
+    if info.get("crs") is None and declared is None:
+        from ecoassess.china import prj_problem
+
+        prj = prj_problem(source.path)
+        problems.append(f"{key}.path: {source.path} has no CRS (expected a layer with a defined CRS, e.g. EPSG:4490, "
+                        f"or declare it with {key}.crs){'; ' + prj if prj else ''}")
+    elif declared is not None and not is_web_map_crs(declared):
+        try:
+            ProjCRS.from_user_input(declared)
+        except CRSError:
+            problems.append(f"{key}.crs: '{declared}' is not a CRS PROJ understands (expected e.g. EPSG:4490, or "
+                            "gcj02 / bd09 for web-map coordinates)")
+    elif declared is not None and info.get("crs") is not None and ProjCRS.from_user_input(info["crs"]).is_projected:
+        problems.append(f"{key}.crs: {source.path} is declared {declared} (web-map longitude/latitude) but its CRS "
+                        f"{_crs_name(info['crs'])} is projected (expected degrees)")
     gtype = (info.get("geometry_type") or "").lower()
     if geometry == "polygon" and gtype and "polygon" not in gtype and gtype != "unknown":
         problems.append(f"{key}.path: {source.path} holds {info['geometry_type']} geometries (expected polygons)")
@@ -230,7 +320,8 @@ def _check_vector(key: str, source: VectorSource, *, required=(), geometry: str 
 
 def _check_study_area(config: AssessmentConfig) -> list[str]:
     sa = config.study_area
-    src = VectorSource(path=sa.path, layer=sa.layer, id_field=sa.id_field, name_field=sa.name_field)
+    src = VectorSource(path=sa.path, layer=sa.layer, id_field=sa.id_field, name_field=sa.name_field, crs=sa.crs,
+                       transformation=sa.transformation)
     problems = _check_vector("study_area", src, geometry="polygon")
     if problems:
         return problems
@@ -585,14 +676,22 @@ def _check_stations(key: str, source: StationSource, area: StudyExtent | None = 
                 rows = [int(i) + 2 for i in values[values.isna()].index[:5]]
                 problems.append(f"{key}.sites: column '{field}' of {source.sites.name} has non-numeric or empty "
                                 f"coordinates on line(s) {', '.join(map(str, rows))}")
+    from ecoassess.china import is_web_map_crs, web_map_kind, web_map_to_wgs84
+
+    web = is_web_map_crs(source.crs)
     try:
-        crs = ProjCRS.from_user_input(source.crs)
+        crs = ProjCRS.from_user_input("EPSG:4326" if web else source.crs)
     except CRSError:
-        problems.append(f"{key}.crs: '{source.crs}' is not a CRS PROJ understands")
+        problems.append(f"{key}.crs: '{source.crs}' is not a CRS PROJ understands (expected e.g. EPSG:4490, or "
+                        "gcj02 / bd09 for coordinates copied from web maps)")
         crs = None
     if columns_ok and crs is not None:
         x = pd.to_numeric(sites[source.x_field], errors="coerce")
         y = pd.to_numeric(sites[source.y_field], errors="coerce")
+        if web and not ((x.abs() > 180) | (y.abs() > 90)).any():
+            wx, wy = web_map_to_wgs84(web_map_kind(source.crs), x.to_numpy(), y.to_numpy())
+            x, y = pd.Series(wx, index=x.index), pd.Series(wy, index=y.index)
+            log.info("%s: %s: sites in %s", key, "converted to WGS84", source.sites.name)
         coordinate_problems = _check_site_range(key, source, crs, x, y)
         if not coordinate_problems and area is not None:
             coordinate_problems = _check_site_extent(key, source, crs, x, y, area)

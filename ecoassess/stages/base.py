@@ -152,12 +152,16 @@ class RunInputs:
         layer = self.land_cover(year)
         return None if layer is None else self.legend(year).water_mask(layer)
 
-    def vector(self, path, layer=None, *, key: str | None = None) -> gpd.GeoDataFrame:
-        """A vector file (:func:`ecoassess.readers.read_vector`: its text encoding found) read once per run;
-        callers get their own copy, so nothing one stage does to it leaks into another. ``key``: config field."""
+    def vector(self, path, layer=None, *, key: str | None = None, crs: str | None = None,
+               transformation=None) -> gpd.GeoDataFrame:
+        """A vector file (:func:`ecoassess.readers.read_vector`: its text encoding found, declared ``crs`` and
+        ``transformation`` applied) read once per run; callers get their own copy, so nothing one stage does to it
+        leaks into another. ``key``: config field."""
         from ecoassess.readers import read_vector
 
-        return self._once(("vector", str(path), layer), str(path), lambda: read_vector(path, layer, key=key)).copy()
+        tkey = tuple(transformation) if isinstance(transformation, list) else transformation
+        return self._once(("vector", str(path), layer, crs, tkey), str(path),
+                          lambda: read_vector(path, layer, key=key, crs=crs, transformation=transformation)).copy()
 
     def clear(self) -> None:
         self._cache.clear()

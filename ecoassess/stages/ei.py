@@ -50,7 +50,9 @@ def ei_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, zone_sets: 
     ndvi_mean, ndvi_weight = gather.zone_ndvi(counties, monthly_ndvi)
     erosion, erosion_layer, erosion_notes = erosion_km2(inputs, counties, land_cover, legend, None)
     rivers = (None if config.rivers is None else
-              gather.river_length_km(inputs.vector(config.rivers.path, config.rivers.layer, key="rivers"), counties))
+              gather.river_length_km(inputs.vector(config.rivers.path, config.rivers.layer, key="rivers",
+                                                          crs=config.rivers.crs,
+                                                          transformation=config.rivers.transformation), counties))
     notes = [f"vegetation cover from the May–September monthly-maximum NDVI composite of {n_dates} "
              "scene(s) (float NDVI with A_veg = 121.165124)",
              "river length from the river layer clipped to each county" if rivers is not None else
@@ -224,8 +226,10 @@ def ei_change_table(config: AssessmentConfig, table: pd.DataFrame, zone_sets: di
     change["baseline_source"] = "this run" if base in set(table["year"]) else "hj192.previous_results"
     fz = config.zones.get("function_zones")
     if fz is not None and fz.type_field:
-        zones_gdf = (inputs.vector(fz.path, fz.layer, key="zones.function_zones") if inputs is not None
-                     else read_vector(fz.path, fz.layer, key="zones.function_zones"))
+        zones_gdf = (inputs.vector(fz.path, fz.layer, key="zones.function_zones", crs=fz.crs,
+                                   transformation=fz.transformation) if inputs is not None
+                     else read_vector(fz.path, fz.layer, key="zones.function_zones", crs=fz.crs,
+                                      transformation=fz.transformation))
         types = dominant_function_type(zone_sets["county"], zones_gdf, fz.type_field)
         change["function_type"] = types.reindex(change.index)
         key = change["function_type"].notna()
