@@ -163,6 +163,23 @@ class CompositeSpec(_Strict):
     min_clear: int = Field(1, ge=1)
 
 
+class FvcSpec(_Strict):
+    """FVC end-members (STANDARDS §4): by default the 5 %/95 % NDVI quantiles of each year's valid pixels;
+    ``ndvi_soil`` and ``ndvi_veg`` fix them for every year (what comparing years needs: end-members re-fitted each
+    year can move FVC against NDVI)."""
+
+    ndvi_soil: float | None = Field(None, ge=-1, le=1)
+    ndvi_veg: float | None = Field(None, ge=-1, le=1)
+
+    @model_validator(mode="after")
+    def _both(self):
+        if (self.ndvi_soil is None) != (self.ndvi_veg is None):
+            raise ValueError("give both ndvi_soil and ndvi_veg, or neither (the 5 %/95 % quantiles of each year)")
+        if self.ndvi_soil is not None and not self.ndvi_soil < self.ndvi_veg:
+            raise ValueError(f"ndvi_soil ({self.ndvi_soil}) must be below ndvi_veg ({self.ndvi_veg})")
+        return self
+
+
 class MaskingSpec(_Strict):
     """Which quality classes count as not clear (defaults: the readers' defaults)."""
 
@@ -296,6 +313,7 @@ class AssessmentConfig(_Strict):
     grid: GridSpec = Field(default_factory=GridSpec)
     imagery: dict[int, list[SceneSpec]] = Field(default_factory=dict)
     composite: CompositeSpec = Field(default_factory=CompositeSpec)
+    fvc: FvcSpec = Field(default_factory=FvcSpec)
     rsei: RseiSpec = Field(default_factory=RseiSpec)
     masking: MaskingSpec = Field(default_factory=MaskingSpec)
     thermal: dict[int, SceneSpec] = Field(default_factory=dict)

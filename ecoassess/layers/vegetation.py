@@ -16,6 +16,12 @@ from ecoassess.errors import AllMaskedError
 
 FVC_LOWER_QUANTILE = 0.05
 FVC_UPPER_QUANTILE = 0.95
+#: End-members closer than this give an FVC that stretches a narrow NDVI range to 0–1 [C: project choice; full
+#: cover is NDVI ≈ 0.86, bare soil ≈ 0.2 (Carlson & Ripley 1997, STANDARDS §4): a spread under a quarter of that
+#: span says the region holds almost no vegetation gradient] — the audit's desert tile had 0.048/0.084.
+MIN_ENDMEMBER_SPREAD = 0.2
+#: A 95 % NDVI below this is far from full vegetation cover [C: project choice, from the same reference values].
+MIN_NDVI_VEG = 0.5
 
 
 def ndvi(bands: xr.Dataset) -> xr.DataArray:
@@ -54,6 +60,21 @@ def fvc_endmembers(ndvi_layer: xr.DataArray, valid: xr.DataArray) -> FvcEndmembe
         raise AllMaskedError("no valid NDVI pixel in the region (all cloud, water, nodata or outside)",
                              field="ndvi", expected="at least one clear land pixel") from None
     return FvcEndmembers(float(lo), float(hi), refinement.counts["ndvi"])
+
+
+def endmember_warning(endmembers: FvcEndmembers) -> str:
+    """A sentence when fitted end-members make FVC meaningless (:data:`MIN_ENDMEMBER_SPREAD`,
+    :data:`MIN_NDVI_VEG`), else ''. Fixed end-members (``fvc.ndvi_soil``/``ndvi_veg``) are the user's choice."""
+    if endmembers.method.startswith("fixed"):
+        return ""
+    soil, veg = endmembers.ndvi_soil, endmembers.ndvi_veg
+    advice = "FVC means little here; fix the end-members for the area (fvc.ndvi_soil, fvc.ndvi_veg)"
+    if veg - soil < MIN_ENDMEMBER_SPREAD:
+        return (f"NDVI_soil {soil:.3f} and NDVI_veg {veg:.3f} are only {veg - soil:.3f} apart "
+                f"(< {MIN_ENDMEMBER_SPREAD}): a mostly bare or uniform area; {advice}")
+    if veg < MIN_NDVI_VEG:
+        return f"NDVI_veg {veg:.3f} is far below full vegetation cover (< {MIN_NDVI_VEG}); {advice}"
+    return ""
 
 
 def fvc(ndvi_layer: xr.DataArray, endmembers: FvcEndmembers) -> xr.DataArray:

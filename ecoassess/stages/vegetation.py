@@ -56,7 +56,7 @@ def vegetation_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, ins
 
     ``inputs``: the run's opened inputs (:class:`~ecoassess.stages.base.RunInputs`); without them the scenes
     and land cover are opened here."""
-    from ecoassess.layers.vegetation import fvc, fvc_endmembers, ndvi
+    from ecoassess.layers.vegetation import FvcEndmembers, endmember_warning, fvc, fvc_endmembers, ndvi
 
     inputs = inputs or RunInputs(config, grid)
     scenes = inputs.scenes(year)
@@ -82,9 +82,17 @@ def vegetation_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, ins
     monthly_ndvi = None if monthly is None else cache.get("monthly_max_ndvi", ndvi_all_cells)
     ndvi_layer = ndvi_all_cells.where(inside)
     valid = np.isfinite(ndvi_layer) & ~masked
-    endmembers = fvc_endmembers(ndvi_layer, valid)
-    log.info("%d: FVC end-members NDVI_soil = %.4f, NDVI_veg = %.4f over %d valid pixels", year,
-             endmembers.ndvi_soil, endmembers.ndvi_veg, endmembers.n_pixels)
+    if config.fvc.ndvi_soil is not None:
+        endmembers = FvcEndmembers(config.fvc.ndvi_soil, config.fvc.ndvi_veg, 0,
+                                   "fixed in the config (fvc.ndvi_soil, fvc.ndvi_veg)")
+        log.info("%d: FVC end-members fixed by the config: NDVI_soil = %.4f, NDVI_veg = %.4f", year,
+                 endmembers.ndvi_soil, endmembers.ndvi_veg)
+    else:
+        endmembers = fvc_endmembers(ndvi_layer, valid)
+        log.info("%d: FVC end-members NDVI_soil = %.4f, NDVI_veg = %.4f over %d valid pixels", year,
+                 endmembers.ndvi_soil, endmembers.ndvi_veg, endmembers.n_pixels)
+    if warning := endmember_warning(endmembers):
+        log.warning("%d: %s", year, warning)
     fvc_layer = fvc(ndvi_layer, endmembers)
     return VegetationYear(year, ndvi_layer, fvc_layer, masked, cache["clear_count"], endmembers, len(scenes),
                           config.composite.method, n_dates, monthly_ndvi,
@@ -92,12 +100,15 @@ def vegetation_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, ins
 
 def county_vegetation_table(zones, veg: VegetationYear) -> pd.DataFrame:
     """Per-zone NDVI and FVC statistics with area accounting (valid / masked / nodata / outside, km²)."""
+    from ecoassess.layers.vegetation import endmember_warning
     from ecoassess.zones import zonal_stats
 
     table = zonal_stats(zones, {"ndvi": veg.ndvi, "fvc": veg.fvc}, masked=veg.masked, stats=("mean", "std", "min", "max"))
     table.insert(0, "year", veg.year)
     table["ndvi_soil"] = veg.endmembers.ndvi_soil
     table["ndvi_veg"] = veg.endmembers.ndvi_veg
+    table["fvc_endmembers"] = veg.endmembers.method
+    table["fvc_warning"] = endmember_warning(veg.endmembers)
     table["composite_method"] = veg.composite_method
     table["n_scenes"] = veg.n_scenes
     return table
@@ -178,4 +189,5 @@ def write_vegetation_map(store, counties, table: pd.DataFrame, config: Assessmen
 
 def endmember_summary(table: pd.DataFrame) -> dict:
     first = table.drop_duplicates("year").set_index("year")
-    return {int(y): {"ndvi_soil": float(r["ndvi_soil"]), "ndvi_veg": float(r["ndvi_veg"])} for y, r in first.iterrows()}
+    return {int(y): {"ndvi_soil": float(r["ndvi_soil"]), "ndvi_veg": float(r["ndvi_veg"]),
+                     "method": r["fvc_endmembers"], "warning": r["fvc_warning"]} for y, r in first.iterrows()}
