@@ -75,7 +75,10 @@ class RunInputs:
     def scenes(self, year: int) -> list:
         """Every scene configured for ``year`` (``imagery.<year>``), on the grid with the config's masking; a scene
         listed twice is refused (:func:`refuse_duplicate_scenes`)."""
-        refuse_duplicate_scenes(self.config, year)
+        # checked once per year: every stage and composite asks for the scenes, and the check reads each
+        # product's metadata and walks its folder
+        self._once(("no duplicate scenes", year), f"duplicate check imagery.{year}",
+                   lambda: refuse_duplicate_scenes(self.config, year))
         return [self.scene(spec) for spec in self.config.imagery.get(year, [])]
 
     def composite(self, year: int, method: str):
