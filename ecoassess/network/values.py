@@ -1,0 +1,97 @@
+"""Observation values as published: numbers as text, missing-value marks, trailing units; GB/T 8170 rounding."""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+import numpy as np
+import pandas as pd
+
+from ecoassess.errors import InputError
+
+#: marks that bulletins and exports use for "no value"
+MISSING_MARKS = frozenset({"", "-", "—", "－", "--", "——", "/", "na", "nan", "n/a", "null", "none", "缺测", "无"})
+
+_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+# the units a published value may carry after the number (not a bare 'L': '0.01L' is a below-detection mark)
+_UNIT = r"(?:[µμu]g|mg|ng)/(?:m3|m³|Nm3|L|kg)|dB\s*\(?A?\)?|个/L|MPN/L|CFU/L|%"
+_NUMBER = re.compile(rf"^\s*({_NUM})\s*(?:{_UNIT})?\s*$", re.IGNORECASE)
+# below the detection limit: '<0.01', '0.01L', 'ND(0.01)', '未检出(0.01)'
+_BELOW_DL = re.compile(rf"^\s*(?:<\s*({_NUM})|({_NUM})\s*L|(?:ND|未检出)\s*[(（]?\s*({_NUM})?\s*[)）]?)\s*$",
+                       re.IGNORECASE)
+
+
+def to_number(series, *, name: str | None = None, path=None, below_detection: str = "error") -> pd.Series:
+    """``series`` as floats: numbers pass, text numbers are parsed ('35', ' 35.0 ', '35 µg/m³', '0.8mg/m3',
+    '24,000'), missing marks ('', '-', '—', 'NA', '缺测', …) and NaN become NaN.
+
+    Below-detection marks ('<0.01', '0.01L', 'ND', '未检出'): ``below_detection="error"`` (default) raises,
+    ``"half"`` takes half the detection limit (the usual convention for means of surface-water data [C]), ``"nan"``
+    makes them missing. Anything else (e.g. '35a') raises an :class:`InputError` naming the column (``name``), the
+    row and the text."""
+    if below_detection not in ("error", "half", "nan"):
+        raise ValueError(f"below_detection must be 'error', 'half' or 'nan', not {below_detection!r}")
+    s = pd.Series(series)
+    name = name if name is not None else (None if s.name is None else str(s.name))
+    if pd.api.types.is_bool_dtype(s.dtype):
+        raise InputError("a true/false column where numbers were expected", path=path, field=name,
+                         expected="numbers")
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        return s.astype(float)
+    out = np.full(len(s), np.nan)
+    for i, (label, v) in enumerate(s.items()):
+        if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+            continue
+        if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)):
+            out[i] = float(v)
+            continue
+        text = re.sub(r"(?<=\d),(?=\d{3}(?:\D|$))", "", str(v).strip())   # thousands separators: 24,000
+        if text.lower() in MISSING_MARKS:
+            continue
+        m = _NUMBER.match(text)
+        if m:
+            out[i] = float(m.group(1))
+            continue
+        dl = _BELOW_DL.match(text)
+        if dl and below_detection != "error":
+            limit = next((g for g in dl.groups() if g is not None), None)
+            if below_detection == "half" and limit is None:
+                raise InputError(f"row {label}: {v!r} is below detection without the detection limit", path=path,
+                                 field=name, expected="the limit written with it, e.g. 'ND(0.01)' or '0.01L'")
+            out[i] = np.nan if below_detection == "nan" else float(limit) / 2
+            continue
+        if dl:
+            raise InputError(f"row {label}: {v!r} is a below-detection mark", path=path, field=name,
+                             expected="a number; or read with below_detection='half' (half the detection limit) "
+                                      "or 'nan'")
+        raise InputError(f"row {label}: {v!r} is not a number", path=path, field=name,
+                         expected="a number, optionally followed by its unit, or '', '-', '—' for missing")
+    return pd.Series(out, index=s.index, name=s.name)
+
+
+def round_gbt8170(values, decimals: int) -> np.ndarray:
+    """Round to ``decimals`` by GB/T 8170 (四舍六入五成双: a 5 followed by nothing rounds to the even digit), on the
+    value as written (its shortest decimal form), so 0.25 → 0.2 and 0.35 → 0.4 at one decimal, 34.5 → 34 and
+    35.5 → 36 at none. NaN stays NaN."""
+    arr = np.asarray(values, dtype=float)
+    out = np.full(arr.shape, np.nan)
+    q = Decimal(1).scaleb(-decimals)
+    flat, res = arr.ravel(), out.ravel()
+    for i, v in enumerate(flat):
+        if np.isfinite(v):
+            try:
+                res[i] = float(Decimal(repr(float(v))).quantize(q, rounding=ROUND_HALF_EVEN))
+            except InvalidOperation:  # pragma: no cover - only for absurdly large values
+                res[i] = float(v)
+    return out
+
+
+def check_not_negative(values: pd.Series, *, name: str, path=None) -> None:
+    """Raise an :class:`InputError` naming the first row of ``values`` below zero (a concentration or a level
+    cannot be negative; a negative value is an instrument/export fault, never to be graded)."""
+    bad = values.lt(0)
+    if bad.any():
+        label = bad.idxmax()
+        raise InputError(f"row {label}: negative value {values[label]:g} ({int(bad.sum())} such row(s))", path=path,
+                         field=name, expected="a value ≥ 0, or empty / '-' / '—' when missing")
