@@ -9,6 +9,7 @@ import pandas as pd
 
 from ecoassess.catalog import data_path, load_yaml
 from ecoassess.errors import InputError
+from ecoassess.network.values import to_datetime
 
 FILES = {"aqi": "aqi_hj633.yaml", "gb3095": "gb3095.yaml", "water": "gb3838_2002.yaml",
          "soil": "gb15618_2018.yaml", "noise": "gb3096_2008.yaml"}
@@ -41,13 +42,8 @@ def check_version(name: str, version) -> str:
 def version_on(name: str, dates) -> pd.Series:
     """The version of table ``name`` in force on each date: the newest whose effective date is on or before it
     (HJ 633—2026 from 2026-03-01). A date before the oldest version, or a missing date, raises an InputError."""
-    d = pd.Series(pd.to_datetime(pd.Series(dates), errors="coerce"))
-    if getattr(d.dt, "tz", None) is not None:
-        d = d.dt.tz_localize(None)
-    if d.isna().any():
-        label = d.index[d.isna()][0]
-        raise InputError(f"row {label}: no readable date to choose the standard's version", field="date/time",
-                         expected="a date like 2026-03-01, or a fixed version=")
+    dates = pd.Series(dates)
+    d = to_datetime(dates, name=str(dates.name) if dates.name is not None else "date/time")
     out = pd.Series(pd.NA, index=d.index, dtype="object")
     for v, start in versions(name).items():
         out[d >= start] = v

@@ -95,3 +95,21 @@ def check_not_negative(values: pd.Series, *, name: str, path=None) -> None:
         label = bad.idxmax()
         raise InputError(f"row {label}: negative value {values[label]:g} ({int(bad.sum())} such row(s))", path=path,
                          field=name, expected="a value ≥ 0, or empty / '-' / '—' when missing")
+
+
+def to_datetime(series, *, name: str | None = None, path=None) -> pd.Series:
+    """``series`` as timestamps (time-zone naive), each text read on its own ('2026-03-01', '2026/3/1 13:00' mixed
+    in one column). An unreadable or missing entry raises an :class:`InputError` naming the column and the row."""
+    s = pd.Series(series)
+    name = name if name is not None else (None if s.name is None else str(s.name))
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        d = s
+    else:
+        d = pd.to_datetime(s.astype("object"), errors="coerce", format="mixed")
+    if getattr(d.dt, "tz", None) is not None:
+        d = d.dt.tz_localize(None)
+    if d.isna().any():
+        label = d.index[d.isna()][0]
+        raise InputError(f"row {label}: {s[label]!r} is not a date", path=path, field=name,
+                         expected="a date or date-time like 2026-03-01 or 2026-03-01 13:00")
+    return d
