@@ -195,6 +195,15 @@ def _versions_of(df: pd.DataFrame, version) -> pd.Series:
     return standards.version_on("aqi", df[col])
 
 
+def _join(parts: list[tuple[str, np.ndarray]], n: int) -> np.ndarray:
+    """Per row, the labels whose mask is true, joined by ',' in the given order."""
+    out = pd.Series([""] * n, dtype=object)
+    for label, mask in parts:
+        m = pd.Series(mask)
+        out = out.where(~m, np.where(out == "", label, out + "," + label))
+    return out.to_numpy()
+
+
 def _finish(df: pd.DataFrame, sub: dict[str, np.ndarray], versions: pd.Series, indicators_of: dict,
             notes: list[list[str]], labels: dict, names: dict) -> pd.DataFrame:
     """AQI, level, category, colour, primary pollutant(s) from the IAQI columns ``sub`` {indicator: array};
@@ -202,38 +211,38 @@ def _finish(df: pd.DataFrame, sub: dict[str, np.ndarray], versions: pd.Series, i
     t = standards.table("aqi")
     out = df.copy()
     n = len(df)
-    aqi = np.full(n, np.nan)
-    primary, exceeding, missing = [""] * n, [""] * n, [""] * n
-    for i in range(n):
-        v = versions.iat[i]
-        rows = [r for r in indicators_of[v] if r in sub]
-        vals = {r: sub[r][i] for r in rows if np.isfinite(sub[r][i])}
-        missing[i] = ",".join(dict.fromkeys(labels[r] for r in indicators_of[v] if r not in vals))
-        if not vals:
-            continue
-        a = max(vals.values())
-        a = max(a, t["versions"][v]["aqi_min"])
-        aqi[i] = a
-        if a > t["primary_pollutant_above"]:
-            primary[i] = ",".join(dict.fromkeys(labels[r] for r, x in vals.items() if x == a))
-        if t["versions"][v]["exceeding_pollutants"]["defined"]:
-            lim = t["versions"][v]["exceeding_pollutants"]["iaqi_above"]
-            exceeding[i] = ",".join(dict.fromkeys(labels[r] for r, x in vals.items() if x > lim))
+    vers = versions.to_numpy()
+    keys = list(dict.fromkeys(k for v in indicators_of.values() for k in v))
+    used = {}     # indicator -> IAQI where it is one of the row's version's indicators, else NaN
+    for k in keys:
+        in_version = np.isin(vers, [v for v, ind in indicators_of.items() if k in ind])
+        used[k] = np.where(in_version, sub[k], np.nan) if k in sub else np.full(n, np.nan)
+    stack = np.vstack([used[k] for k in keys]) if keys else np.full((1, n), np.nan)
+    has = np.isfinite(stack).any(axis=0)
+    aqi = np.where(has, np.nanmax(np.where(np.isfinite(stack), stack, -np.inf), axis=0), np.nan)
+    aqi_min = np.array([t["versions"][v]["aqi_min"] for v in vers], dtype=float) if n else np.zeros(0)
+    aqi = np.where(has, np.maximum(aqi, aqi_min), np.nan)
+    above = has & (aqi > t["primary_pollutant_above"])
+    exc_defined = np.array([t["versions"][v]["exceeding_pollutants"]["defined"] for v in vers], dtype=bool)
+    exc_above = np.array([t["versions"][v]["exceeding_pollutants"].get("iaqi_above", np.inf) for v in vers],
+                         dtype=float)
+    in_version = {k: np.isin(vers, [v for v, ind in indicators_of.items() if k in ind]) for k in keys}
     for r, values in sub.items():
         out[names[r]] = values
     out["aqi"] = aqi
     cats = t["categories"]
-    idx = np.searchsorted([c["max_aqi"] for c in cats], np.nan_to_num(aqi, nan=0), side="left")
-    idx = np.clip(idx, 0, len(cats) - 1)
-    has = np.isfinite(aqi)
-    out["aqi_level"] = pd.array([cats[j]["level"] if h else pd.NA for j, h in zip(idx, has)], dtype="Int64")
+    idx = np.clip(np.searchsorted([c["max_aqi"] for c in cats], np.nan_to_num(aqi, nan=0), side="left"),
+                  0, len(cats) - 1)
+    out["aqi_level"] = pd.array(np.where(has, np.array([c["level"] for c in cats])[idx], 0), dtype="Int64")
+    out.loc[~has, "aqi_level"] = pd.NA
     for key in ("level_zh", "category_zh", "category_en"):
-        out[f"aqi_{key}"] = [cats[j][key] if h else None for j, h in zip(idx, has)]
-    out["aqi_colour"] = ["#{:02X}{:02X}{:02X}".format(*cats[j]["rgb"]) if h else None for j, h in zip(idx, has)]
-    out["primary_pollutant"] = primary
-    out["exceeding_pollutants"] = exceeding
-    out["missing_indicators"] = missing
-    out["aqi_version"] = ["HJ 633-" + v for v in versions]
+        out[f"aqi_{key}"] = np.where(has, np.array([c[key] for c in cats], dtype=object)[idx], None)
+    colours = np.array(["#{:02X}{:02X}{:02X}".format(*c["rgb"]) for c in cats], dtype=object)
+    out["aqi_colour"] = np.where(has, colours[idx], None)
+    out["primary_pollutant"] = _join([(labels[k], above & (used[k] == aqi)) for k in keys], n)
+    out["exceeding_pollutants"] = _join([(labels[k], exc_defined & (used[k] > exc_above)) for k in keys], n)
+    out["missing_indicators"] = _join([(labels[k], in_version[k] & ~np.isfinite(used[k])) for k in keys], n)
+    out["aqi_version"] = ["HJ 633-" + v for v in vers]
     out["aqi_notes"] = ["; ".join(x) for x in notes]
     return out
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-
 import numpy as np
 import pandas as pd
 
@@ -72,19 +70,16 @@ def to_number(series, *, name: str | None = None, path=None, below_detection: st
 
 def round_gbt8170(values, decimals: int) -> np.ndarray:
     """Round to ``decimals`` by GB/T 8170 (四舍六入五成双: a 5 followed by nothing rounds to the even digit), on the
-    value as written (its shortest decimal form), so 0.25 → 0.2 and 0.35 → 0.4 at one decimal, 34.5 → 34 and
-    35.5 → 36 at none. NaN stays NaN."""
-    arr = np.asarray(values, dtype=float)
-    out = np.full(arr.shape, np.nan)
-    q = Decimal(1).scaleb(-decimals)
-    flat, res = arr.ravel(), out.ravel()
-    for i, v in enumerate(flat):
-        if np.isfinite(v):
-            try:
-                res[i] = float(Decimal(repr(float(v))).quantize(q, rounding=ROUND_HALF_EVEN))
-            except InvalidOperation:  # pragma: no cover - only for absurdly large values
-                res[i] = float(v)
-    return out
+    value as written, so 0.25 → 0.2 and 0.35 → 0.4 at one decimal, 34.5 → 34 and 35.5 → 36 at none, although the
+    binary 0.35 is 0.34999…: a scaled value within 1e-9 (relative) of a half is taken as written as that half.
+    NaN stays NaN."""
+    x = np.asarray(values, dtype=float)
+    scale = 10.0 ** decimals
+    y = x * scale
+    lower = np.floor(y)
+    tie = np.abs(y - lower - 0.5) <= 1e-9 * np.maximum(1.0, np.abs(y))
+    even = np.where(np.mod(lower, 2) == 0, lower, lower + 1)
+    return np.where(tie, even, np.rint(y)) / scale
 
 
 def check_not_negative(values: pd.Series, *, name: str, path=None) -> None:
