@@ -185,3 +185,13 @@ def test_daily_input_errors():
     dup = pd.concat([_year(), _year().iloc[[0]]], ignore_index=True)
     with pytest.raises(InputError, match="second row"):
         annual_statistics(dup)
+
+
+def test_hourly_to_daily_to_aqi_chain():
+    """The daily table built from hourly values is what daily_aqi reads: PM2.5 mean 12.5 → 12 (half to even) →
+    50·12/35 = 17.1 → 18; O3 max 8 h 80 → 50·80/100 = 40 → AQI 40 (2026, no primary pollutant)."""
+    from ecoassess.network.aqi import daily_aqi
+
+    out = daily_aqi(daily_from_hourly(_day()))
+    assert out["iaqi_pm25"][0] == 18 and out["iaqi_o3_8h"][0] == 40 and out["aqi"][0] == 40
+    assert out["primary_pollutant"][0] == "" and out["aqi_version"][0] == "HJ 633-2026"
