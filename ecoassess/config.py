@@ -210,8 +210,11 @@ class RiverSource(VectorSource):
 
 
 class StationSource(_Georeferenced):
-    """Monitoring sites (one row per site) and optional observations (one row per site and time); ``crs`` of the
-    x/y columns (``gcj02`` / ``bd09`` for coordinates copied from web maps: converted to WGS84)."""
+    """Monitoring sites (one row per site: a CSV/Excel table or a point layer) and optional observations (one row
+    per site and time); ``crs`` of the x/y columns (``gcj02`` / ``bd09`` for coordinates copied from web maps:
+    converted to WGS84; a point layer's own CRS wins otherwise). ``name_field``, ``county_field``, ``time_field``:
+    when left out, the usual names are looked for (``indices/station_observations.yaml``); ``layer`` of a
+    multi-layer file, ``sheet`` of a workbook."""
 
     sites: InputPath
     observations: InputPath | None = None
@@ -219,6 +222,11 @@ class StationSource(_Georeferenced):
     x_field: str = "lon"
     y_field: str = "lat"
     crs: str = "EPSG:4490"
+    name_field: str | None = None
+    county_field: str | None = None
+    time_field: str | None = None
+    layer: str | None = None
+    sheet: str | None = None
 
 
 class TableSource(_Strict):

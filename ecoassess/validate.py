@@ -13,7 +13,6 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
-import numpy as np
 import pandas as pd
 from pyproj import CRS as ProjCRS
 from pyproj import Transformer
@@ -31,8 +30,6 @@ log = logging.getLogger(__name__)
 
 #: land cover and the DEM must cover at least this share of the study area's bounding box
 MIN_RASTER_COVER = 0.5
-#: stations further than this outside the study area's bounding box count as misplaced (one may be: an outflow)
-SITE_MARGIN_M = 10_000.0
 
 
 class StudyExtent(NamedTuple):
@@ -106,6 +103,7 @@ def input_warnings(config: AssessmentConfig) -> list[str]:
             if (w := old_datum_warning(f"stations.{kind}", station.sites, station.crs, grid_crs,
                                        station.transformation)):
                 found.append(w)
+    found += station_warnings(config)
     try:
         study = read_vector(sa.path, sa.layer, key="study_area", crs=sa.crs, transformation=sa.transformation)
     except InputError:
@@ -206,8 +204,9 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
         problems += duplicate_problems(f"imagery.{year}", scenes)
     for year, scene in config.thermal.items():
         problems += _check_scene(f"thermal.{year}", scene, year, None, area, config)
+    study = _study_polygons(config) if area is not None else None
     for kind, station in config.stations.items():
-        problems += _check_stations(f"stations.{kind}", station, area)
+        problems += _check_stations(kind, station, study, config.year)
     if config.statistics is not None:
         # county codes can only be matched against a readable study area
         problems += _check_table("statistics", config.statistics, None if study_area_problems else config)
@@ -661,92 +660,74 @@ def _lines(mask: pd.Series) -> str:
     return ", ".join(rows) + (" ..." if int(mask.sum()) > 5 else "")
 
 
-def _check_stations(key: str, source: StationSource, area: StudyExtent | None = None) -> list[str]:
+def _check_stations(kind: str, source: StationSource, study, year: int) -> list[str]:
+    """A station type's sites and observations read as the run reads them (:mod:`ecoassess.network.registry`):
+    what makes a file unusable is a problem; rows and values left out are warnings (:func:`station_warnings`)."""
     try:
-        sites = read_table(source.sites)
+        _read_stations(kind, source, study, year)
     except InputError as exc:
-        return [f"{key}.sites: {exc}"]
-    problems = _check_columns(key, source.sites, sites.columns,
-                              {"id_field": source.id_field, "x_field": source.x_field, "y_field": source.y_field})
-    columns_ok = not problems
-    if columns_ok:
-        for field in (source.x_field, source.y_field):
-            values = pd.to_numeric(sites[field], errors="coerce")
-            if values.isna().any():
-                rows = [int(i) + 2 for i in values[values.isna()].index[:5]]
-                problems.append(f"{key}.sites: column '{field}' of {source.sites.name} has non-numeric or empty "
-                                f"coordinates on line(s) {', '.join(map(str, rows))}")
-    from ecoassess.china import is_web_map_crs, web_map_kind, web_map_to_wgs84
+        return list(getattr(exc, "problems", None) or [f"stations.{kind}: {exc}"])
+    return []
 
-    web = is_web_map_crs(source.crs)
+
+#: (kind, source, study area, year, file versions) -> (sites, observations) of the last readings
+_STATION_READINGS: dict = {}
+
+
+def _read_stations(kind: str, source: StationSource, study, year: int):
+    """(Sites, Observations or None) of a station type, read once per file version and study area."""
+    from ecoassess.network.registry import read_observations, read_sites
+
+    def version(path):
+        st = Path(path).stat()
+        return str(path), st.st_size, st.st_mtime_ns
+
+    key = (kind, source.model_dump_json(), None if study is None else study.attrs.get("key"), year,
+           version(source.sites), None if source.observations is None else version(source.observations))
+    if key not in _STATION_READINGS:
+        sites = read_sites(source, study, kind)
+        obs = None if source.observations is None else read_observations(source, sites, year)
+        _STATION_READINGS.clear()  # one reading kept: the run after validate reuses it
+        _STATION_READINGS[key] = (sites, obs)
+    return _STATION_READINGS[key]
+
+
+def _study_polygons(config: AssessmentConfig):
+    """The study area polygons for the station checks (``attrs``: its path and a key of its version), or None."""
+    sa = config.study_area
     try:
-        crs = ProjCRS.from_user_input("EPSG:4326" if web else source.crs)
-    except CRSError:
-        problems.append(f"{key}.crs: '{source.crs}' is not a CRS PROJ understands (expected e.g. EPSG:4490, or "
-                        "gcj02 / bd09 for coordinates copied from web maps)")
-        crs = None
-    if columns_ok and crs is not None:
-        x = pd.to_numeric(sites[source.x_field], errors="coerce")
-        y = pd.to_numeric(sites[source.y_field], errors="coerce")
-        if web and not ((x.abs() > 180) | (y.abs() > 90)).any():
-            wx, wy = web_map_to_wgs84(web_map_kind(source.crs), x.to_numpy(), y.to_numpy())
-            x, y = pd.Series(wx, index=x.index), pd.Series(wy, index=y.index)
-            log.info("%s: %s: sites in %s", key, "converted to WGS84", source.sites.name)
-        coordinate_problems = _check_site_range(key, source, crs, x, y)
-        if not coordinate_problems and area is not None:
-            coordinate_problems = _check_site_extent(key, source, crs, x, y, area)
-        problems += coordinate_problems
-    if source.observations is not None:
+        study = read_vector(sa.path, sa.layer, key="study_area", crs=sa.crs, transformation=sa.transformation)
+        st = Path(sa.path).stat()
+    except (InputError, OSError):
+        return None
+    if study.crs is None:
+        return None
+    study.attrs["path"] = str(sa.path)
+    study.attrs["key"] = (str(sa.path), st.st_size, st.st_mtime_ns, sa.crs, str(sa.transformation))
+    return study
+
+
+def station_warnings(config: AssessmentConfig) -> list[str]:
+    """Rows and values of the station files left out (each file's rejected rows, summarised), sites outside the
+    study area and sites not mapped: for the log and the manifest's ``extra.input_warnings``."""
+    from ecoassess.network.registry import rejected_summary
+
+    found = []
+    study = _study_polygons(config)
+    for kind, source in config.stations.items():
         try:
-            obs = read_table(source.observations, nrows=5)
-        except InputError as exc:
-            return problems + [f"{key}.observations: {exc}"]
-        if source.id_field not in obs.columns:
-            problems.append(f"{key}.observations: column '{source.id_field}' does not exist in "
-                            f"{source.observations.name} (columns: {', '.join(obs.columns)})")
-    return problems
-
-
-def _check_site_range(key: str, source: StationSource, crs: ProjCRS, x: pd.Series, y: pd.Series) -> list[str]:
-    """Longitudes outside [-180, 180] / latitudes outside [-90, 90] when the station CRS is geographic."""
-    if not crs.is_geographic:
-        return []
-    problems = []
-    for field, values, limit, what in ((source.x_field, x, 180, "longitudes"), (source.y_field, y, 90, "latitudes")):
-        bad = values.abs() > limit
-        if bad.any():
-            problems.append(f"{key}.sites: column '{field}' of {source.sites.name} holds values outside "
-                            f"[-{limit}, {limit}] on line(s) {_lines(bad)} (expected {what}: {key}.crs "
-                            f"{source.crs} is geographic); are '{source.x_field}' and '{source.y_field}' swapped?")
-    return problems
-
-
-def _check_site_extent(key: str, source: StationSource, crs: ProjCRS, x: pd.Series, y: pd.Series,
-                       area: StudyExtent) -> list[str]:
-    """More than half of the sites further than SITE_MARGIN_M outside the study area's bounding box.
-
-    Distances are taken in the analysis grid CRS (metres); one site outside (an outflow section) is legal.
-    """
-    known = x.notna() & y.notna()
-    if not known.any():
-        return []
-    try:
-        to_grid = Transformer.from_crs(crs, area.grid_crs, always_xy=True)
-        gx, gy = to_grid.transform(x[known].to_numpy(), y[known].to_numpy())
-        x0, y0, x1, y1 = Transformer.from_crs(area.crs, area.grid_crs, always_xy=True).transform_bounds(
-            *area.bounds, densify_pts=21)
-    except ProjError:
-        return []
-    d = SITE_MARGIN_M
-    with np.errstate(invalid="ignore"):
-        inside = (gx >= x0 - d) & (gx <= x1 + d) & (gy >= y0 - d) & (gy <= y1 + d)
-    outside = pd.Series(~inside, index=x[known].index)
-    if outside.sum() * 2 <= len(outside):
-        return []
-    return [f"{key}.sites: {int(outside.sum())} of {len(outside)} sites in {source.sites.name} lie more than "
-            f"{d / 1000:g} km outside the study area ({area.path.name}, bounds {_fmt_bounds(area.bounds)} "
-            f"({_crs_name(area.crs)})), on line(s) {_lines(outside)}; are '{source.x_field}' and "
-            f"'{source.y_field}' swapped, or is {key}.crs '{source.crs}' wrong?"]
+            sites, obs = _read_stations(kind, source, study, config.year)
+        except InputError:
+            continue  # a problem, named by check_inputs
+        if len(sites.rejected):
+            found.append(rejected_summary(f"stations.{kind}.sites", sites.rejected))
+        if sites.outside_count:
+            found.append(f"stations.{kind}.sites: {sites.outside_count} of {sites.outside_count + len(sites.table)} "
+                         f"sites in {Path(source.sites).name} lie outside the study area and are left out "
+                         f"({', '.join(sites.outside['station_id'].astype(str)[:10])})")
+        if obs is not None and len(obs.rejected):
+            found.append(rejected_summary(f"stations.{kind}.observations", obs.rejected))
+    return found
 
 
 def load_json(path: Path) -> dict:
