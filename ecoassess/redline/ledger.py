@@ -11,14 +11,15 @@ Follow-up (:func:`update_ledger`): last year's ledger, as staff filled it in, is
   exactly as typed (text, numbers, dates; nothing stripped or re-coded). New patches are added at the end.
 - A detection is the same patch as a ledger patch when at least ``match_min_overlap`` (0.5) of the smaller of the
   two lies inside the other; pairs are taken one to one, largest IoU first.
-- A matched patch whose extent (ledger patch ∪ detection) grew by more than 20 % and 1000 m² is 扩大 (expanded):
-  it takes the new extent and the detection's values. A matched detection that ``detect_patches`` calls "reduced"
+- A matched patch whose extent (the detection, or ledger patch ∪ detection when the detection leaves part of the
+  patch out) is larger than its ledger ``area_m2`` by more than 20 % and 1000 m² is 扩大 (expanded): it takes the
+  new extent and the detection's values; ``change_area_m2`` = new area − ledger area. A matched detection that ``detect_patches`` calls "reduced"
   makes the patch 减少 (its known extent kept). Any other matched patch, and a ledger patch not detected again,
   is 无变化: the row stays as it was (extent and values staff checked), only ``last_detected_year`` moves.
 - ``reported`` (本期上报) is true for this run's findings (新增 / 扩大 / 减少); so a patch staff marked 误判 is not
   reported again unless it changes again, and then ``review_note`` (复核提示) says it was marked 误判.
 
-Geometries through Excel: the Excel ledger keeps each patch's outline as WKT (WGS84, 7 decimals ≈ 1 cm) on a hidden
+Geometries through Excel: the Excel ledger keeps each patch's outline as WKT (WGS84, 9 decimals ≈ 0.1 mm) on a hidden
 sheet ``几何`` keyed by patch id, beside the first 16 hex digits of the SHA-256 of that text; the CSV has both as its
 last columns. The ledger is therefore complete in one file (staff mail the workbook, not a folder), any GIS reads
 the CSV's WKT, sorting or filtering the 台账 sheet cannot detach an outline from its row, and an outline longer than
@@ -58,6 +59,8 @@ PATCH_COLUMNS = ("area_m2", "unit_id", "unit_name", "location", "county_code", "
                  "before_sensor", "after_sensor")
 #: Excel holds at most 32767 characters in a cell: longer outlines are split over cells of this size
 _WKT_CELL = 32000
+#: parts of a ledger patch outside its new detection smaller than this share of it are slivers, not ground left
+_SLIVER_SHARE = 0.001
 
 
 @lru_cache(maxsize=1)
@@ -136,15 +139,15 @@ def update_ledger(patches: gpd.GeoDataFrame, previous=None, *, year: int,
         if j is not None:
             new = det.iloc[j]
             row["last_detected_year"] = int(year)
-            union = shapely.union(old.geometry, new.geometry)
-            growth_m2 = union.area - old.geometry.area
+            extent, extent_m2 = _new_extent(old.geometry, new.geometry, float(new["area_m2"]))
+            growth_m2 = extent_m2 - float(old["area_m2"])
             if new["change_type"] == "reduced":
                 row.update(_detection_values(new, keep_extent=True), change_type="reduced", reported=True,
                            change_area_m2=float(new["area_m2"]))
-            elif growth_m2 > grow_m2 and growth_m2 > old.geometry.area * grow_pct / 100.0:
+            elif growth_m2 > grow_m2 and growth_m2 > float(old["area_m2"]) * grow_pct / 100.0:
                 row.update(_detection_values(new, keep_extent=False), change_type="expanded", reported=True,
-                           change_area_m2=float(growth_m2), area_m2=float(union.area), geometry=union)
-                row.update(_centroid_lonlat(union, crs))
+                           change_area_m2=growth_m2, area_m2=extent_m2, geometry=extent)
+                row.update(_centroid_lonlat(extent, crs))
             if row["reported"] and _text(old.get("check_result")) == false_label:
                 label = _labels("change_type")[row["change_type"]]
                 row["review_note"] = f"上期核查结果为{false_label}，本期再次变化（{label}），请复核"
@@ -198,6 +201,16 @@ def match_patches(old, new, min_overlap: float) -> list[tuple[int, int]]:
             used_old.add(i)
             used_new.add(j)
     return sorted(pairs)
+
+
+def _new_extent(old, new, new_area_m2: float):
+    """(outline, area in m²) of a matched patch now: the detection's when it covers the ledger patch (all but
+    slivers under 0.1 % of it: the outline's trip through WGS84 text), else the union of the two (a patch that
+    moved keeps the ground it covered), with its polygon area."""
+    if shapely.difference(old, new).area <= _SLIVER_SHARE * old.area:
+        return new, new_area_m2
+    union = shapely.union(old, new)
+    return union, float(union.area)
 
 
 def _detection_values(new, *, keep_extent: bool) -> dict:
