@@ -15,17 +15,21 @@ from tests.test_redline_ledger import CRS, X0, Y0, patch_table, rect
 pytest.importorskip("rioxarray")  # its .rio accessor georeferences the test images
 
 
-def test_common_stretch_uses_both_dates():
-    before = np.arange(100, dtype=float).reshape(1, 10, 10).repeat(3, axis=0)  # 0..99
+def test_common_stretch_uses_both_dates_and_all_bands():
+    before = np.arange(100, dtype=float).reshape(1, 10, 10).repeat(3, axis=0)  # 0..99 in each band
     after = before + 100  # 100..199
     lo, hi = common_stretch(before, after)
-    # percentiles of 0..199 with linear interpolation: 2 % → 0.02 × 199 = 3.98, 98 % → 0.98 × 199 = 195.02
-    assert lo == pytest.approx([3.98] * 3) and hi == pytest.approx([195.02] * 3)
+    # percentiles of 0..199 (each value 3 times) with linear interpolation: 2 % → 0.02 × 199 = 3.98, 98 % → 195.02
+    assert (lo, hi) == pytest.approx((3.98, 195.02))
     img = stretched(before, lo, hi)
     assert img.shape == (10, 10, 3)
     # pixel value 50 → (50 − 3.98) / (195.02 − 3.98) = 46.02 / 191.04 = 0.240893...
     assert img[5, 0, 0] == pytest.approx(46.02 / 191.04)
     assert img[0, 0, 0] == 0.0  # 0 is below the low limit: clipped
+    # a bluish grey stays bluish grey: the bands are stretched alike (0.1/0.1/0.2 of a 0..0.4 range)
+    grey = np.array([[[0.0, 0.4]], [[0.0, 0.4]], [[0.1, 0.4]]]).repeat(50, axis=2)
+    lo, hi = common_stretch(grey, grey, percent=(0, 100))
+    assert (lo, hi) == (0.0, 0.4) and stretched(grey, lo, hi)[0, 0].tolist() == [0.0, 0.0, 0.25]
 
 
 def test_window_pads_small_and_large_patches():

@@ -1,8 +1,9 @@
 """Before/after image chips of ledger patches for field checks (issue 19 part 4): one PNG per patch.
 
-Each chip shows the patch's surroundings on the two dates side by side in true colour, both stretched with the same
-per-band limits (the 2nd and 98th percentiles of the window's pixels of both dates together), so that a change of
-colour is a change on the ground, not of the stretch; the patch outline is drawn on both, with a scale bar and the
+Each chip shows the patch's surroundings on the two dates side by side in true colour, every chip and both dates
+stretched with the same limits (the 2nd and 98th percentiles of both images, all three bands together, from a
+sample of at most 3 M values each), so that a change of colour is a change on the ground, not of the stretch, and
+chips of different patches compare; the patch outline is drawn on both, with a scale bar and the
 patch's id, activity, area (m² and 亩), periods and sensors.
 """
 
@@ -55,22 +56,37 @@ def _cut(rgb, window):
     return values, extent
 
 
+def _sample(rgb, max_values: int = 3_000_000) -> np.ndarray:
+    """Every k-th row and column of a (band, y, x) image (at most ``max_values`` values), as float64 with nodata
+    NaN: enough for its percentiles, without reading all of a county at 10 m."""
+    step = max(1, int(np.ceil(np.sqrt(rgb.size / max_values))))
+    values = np.asarray(rgb[:, ::step, ::step].values, dtype="float64")
+    nodata = rgb.rio.nodata
+    if nodata is not None and not np.isnan(nodata):
+        values[values == nodata] = np.nan
+    return values
+
+
 def _res(rgb) -> float:
     return abs(float(rgb["x"].values[1] - rgb["x"].values[0]))
 
 
-def common_stretch(before: np.ndarray, after: np.ndarray, percent=(2, 98)) -> tuple[np.ndarray, np.ndarray]:
-    """Per-band (low, high) over the finite pixels of both (band, y, x) arrays together."""
-    both = np.concatenate([before.reshape(before.shape[0], -1), after.reshape(after.shape[0], -1)], axis=1)
-    lo = np.array([np.nanpercentile(b, percent[0]) if np.isfinite(b).any() else 0.0 for b in both])
-    hi = np.array([np.nanpercentile(b, percent[1]) if np.isfinite(b).any() else 1.0 for b in both])
-    hi = np.where(hi > lo, hi, lo + 1e-12)
-    return lo, hi
+def common_stretch(before: np.ndarray, after: np.ndarray, percent=(2, 98)) -> tuple[float, float]:
+    """(low, high): the ``percent`` percentiles of the finite values of both (band, y, x) arrays, all bands
+    together — one linear stretch for red, green and blue keeps the colour balance (a stretch per band turned
+    the grey-green of a real Landsat window into cyan and orange), and one for both dates keeps their colours
+    comparable."""
+    both = np.concatenate([before.ravel(), after.ravel()])
+    both = both[np.isfinite(both)]
+    if not both.size:
+        return 0.0, 1.0
+    lo, hi = (float(v) for v in np.percentile(both, percent))
+    return lo, (hi if hi > lo else lo + 1e-12)
 
 
-def stretched(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def stretched(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """(y, x, 3) image in 0..1 from (band, y, x) values: (v − lo) / (hi − lo) clipped; nodata light grey."""
-    img = (values - lo[:, None, None]) / (hi - lo)[:, None, None]
+    img = (values - lo) / (hi - lo)
     img = np.clip(img, 0.0, 1.0).transpose(1, 2, 0)
     img[~np.isfinite(img).all(axis=2)] = 0.85
     return img
@@ -104,6 +120,7 @@ def write_chips(ledger, before_rgb, after_rgb, out_dir, *, only_reported: bool =
     table = ledger[ledger["reported"]] if only_reported else ledger
     geoms = table.geometry.to_crs(before_rgb.rio.crs)
     res = _res(before_rgb)
+    lo, hi = common_stretch(_sample(before_rgb), _sample(after_rgb), percent)
     out_dir = Path(out_dir)
     labels = ledger_spec()["labels"]
     written = []
@@ -115,7 +132,6 @@ def write_chips(ledger, before_rgb, after_rgb, out_dir, *, only_reported: bool =
             if before is None or after is None or before.shape != after.shape:
                 log.warning("patch %s lies outside the before/after images: no chip", row["patch_id"])
                 continue
-            lo, hi = common_stretch(before, after, percent)
             fig = Figure(figsize=(9.0, 5.0), dpi=dpi)
             FigureCanvasAgg(fig)
             change = labels["change_type"].get(row["change_type"], row["change_type"])
