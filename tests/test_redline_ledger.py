@@ -372,6 +372,25 @@ def test_a_deleted_column_is_named(first):
         read_ledger(paths["xlsx"])
 
 
+def test_a_csv_saved_from_the_workbook_is_refused_with_advice(first, tmp_path):
+    _, paths = first
+    import csv
+
+    saved = tmp_path / "台账.csv"
+    ws = openpyxl.load_workbook(paths["xlsx"])["台账"]
+    with saved.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(ws.iter_rows(values_only=True))
+    with pytest.raises(InputError, match=r"no outline columns .* the Excel ledger itself"):
+        read_ledger(saved)
+
+
+def test_same_ledger_same_bytes(first, tmp_path):
+    ledger, paths = first
+    again = write_ledger(ledger, tmp_path / "again")
+    for kind in ("xlsx", "csv"):
+        assert again[kind].read_bytes() == paths[kind].read_bytes()
+
+
 def test_not_a_ledger_file(tmp_path):
     p = tmp_path / "ledger.gpkg"
     p.write_bytes(b"")

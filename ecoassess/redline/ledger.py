@@ -462,6 +462,10 @@ def _header_keys(path, header: list, has_data: list[bool], geometry_in_table: bo
     found = set(keys)
     wanted = ledger_columns() + ([gspec["wkt"]["key"], gspec["checksum"]["key"]] if geometry_in_table else [])
     missing = [k for k in wanted if k not in found]
+    if geometry_in_table and {gspec["wkt"]["key"], gspec["checksum"]["key"]} <= set(missing):
+        raise InputError("this CSV has no outline columns (saved from the Excel ledger's 台账 sheet?)", path=path,
+                         field=gspec["wkt"]["zh"], expected="the Excel ledger itself (redline_ledger.xlsx, its "
+                         "outlines are on a hidden sheet) or the redline_ledger.csv ecoassess wrote")
     if missing:
         zh = {c["key"]: c["zh"] for c in _columns()} | {gspec[g]["key"]: gspec[g]["zh"] for g in ("wkt", "checksum")}
         raise InputError(f"the column(s) {', '.join(zh[k] for k in missing)} are missing (deleted?)", path=path,
