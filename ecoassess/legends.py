@@ -44,8 +44,8 @@ class Legend:
 
 @lru_cache(maxsize=None)
 def available_legends() -> list[str]:
-    """Land-cover legends defined in ``layers/`` (one YAML file each, with a ``classes`` table; other YAML files
-    there, such as ``redline_ledger.yaml``, are not legends)."""
+    """Land-cover legends defined in ``layers/`` (one YAML file each, with ``classes``; ``layers/`` also holds other
+    tables, e.g. the red-line activity types, which are not legends)."""
     return sorted(p.stem for p in data_dir("layers").glob("*.yaml") if "classes" in (load_yaml(p) or {}))
 
 
