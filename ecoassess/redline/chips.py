@@ -3,8 +3,8 @@
 Each chip shows the patch's surroundings on the two dates side by side in true colour, every chip and both dates
 stretched with the same limits (the 2nd and 98th percentiles of both images, all three bands together, from a
 sample of at most 3 M values each), so that a change of colour is a change on the ground, not of the stretch, and
-chips of different patches compare; the patch outline is drawn on both, with a scale bar and the
-patch's id, activity, area (m² and 亩), periods and sensors.
+chips of different patches compare. Both show the patch outline, drawn one pixel outside the patch (a road one
+pixel wide stays visible), a scale bar, and the patch's id, activity, area (m² and 亩), periods and sensors.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 PAD_SHARE = 0.75
 MIN_PAD_PIXELS = 20
 OUTLINE = "#ffff00"
+#: beyond the images' edges (as the maps' no-data face)
+NO_DATA = "#d9d9d9"
 
 
 def chip_window(geom, res_m: float) -> tuple[float, float, float, float]:
@@ -145,9 +147,9 @@ def write_chips(ledger, before_rgb, after_rgb, out_dir, *, only_reported: bool =
             for k, (values, period, sensor, what) in enumerate(
                     ((before, row.get("before_period"), row.get("before_sensor"), "前时相"),
                      (after, row.get("after_period"), row.get("after_sensor"), "后时相"))):
-                ax = fig.add_axes((0.02 + 0.49 * k, 0.06, 0.47, 0.78))
+                ax = fig.add_axes((0.02 + 0.49 * k, 0.06, 0.47, 0.78), facecolor=NO_DATA)
                 ax.imshow(stretched(values, lo, hi), extent=extent, interpolation="nearest")
-                _outline(ax, geom)
+                _outline(ax, geom.buffer(res, join_style="mitre"))
                 ax.set_xlim(window[0], window[2])
                 ax.set_ylim(window[1], window[3])
                 ax.set_xticks([])
@@ -162,7 +164,8 @@ def write_chips(ledger, before_rgb, after_rgb, out_dir, *, only_reported: bool =
 
 
 def _outline(ax, geom) -> None:
-    """The patch outline in yellow on a black halo: visible on vegetation and on bright bare ground alike."""
+    """The patch outline in yellow on a black halo (visible on vegetation and on bright bare ground alike), drawn
+    one pixel outside the patch so that a road one pixel wide is not hidden under it."""
     from matplotlib import patheffects
 
     halo = [patheffects.withStroke(linewidth=3.2, foreground="black")]
