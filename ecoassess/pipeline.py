@@ -21,6 +21,7 @@ from ecoassess.grid import AnalysisGrid
 from ecoassess.stages.base import RunContext, RunInputs, RunResult, check_stage_order, open_year_scenes
 from ecoassess.stages.ei import EiStage
 from ecoassess.stages.rsei import RseiStage
+from ecoassess.stages.scene_quality import SceneQualityStage
 from ecoassess.stages.vegetation import VegetationStage
 
 __all__ = ["STAGES", "RunResult", "run", "compute_indices", "read_study_area", "build_grid", "read_zone_sets"]
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 #: The stages of a run, in order (ecoassess/stages/base.py: the contract). Adding a stage = its module + a line here.
-STAGES = (VegetationStage(), RseiStage(), EiStage())
+STAGES = (VegetationStage(), RseiStage(), EiStage(), SceneQualityStage())
 check_stage_order(STAGES)
 
 
@@ -262,7 +263,10 @@ def _catalog_versions() -> dict:
     from ecoassess.assess.hj192_coefficients import load_hj192
     from ecoassess.legends import available_legends
 
+    from ecoassess.sources.reflectance_range import reflectance_spec
+
     versions = {"indices/spectral.yaml": load_catalog().version, "indices/rsei.yaml": rsei_spec()["version"],
+                "indices/reflectance.yaml": reflectance_spec()["version"],
                 "indices/statistics_table.yaml": statistics_spec()["version"],
                 "indices/hj192_2015.yaml": load_hj192().version, "indices/rusle.yaml": rusle_table().get("version", "")}
     versions.update({f"layers/{name}.yaml": load_legend(name).version for name in available_legends()})

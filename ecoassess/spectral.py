@@ -129,6 +129,34 @@ class IndexCatalog:
         return out
 
 
+def _range_of(layer: xr.DataArray, valid_range):
+    if valid_range is None:
+        valid_range = layer.attrs.get("valid_range")
+    return None if valid_range is None else (float(valid_range[0]), float(valid_range[1]))
+
+
+def outside_valid_range(layer: xr.DataArray, valid_range=None) -> xr.DataArray:
+    """Bool layer: a value of ``layer`` outside ``valid_range`` (default: the layer's catalog ``valid_range``
+    attribute; all False without one). NaN is never outside (lazy)."""
+    bounds = _range_of(layer, valid_range)
+    if bounds is None:
+        return xr.zeros_like(layer, dtype=bool)
+    return (layer < bounds[0]) | (layer > bounds[1])
+
+
+def bound_to_valid_range(layer: xr.DataArray, valid_range=None) -> xr.DataArray:
+    """``layer`` with NaN where its value lies outside ``valid_range`` (default: its catalog ``valid_range``
+    attribute): such a value (NDVI = 206 where red = −0.010 and nir = 0.0101) is not a measurement of the index
+    (issue 18, item 5). Attributes and name are kept; ``attrs['bounded_to_valid_range']`` says so."""
+    bounds = _range_of(layer, valid_range)
+    if bounds is None:
+        return layer
+    out = layer.where(~outside_valid_range(layer, bounds))
+    out.attrs = {**layer.attrs, "valid_range": bounds, "bounded_to_valid_range": "values outside are NaN"}
+    out.name = layer.name
+    return out
+
+
 def share_outside_range(layer: xr.DataArray, valid_range) -> float:
     """Share of finite pixels of ``layer`` outside ``valid_range`` (reported, never clipped)."""
     if valid_range is None:

@@ -596,10 +596,15 @@ def _chunked_inputs(zones: ZoneSet, layers: dict, masked):
 # -- public API ----------------------------------------------------------------------------------------------
 
 def zonal_stats(zones: ZoneSet, layers: dict[str, xr.DataArray], *, masked: xr.DataArray | None = None,
-                stats=("mean", "std", "min", "max"), min_valid_cells: float = 1.0) -> pd.DataFrame:
+                stats=("mean", "std", "min", "max"), min_valid_cells: float = 1.0,
+                invalid: dict[str, xr.DataArray] | None = None) -> pd.DataFrame:
     """Coverage-weighted statistics of each layer over each zone, with area accounting (module docstring).
 
     ``masked``: True/non-zero = masked (cloud, water, ...), counted in ``<layer>_masked_km2``.
+    ``invalid``: {layer: bool layer}, True = observed but the value is not valid (outside the index's catalog
+    ``valid_range``); such cells without a value in the layer and not masked are counted in
+    ``<layer>_invalid_km2`` instead of ``<layer>_nodata_km2`` (the column is there only for these layers), so
+    valid + masked + nodata + invalid + outside = area_km2 still holds.
     Columns: ``name, area_km2, area_outside_km2`` and per layer ``<layer>_<stat>`` for ``stats`` (subset of
     mean, std, min, max, sum), ``<layer>_n_cells`` (Σ coverage over valid cells), ``<layer>_few_cells``
     (n_cells < ``min_valid_cells``), ``<layer>_valid_km2``, ``<layer>_masked_km2``, ``<layer>_nodata_km2``.
@@ -614,10 +619,23 @@ def zonal_stats(zones: ZoneSet, layers: dict[str, xr.DataArray], *, masked: xr.D
         raise ValueError(f"unknown statistic(s) {sorted(unknown)}; one of {STATS}")
     for name, arr in layers.items():
         _check_grid(zones, arr, name)
+    invalid = dict(invalid or {})
+    unknown_invalid = set(invalid) - set(layers)
+    if unknown_invalid:
+        raise ValueError(f"invalid= names layer(s) {sorted(unknown_invalid)} that are not in layers")
     names = list(layers)
-    k, nzt = len(names), len(zones)
+    # each invalid mask rides along as a 0/1 layer: its coverage-weighted sum over the unmasked cells is the
+    # invalid area (masked cells stay masked, as in every other column)
+    aux = {}
+    for name, flag in invalid.items():
+        _check_grid(zones, flag, f"invalid {name}")
+        layer = layers[name]
+        aux[f"invalid:{name}"] = (flag.astype(bool) & ~np.isfinite(layer)).astype("float32")
+    layers = {**layers, **aux}
+    all_names = list(layers)
+    k, nzt = len(all_names), len(zones)
     chunks, blocks, mask = _chunked_inputs(zones, layers, masked)
-    nodatas = [_layer_nodata(layers[n]) for n in names]
+    nodatas = [_layer_nodata(layers[n]) for n in all_names]
     want_minmax = "min" in stats or "max" in stats
     zs = dask.delayed(zones, traverse=False)
     parts = []
@@ -650,6 +668,11 @@ def zonal_stats(zones: ZoneSet, layers: dict[str, xr.DataArray], *, masked: xr.D
         out[f"{name}_valid_km2"] = W[li] * cell_km2
         out[f"{name}_masked_km2"] = WM[li] * cell_km2
         out[f"{name}_nodata_km2"] = WN[li] * cell_km2
+        if name in invalid:
+            ai = all_names.index(f"invalid:{name}")
+            invalid_km2 = np.where(W[ai] > 0, MEAN[ai] * W[ai], 0.0) * cell_km2
+            out[f"{name}_invalid_km2"] = invalid_km2
+            out[f"{name}_nodata_km2"] = np.maximum(WN[li] * cell_km2 - invalid_km2, 0.0)
         empty = np.flatnonzero(~has)
         if empty.size:
             log.warning("layer %s: %d %s without a valid cell (statistics NaN): %s", name, empty.size, zones.kind,

@@ -64,15 +64,18 @@ def test_band_mapping_scale_offset_and_nodata(files):
 def test_mask_clear_values_and_masked_values(files):
     bands = {"red": files["red"], "nir": files["nir"]}
     qa = files["qa_v"]
-    s = open_scene("geotiff", grid=None, bands=bands, date="2021-07-03",
+    # DN 1…9999 as reflectance 0.0001…0.9999 (scale 1e-4): unscaled DN would lie outside the physical range of
+    # reflectance and be masked (reflectance_out_of_range; indices/reflectance.yaml)
+    s = open_scene("geotiff", grid=None, bands=bands, date="2021-07-03", scale=1e-4,
                    mask={"path": files["qa"], "clear_values": [0]})
     valid = (files["red_dn"] != 0) & (qa != 255)
     np.testing.assert_array_equal(s.valid.values, valid)
     np.testing.assert_array_equal(s.clear.values, valid & (qa == 0))
-    s2 = open_geotiff_scene(bands, None, date="2021-07-03", mask={"path": files["qa"], "masked_values": [1, 2]})
+    s2 = open_geotiff_scene(bands, None, date="2021-07-03", scale=1e-4,
+                            mask={"path": files["qa"], "masked_values": [1, 2]})
     np.testing.assert_array_equal(s2.clear.values, valid & ~np.isin(qa, [1, 2]))
     summary = s2.mask_summary()
-    assert summary["by_reason"] == {"value_1": 16, "value_2": 3}
+    assert summary["by_reason"] == {"value_1": 16, "value_2": 3, "reflectance_out_of_range": 0}
     assert summary["clear"] == int((valid & (qa == 0)).sum())
 
 
@@ -111,6 +114,6 @@ def test_bad_inputs_name_file_and_field(files, tmp_path):
 def test_mask_dict_as_dumped_by_the_config(files):
     # the config's SceneMask.model_dump() carries both keys, one of them None
     mask = {"path": files["qa"], "clear_values": None, "masked_values": [1]}
-    s = open_geotiff_scene({"red": files["red"]}, None, date="2021-07-03", mask=mask)
+    s = open_geotiff_scene({"red": files["red"]}, None, date="2021-07-03", mask=mask, scale=1e-4)
     valid = (files["red_dn"] != 0) & (files["qa_v"] != 255)
     np.testing.assert_array_equal(s.clear.values, valid & (files["qa_v"] != 1))

@@ -4,7 +4,8 @@ Steps (settings and class tables in ``indices/rsei.yaml``):
 
 1. Indicators: greenness NDVI, wetness WET (the sensor's tasseled-cap wetness), heat LST (°C, Landsat C2 ST),
    dryness NDBSI = (SI + IBI)/2 — all from the index catalog.
-2. Mask cloud/shadow (the composite's clear pixels) and water (MNDWI > threshold, or Otsu's threshold).
+2. Mask cloud/shadow (the composite's clear pixels) and water (MNDWI > threshold, or Otsu's threshold); an
+   indicator outside its catalog ``valid_range`` is NaN and its pixel is counted as invalid (``RseiResult.invalid``).
 3. Normalise each indicator to [0, 1] with its 0.5 %/99.5 % quantiles (clipped; default) or its min/max over the
    valid pixels of the study area — exact streaming quantiles (``ecoassess.stats``).
 4. PCA on the covariance of the four normalised layers (exact streaming covariance); PC1 loadings.
@@ -98,6 +99,9 @@ class RseiResult:
     joint: bool = False
     warnings: list[str] = field(default_factory=list)
     cache: object = field(default=None, repr=False)   # keeps materialised indicators alive while layers are used
+    #: bool: pixels of ``valid`` given to compute_rsei (clear, inside, not water) left out because an indicator lies
+    #: outside its catalog valid_range (NaN in ``indicators`` and ``rsei``)
+    invalid: xr.DataArray | None = None
 
     def summary(self) -> dict:
         """Loadings, eigenvalues, PC1 contribution and settings, for tables and the manifest."""
@@ -206,6 +210,11 @@ def compute_rsei(indicators, valid, *, settings: RseiSettings | None = None, yea
     # pixels valid in every indicator; the indicators are computed once (one read of the bands) and kept for the
     # later passes, and the first pass of the normalisation bounds (§3: percentiles, or min/max) runs in that
     # same read: a histogram from the catalog's valid ranges (values outside them stay exact), or the ranges
+    # an indicator outside its catalog valid_range (NDVI 206 from red −0.010, nir 0.0101) is not a measurement:
+    # NaN, so it neither enters the PCA nor stretches the min–max normalisation of every other pixel (issue 18,
+    # item 5); the pixels it takes out are counted as invalid
+    invalid = [v & _any_outside(ds) for ds, v in zip(inds, valids)]
+    inds = [_bounded(ds) for ds in inds]
     usable = [v & _all_finite(ds) for ds, v in zip(inds, valids)]
     percentile = settings.normalisation == "percentile"
     refinement = None
@@ -215,10 +224,11 @@ def compute_rsei(indicators, valid, *, settings: RseiSettings | None = None, yea
                                         [settings.lower_quantile, settings.upper_quantile], value_ranges=ranges)
     first_pass = [(refinement.next_reduction([ds[n] for n in names], ~u) if percentile
                    else range_reduction([ds[n] for n in names], mask=~u)) for ds, u in zip(inds, usable)]
-    caches = [materialize({**{n: ds[n] for n in names}, "_usable": u}, reductions=[first])
-              for ds, u, first in zip(inds, usable, first_pass)]
+    caches = [materialize({**{n: ds[n] for n in names}, "_usable": u, "_invalid": bad}, reductions=[first])
+              for ds, u, bad, first in zip(inds, usable, invalid, first_pass)]
     inds = [xr.Dataset({n: c[n] for n in names}, attrs=ds.attrs) for c, ds in zip(caches, inds)]
     usable = [c["_usable"] for c in caches]
+    invalid = [c["_invalid"] for c in caches]
     first_values = [c.reductions[0] for c in caches]
     # every task of the first pass counts the valid values of its layer; the first layer's count is the number of
     # usable pixels (usable implies finite in all four indicators)
@@ -277,7 +287,7 @@ def compute_rsei(indicators, valid, *, settings: RseiSettings | None = None, yea
     for note in notes:
         warnings.warn(f"RSEI: {note}", RseiWarning, stacklevel=2)
     results = []
-    for ds, r0, u, w, n, year, cache in zip(inds, rsei0, usable, waters, n_pixels, years, caches):
+    for ds, r0, u, w, n, year, cache, bad in zip(inds, rsei0, usable, waters, n_pixels, years, caches, invalid):
         rsei = r0.copy(data=da.map_blocks(kernels.rescale, r0.data, lo0, hi0, dtype="float32"))
         rsei.attrs = {"long_name": "remote sensing ecological index", "units": "1"}
         rsei.name = "rsei"
@@ -287,7 +297,7 @@ def compute_rsei(indicators, valid, *, settings: RseiSettings | None = None, yea
             flip_reason=flip_reason, bounds=bounds,
             rsei0_range=(float(lo0), float(hi0)), n_pixels=n, settings=settings,
             wetness_index=ds.attrs.get("wetness_index", ""), joint=joint and len(inds) > 1, warnings=list(notes),
-            cache=cache))
+            cache=cache, invalid=bad))
     return results if joint else results[0]
 
 
@@ -353,6 +363,24 @@ def _dask(arr):
 def _stack(layers):
     datas = [_dask(a) for a in layers]
     return datas[0] if len(datas) == 1 else da.concatenate(datas, axis=0)
+
+
+def _any_outside(ds: xr.Dataset) -> xr.DataArray:
+    """Bool: any indicator outside its catalog ``valid_range`` attribute (NaN is never outside)."""
+    from ecoassess.spectral import outside_valid_range
+
+    out = None
+    for name in ds.data_vars:
+        o = outside_valid_range(ds[name])
+        out = o if out is None else out | o
+    return out
+
+
+def _bounded(ds: xr.Dataset) -> xr.Dataset:
+    """Every indicator with NaN outside its catalog ``valid_range`` (those without one unchanged)."""
+    from ecoassess.spectral import bound_to_valid_range
+
+    return xr.Dataset({n: bound_to_valid_range(ds[n]) for n in ds.data_vars}, attrs=ds.attrs)
 
 
 def _all_finite(ds: xr.Dataset) -> xr.DataArray:

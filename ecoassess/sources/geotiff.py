@@ -16,6 +16,7 @@ from pathlib import Path
 from ecoassess.errors import InputError
 from ecoassess.grid import DEFAULT_CHUNK, AnalysisGrid, declared_info, raster_info, read_on_grid
 from ecoassess.sources import qa as _qa
+from ecoassess.sources.reflectance_range import screen_reflectance
 from ecoassess.sources.scene import (
     REFLECTANCE_ROLES,
     Scene,
@@ -143,6 +144,8 @@ def open_geotiff_scene(bands: dict, grid: AnalysisGrid | None = None, *, date, s
         **mask_meta,
     }
     path = str(Path(specs[ref_role]["path"]).parent)
-    return Scene(sensor=sensor, date=day, path=path, bands=ds, valid=wrap_like(grid, valid, name="valid"),
-                 clear=wrap_like(grid, clear, name="clear"), water=None, thermal_k=thermal, grid=grid,
-                 metadata=metadata, mask_layers=mask_layers)
+    scene = Scene(sensor=sensor, date=day, path=path, bands=ds, valid=wrap_like(grid, valid, name="valid"),
+                  clear=wrap_like(grid, clear, name="clear"), water=None, thermal_k=thermal, grid=grid,
+                  metadata=metadata, mask_layers=mask_layers)
+    # reflectance outside its physical range is not an observation (indices/reflectance.yaml)
+    return screen_reflectance(scene)

@@ -26,6 +26,7 @@ from ecoassess.errors import InputError
 from ecoassess.grid import DEFAULT_CHUNK, AnalysisGrid, read_on_grid
 from ecoassess.sensors import landsat_spacecrafts
 from ecoassess.sources import qa as _qa
+from ecoassess.sources.reflectance_range import screen_reflectance
 from ecoassess.sources.scene import (
     Scene,
     make_dataset,
@@ -428,9 +429,11 @@ def open_landsat_c2l2(path, grid: AnalysisGrid | None = None, *, bands=None, the
         "resampling": {"reflectance": "average", "thermal": "average", "qa": "nearest"},
         **metadata_qa,
     }
-    return Scene(sensor=sensor, date=date, path=str(folder), bands=bands,
-                 valid=wrap_like(grid, valid, name="valid"), clear=wrap_like(grid, clear, name="clear"),
-                 water=water, thermal_k=thermal, grid=grid, metadata=metadata, mask_layers=mask_layers)
+    scene = Scene(sensor=sensor, date=date, path=str(folder), bands=bands,
+                  valid=wrap_like(grid, valid, name="valid"), clear=wrap_like(grid, clear, name="clear"),
+                  water=water, thermal_k=thermal, grid=grid, metadata=metadata, mask_layers=mask_layers)
+    # reflectance outside its physical range is not an observation (indices/reflectance.yaml)
+    return screen_reflectance(scene)
 
 
 def landsat_band_file(path, role: str) -> Path | None:

@@ -54,6 +54,9 @@ class Scene:
     grid: AnalysisGrid
     metadata: dict
     mask_layers: dict[str, xr.DataArray] = field(default_factory=dict)
+    #: per band role, the observed cells whose reflectance lies outside its physical range (lazy bool; set by
+    #: :func:`ecoassess.sources.reflectance_range.screen_reflectance`, counted in :meth:`mask_summary`)
+    range_checks: dict[str, xr.DataArray] = field(default_factory=dict)
     _summary: dict | None = field(default=None, init=False, repr=False, compare=False)
 
     # -- convenience --------------------------------------------------------------------------------------------
@@ -80,8 +83,9 @@ class Scene:
 
     # -- the one eager check -----------------------------------------------------------------------------------
     def mask_summary(self) -> dict:
-        """Counts of grid cells: ``cells``, ``valid`` (observed), ``clear``, ``masked`` (= valid − clear) and
-        ``by_reason`` {reason: masked valid cells} (reasons overlap). One pass over the mask bands; cached."""
+        """Counts of grid cells: ``cells``, ``valid`` (observed), ``clear``, ``masked`` (= valid − clear),
+        ``by_reason`` {reason: masked valid cells} (reasons overlap) and ``outside_range`` {band: observed cells
+        outside the physical reflectance range}. One pass over the mask (and reflectance) bands; cached."""
         if self._summary is None:
             mask_summaries([self])
         return self._summary
@@ -89,7 +93,8 @@ class Scene:
     def _summary_tasks(self) -> list:
         valid = self.valid.data
         tasks = [valid.sum(), (self.clear.data & valid).sum()]
-        return tasks + [(layer.data & valid).sum() for layer in self.mask_layers.values()]
+        tasks += [(layer.data & valid).sum() for layer in self.mask_layers.values()]
+        return tasks + [layer.data.sum() for layer in self.range_checks.values()]
 
     def _set_summary(self, values) -> None:
         n_valid, n_clear = int(values[0]), int(values[1])
@@ -99,6 +104,7 @@ class Scene:
             "clear": n_clear,
             "masked": n_valid - n_clear,
             "by_reason": {n: int(v) for n, v in zip(self.mask_layers, values[2:])},
+            "outside_range": {n: int(v) for n, v in zip(self.range_checks, values[2 + len(self.mask_layers):])},
         }
 
     def clear_problem(self, min_fraction: float = 0.0, min_pixels: int = 1) -> str | None:

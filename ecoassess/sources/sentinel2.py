@@ -32,6 +32,7 @@ from urllib.parse import urlparse
 from ecoassess.errors import InputError
 from ecoassess.grid import DEFAULT_CHUNK, AnalysisGrid, read_on_grid
 from ecoassess.sources import qa as _qa
+from ecoassess.sources.reflectance_range import screen_reflectance
 from ecoassess.sensors import sentinel2_bands, sentinel2_stac_keys
 from ecoassess.sources.scene import (CORE_ROLES, Scene, make_dataset, maybe_float, native_grid, parse_date,
                                      read_scaled, wrap_like)
@@ -378,6 +379,8 @@ def open_sentinel2_l2a(path, grid: AnalysisGrid | None = None, *, mask_scl=_qa.D
         **{k: p[k] for k in ("boa_offset_applied", "skipped_assets") if k in p},
         **qa_meta,
     }
-    return Scene(sensor=_sensor_name(p["platform"]), date=p["date"], path=str(p["path"]), bands=bands,
-                 valid=wrap_like(grid, valid, name="valid"), clear=wrap_like(grid, clear, name="clear"),
-                 water=water, thermal_k=None, grid=grid, metadata=metadata, mask_layers=mask_layers)
+    scene = Scene(sensor=_sensor_name(p["platform"]), date=p["date"], path=str(p["path"]), bands=bands,
+                  valid=wrap_like(grid, valid, name="valid"), clear=wrap_like(grid, clear, name="clear"),
+                  water=water, thermal_k=None, grid=grid, metadata=metadata, mask_layers=mask_layers)
+    # reflectance outside its physical range is not an observation (indices/reflectance.yaml)
+    return screen_reflectance(scene)

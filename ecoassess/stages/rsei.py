@@ -40,9 +40,12 @@ def rsei_years(config: AssessmentConfig, grid: AnalysisGrid, inside: xr.DataArra
                                       water_mask=None if spec.water_mask == "land_cover" else spec.water_mask,
                                       wetness_index=spec.wetness_index)
     inputs = inputs or RunInputs(config, grid)
-    indicators, valids, waters, water_sources = [], [], [], []
+    indicators, valids, waters, water_sources, lst_notes = [], [], [], [], []
     for year in years:
         thermal = inputs.thermal(year)
+        # before the indicators are bounded to their valid ranges: a thermal band with the wrong scale is refused
+        lst_notes.append(check_lst_range(f"thermal.{year}", thermal.thermal_k, thermal.valid & inside,
+                                         config.thermal[year].kind))
         if all(role in thermal.bands for role in CORE_ROLES):
             bands, clear, sensor = thermal.bands, thermal.clear, thermal.sensor
         else:
@@ -71,8 +74,9 @@ def rsei_years(config: AssessmentConfig, grid: AnalysisGrid, inside: xr.DataArra
             results.append(result)
     for result, source in zip(results, water_sources):  # the mask each year really used, for tables and manifest
         result.settings = dataclasses.replace(result.settings, water_mask=source)
-    for result, year in zip(results, years):
-        check_lst_range(result, f"thermal.{year}", inputs.thermal(year).thermal_k, config.thermal[year].kind)
+    for result, note in zip(results, lst_notes):
+        if note:
+            result.warnings.append(note)
     return results
 
 
@@ -82,15 +86,16 @@ def rsei_years(config: AssessmentConfig, grid: AnalysisGrid, inside: xr.DataArra
 LST_MAX_SHARE_OUTSIDE = 0.01
 
 
-def check_lst_range(result, key: str, thermal_k, kind: str = "geotiff") -> None:
-    """Refuse an RSEI whose LST is not a land surface temperature in °C (issue 18, finding 3).
+def check_lst_range(key: str, thermal_k, observed, kind: str = "geotiff") -> str | None:
+    """Refuse a thermal band whose LST is not a land surface temperature in °C (issue 18, finding 3).
+    ``observed``: bool layer of the pixels to check (observed by the product, inside the study area).
 
     A thermal band read with the wrong scale/offset (a plain ST_B10 GeoTIFF taken as kelvin: 30,000–53,000 °C; or
     the reflectance factors applied to it: −273 °C) or with its fill DN as a value would go into the PCA and the
     tables unnoticed, as min–max normalisation hides any affine error. More than :data:`LST_MAX_SHARE_OUTSIDE` of
     the pixels outside the catalog's valid range: InputError naming the band, the key to fix and the range found
-    (the stage reports it as a problem); fewer: a warning in the result (rsei_pca ``warnings``, the manifest).
-    One pass over the materialised LST layer."""
+    (the stage reports it as a problem); fewer: the warning returned (rsei_pca ``warnings``, the manifest; those
+    pixels are NaN in RSEI and counted as invalid). One pass over the thermal band (and the observed mask)."""
     import warnings
 
     import dask
@@ -98,9 +103,13 @@ def check_lst_range(result, key: str, thermal_k, kind: str = "geotiff") -> None:
 
     from ecoassess.errors import InputError
 
-    lst = result.indicators["lst_celsius"]
+    from ecoassess.spectral import load_catalog
+
+    if thermal_k is None:
+        return None
+    lst = load_catalog().compute_many(["LST"], {"thermal": thermal_k})["LST"]
     lo_ok, hi_ok = (float(v) for v in lst.attrs.get("valid_range", (-60.0, 80.0)))
-    data, ok = da.asarray(lst.data), da.asarray(result.valid.data)
+    data, ok = da.asarray(lst.data), da.asarray(observed.data) & da.isfinite(da.asarray(lst.data))
     outside = ok & ((data < lo_ok) | (data > hi_ok))
     inside = da.where(ok, data, np.nan)
     with warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -108,11 +117,11 @@ def check_lst_range(result, key: str, thermal_k, kind: str = "geotiff") -> None:
         n, n_out, lo, hi = dask.compute(ok.sum(), outside.sum(), da.nanmin(inside), da.nanmax(inside))
     n, n_out = int(n), int(n_out)
     if n == 0 or n_out == 0:
-        return
+        return None
     share = n_out / n
     band = (thermal_k.attrs.get("band_file") or thermal_k.attrs.get("source") or "the thermal band") \
         if thermal_k is not None else "the thermal band"
-    found = f"LST from {band} is {lo:.1f} … {hi:.1f} °C; {share:.2%} of RSEI's {n:,} pixels lie outside " \
+    found = f"LST from {band} is {lo:.1f} … {hi:.1f} °C; {share:.2%} of its {n:,} observed pixels lie outside " \
             f"{lo_ok:g} … {hi_ok:g} °C"
     if share > LST_MAX_SHARE_OUTSIDE:
         if kind == "geotiff":
@@ -125,17 +134,24 @@ def check_lst_range(result, key: str, thermal_k, kind: str = "geotiff") -> None:
                          path=thermal_k.attrs.get("source") if thermal_k is not None else None,
                          field=field,
                          expected=f"surface temperature in kelvin, LST within {lo_ok:g} … {hi_ok:g} °C on land")
-    note = f"{key}: {found} (at most {LST_MAX_SHARE_OUTSIDE:.0%} tolerated: hot spots or artefacts)"
+    note = (f"{key}: {found} (at most {LST_MAX_SHARE_OUTSIDE:.0%} tolerated: hot spots or artefacts; they are left "
+            "out of RSEI and counted in rsei_invalid_km2)")
     log.warning("RSEI: %s", note)
-    result.warnings.append(note)
+    return note
 
 def zone_rsei_table(zones, result) -> pd.DataFrame:
-    """RSEI mean/std and the area share of each grade per zone, with area accounting."""
+    """RSEI mean/std and the area share of each grade per zone, with area accounting (valid / masked / nodata /
+    invalid — clear land with an indicator outside its catalog valid_range — / outside, km²)."""
     from ecoassess.assess.rsei import rsei_spec
     from ecoassess.zones import zonal_class_areas, zonal_stats
 
     masked = ~result.valid & np.isfinite(result.indicators["ndvi"])
-    table = zonal_stats(zones, {"rsei": result.rsei}, masked=masked, stats=("mean", "std", "min", "max"))
+    invalid = None
+    if result.invalid is not None:
+        masked = masked & ~result.invalid
+        invalid = {"rsei": result.invalid}
+    table = zonal_stats(zones, {"rsei": result.rsei}, masked=masked, stats=("mean", "std", "min", "max"),
+                        invalid=invalid)
     areas = zonal_class_areas(zones, result.grade, nodata=0)
     graded = sum(areas[c] for c in areas.attrs["class_columns"].values()) if areas.attrs["class_columns"] else 0
     for grade in rsei_spec()["grades"]:

@@ -36,6 +36,8 @@ class VegetationYear:
     monthly_max_ndvi: xr.DataArray | None  # May–Sep monthly-max NDVI on every cell (for HJ 192), if made
     monthly_max_dates: int
     cache: object = field(default=None, repr=False)  # keeps the materialised composite layers alive
+    #: bool: observed, clear and not water, but NDVI outside its catalog valid_range (NaN in ndvi and fvc)
+    invalid: xr.DataArray | None = None
 
 def vegetation_water_mask(inputs: RunInputs, year: int, bands: xr.Dataset | None) -> xr.DataArray | None:
     """Open water for masking vegetation statistics: from the year's land cover when given, else MNDWI > 0."""
@@ -57,6 +59,7 @@ def vegetation_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, ins
     ``inputs``: the run's opened inputs (:class:`~ecoassess.stages.base.RunInputs`); without them the scenes
     and land cover are opened here."""
     from ecoassess.layers.vegetation import FvcEndmembers, endmember_warning, fvc, fvc_endmembers, ndvi
+    from ecoassess.spectral import bound_to_valid_range, outside_valid_range
 
     inputs = inputs or RunInputs(config, grid)
     scenes = inputs.scenes(year)
@@ -73,8 +76,12 @@ def vegetation_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, ins
     water = vegetation_water_mask(inputs, year, comp.bands)
     masked = comp.masked if water is None else (comp.masked | (water & ~comp.nodata))
     masked = masked & inside
+    # NDVI outside its catalog valid_range (−1…1: a ratio of slightly negative reflectance, e.g. red −0.010 and
+    # nir 0.0101 give 206) is not a measurement: NaN, and its area is counted as invalid (issue 18, item 5)
+    invalid = outside_valid_range(ndvi_layer) & inside & ~masked
+    ndvi_layer = bound_to_valid_range(ndvi_layer)
     # the composite is computed once; the quantile passes, the COGs and the zonal statistics read the result
-    layers = {"ndvi": ndvi_layer, "masked": masked, "clear_count": comp.clear_count}
+    layers = {"ndvi": ndvi_layer, "masked": masked, "clear_count": comp.clear_count, "invalid": invalid}
     if monthly is not None and monthly.ndvi is not ndvi_layer:
         layers["monthly_max_ndvi"] = monthly.ndvi
     cache = materialize(layers)  # one pass over the scenes for every composite
@@ -96,14 +103,17 @@ def vegetation_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, ins
     fvc_layer = fvc(ndvi_layer, endmembers)
     return VegetationYear(year, ndvi_layer, fvc_layer, masked, cache["clear_count"], endmembers, len(scenes),
                           config.composite.method, n_dates, monthly_ndvi,
-                          0 if monthly is None else len(monthly.dates), cache)
+                          0 if monthly is None else len(monthly.dates), cache, cache["invalid"])
 
 def county_vegetation_table(zones, veg: VegetationYear) -> pd.DataFrame:
-    """Per-zone NDVI and FVC statistics with area accounting (valid / masked / nodata / outside, km²)."""
+    """Per-zone NDVI and FVC statistics with area accounting (valid / masked / nodata / invalid / outside, km²;
+    invalid = observed and clear, but NDVI outside its catalog valid_range)."""
     from ecoassess.layers.vegetation import endmember_warning
     from ecoassess.zones import zonal_stats
 
-    table = zonal_stats(zones, {"ndvi": veg.ndvi, "fvc": veg.fvc}, masked=veg.masked, stats=("mean", "std", "min", "max"))
+    invalid = None if veg.invalid is None else {"ndvi": veg.invalid, "fvc": veg.invalid}
+    table = zonal_stats(zones, {"ndvi": veg.ndvi, "fvc": veg.fvc}, masked=veg.masked, stats=("mean", "std", "min", "max"),
+                        invalid=invalid)
     table.insert(0, "year", veg.year)
     table["ndvi_soil"] = veg.endmembers.ndvi_soil
     table["ndvi_veg"] = veg.endmembers.ndvi_veg
