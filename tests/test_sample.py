@@ -155,9 +155,9 @@ def test_planted_changes_are_in_the_land_cover(sample):
         assert share[row.from_class] >= 0.8 * share.max()
     assert (a[inside == 0] != b[inside == 0]).mean() < 0.002                # nothing else changes
     assert truth["area_m2"].between(1_500, 2_000_000).all()
-    # the hard cases of the red-line stage: 6 and 2 cells either side of its 4-cell (3600 m²) default MMU
+    # the hard cases of the red-line stage: 12 and 6 cells either side of its 9-cell (8100 m²) default MMU
     small = truth.set_index("change_type")["area_m2"]
-    assert 4_500 < small["small_quarry"] < 6_500 and small["tiny_quarry"] < 2_000
+    assert 9_000 < small["small_quarry"] < 12_000 and 4_500 < small["tiny_quarry"] < 6_500
 
 
 def test_redline_and_changes(sample):

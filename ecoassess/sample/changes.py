@@ -5,8 +5,8 @@ that enters a red-line unit, reforestation of steep dry land, and grassland plou
 only differences between the two land-cover years.
 
 Hard cases for the red-line stage (issue 19): a quarry straddling a unit boundary, a small quarry just above the
-stage's default minimum mapping unit (6 cells = 5400 m² against 4 cells = 3600 m²) and a tiny one just below it
-(2 cells), persistent cloud over half of the quarry inside a unit in every scene of the assessment year
+stage's default minimum mapping unit (12 cells = 10 800 m² against 9 cells = 8100 m²) and a small one just below it
+(6 cells), persistent cloud over half of the quarry inside a unit in every scene of the assessment year
 (:func:`persistent_cloud`), and a dry-land field near a unit that is harvested in the assessment year's scenes but
 unchanged in land cover (:func:`seasonal_field`: a difference that must not become a patch).
 """
@@ -116,8 +116,8 @@ def plant_changes(world: World, terrain: Terrain, land: Landscape, counties, red
         if rr.size:
             j = int(rng.integers(rr.size))
             add("quarry_straddling", _blob(shape, rr[j], cc[j], rng.uniform(110, 140) / RES_M, nz), lcm.CONSTRUCTION)
-        # small quarries deep inside units: 2 × 3 cells (above a 4-cell MMU) and 1 × 2 cells (below it)
-        for kind, (h, w) in (("small_quarry", (2, 3)), ("tiny_quarry", (1, 2))):
+        # small quarries deep inside units: 3 × 4 cells (above the 9-cell MMU) and 2 × 3 cells (below it)
+        for kind, (h, w) in (("small_quarry", (3, 4)), ("tiny_quarry", (2, 3))):
             wooded = np.isin(lc0, (lcm.FOREST, lcm.SHRUB, lcm.OPEN_FOREST)) & ~taken
             ok = ndimage.binary_erosion(wooded & (depth_in > 300) & safe, iterations=3)
             rr, cc = np.nonzero(ok)

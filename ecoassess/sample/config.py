@@ -117,8 +117,8 @@ no file is real data. County codes use the non-existent prefecture 5199xx. Same 
 | `tables/constraint_events.csv` | environmental events that constrain the EI grade |
 
 Planted details to find: a quarry inside a red-line unit (half of it under cloud in every 2024 scene) and one
-just outside, a quarry straddling a unit boundary, a 6-cell and a 2-cell quarry inside units (either side of a
-4-cell minimum mapping unit), a new road entering a unit, town growth, reforestation, grassland ploughed, and a
+just outside, a quarry straddling a unit boundary, a 12-cell and a 6-cell quarry inside units (either side of a
+9-cell minimum mapping unit), a new road entering a unit, town growth, reforestation, grassland ploughed, and a
 harvested field near a unit that is not a change; the 2023 scenes are misregistered by 6 m east and 4 m south;
 one scene per year has an orbit-edge no-data strip; clouds and shadows are flagged in SCL/QA_PIXEL; the last county has no air station; water section W01 misses August;
 section W99 (outflow) lies just outside the study area; a few exceedances in every station type.
