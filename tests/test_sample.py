@@ -137,7 +137,8 @@ def test_rivers_drain_downhill(sample):
 def test_planted_changes_are_in_the_land_cover(sample):
     out, _ = sample
     truth = gpd.read_file(out / "truth" / "planted_changes.gpkg")
-    assert set(truth["change_type"]) == {"town_growth", "quarry", "road", "reforestation", "grassland_to_cropland"}
+    assert set(truth["change_type"]) == {"town_growth", "quarry", "road", "reforestation", "grassland_to_cropland",
+                                         "quarry_straddling", "small_quarry", "tiny_quarry"}
     a, prof = _read(out / "landcover" / "lucc_2023.tif")
     b, _ = _read(out / "landcover" / "lucc_2024.tif")
     from rasterio import features
@@ -153,7 +154,10 @@ def test_planted_changes_are_in_the_land_cover(sample):
         share = np.bincount(a[m], minlength=256) / m.sum()
         assert share[row.from_class] >= 0.8 * share.max()
     assert (a[inside == 0] != b[inside == 0]).mean() < 0.002                # nothing else changes
-    assert truth["area_m2"].between(2_000, 2_000_000).all()
+    assert truth["area_m2"].between(1_500, 2_000_000).all()
+    # the hard cases of the red-line stage: 12 and 6 cells either side of its 9-cell (8100 m²) default MMU
+    small = truth.set_index("change_type")["area_m2"]
+    assert 9_000 < small["small_quarry"] < 12_000 and 4_500 < small["tiny_quarry"] < 6_500
 
 
 def test_redline_and_changes(sample):
@@ -322,3 +326,44 @@ def test_statistics_table(sample):
         assert stats.loc[stats.county_code == code, "river_length_km"].iloc[0] == pytest.approx(km, rel=0.01)
     ev = pd.read_csv(out / cfg["constraint_events"]["path"], dtype={"county_code": str})
     assert len(ev) >= 1 and set(ev["county_code"]) <= set(cty["code"])
+
+
+def test_hard_cases_for_the_redline_stage(sample):
+    """Issue 19's planted set: a boundary-straddling quarry, a seasonal-only difference, persistent cloud over half
+    of a quarry in every assessment-year scene, and baseline scenes misregistered by a fraction of a pixel."""
+    out, cfg = sample
+    red = gpd.read_file(out / "vectors" / "redline.gpkg").to_crs(ALBERS)
+    truth = gpd.read_file(out / "truth" / "planted_changes.gpkg").to_crs(ALBERS)
+    union = shapely.union_all(red.geometry.values)
+    straddle = truth[truth["change_type"] == "quarry_straddling"].geometry.iloc[0]
+    assert 0.15 < straddle.intersection(union).area / straddle.area < 0.85
+    # the harvested field: land cover is dry land in both years, but its NDVI drops in every 2024 scene
+    field = gpd.read_file(out / "truth" / "seasonal_only.gpkg")
+    assert field["case_type"].tolist() == ["harvest_only"] and field.crs.to_epsg() == 32648
+    a, prof = _read(out / "landcover" / "lucc_2023.tif")
+    b, _ = _read(out / "landcover" / "lucc_2024.tif")
+    from rasterio import features
+    cells = features.rasterize([(field.to_crs(prof["crs"].to_wkt()).geometry.iloc[0], 1)], out_shape=a.shape,
+                               transform=prof["transform"]) > 0
+    assert (a[cells] == 12).all() and (b[cells] == 12).all()
+    with rasterio.open(out / cfg["imagery"]["2024"][2]["path"] / "B04.tif") as r4, \
+            rasterio.open(out / cfg["imagery"]["2024"][2]["path"] / "B08.tif") as r8:
+        geom = [field.geometry.iloc[0]]
+        m = features.rasterize([(geom[0], 1)], out_shape=r4.shape, transform=r4.transform) > 0
+        red4, nir8 = r4.read(1)[m] / 1e4 - 0.1, r8.read(1)[m] / 1e4 - 0.1
+    assert np.median((nir8 - red4) / (nir8 + red4)) < 0.35          # bare soil with stubble, not a growing crop
+    # persistent cloud: about half of the quarry inside a unit is under thick cloud in every 2024 scene
+    quarry = truth[(truth["change_type"] == "quarry") & truth["inside_redline"]].iloc[0]
+    assert 0.2 < quarry["cloud_share_after"] < 0.7
+    q_utm = gpd.GeoSeries([quarry.geometry], crs=ALBERS).to_crs(32648).iloc[0]
+    for scene in cfg["imagery"]["2024"]:
+        with rasterio.open(out / scene["path"] / "SCL.tif") as scl:
+            m = features.rasterize([(q_utm, 1)], out_shape=scl.shape, transform=scl.transform) > 0
+            cloudy = np.isin(scl.read(1)[m], (8, 9)).mean()
+        assert 0.15 < cloudy < 0.8, scene["path"]
+    # the baseline scenes are declared 6 m east and 4 m south of where the 2024 scenes are
+    def origin(year):
+        with rasterio.open(out / cfg["imagery"][str(year)][0]["path"] / "B04.tif") as src:
+            return src.transform.c, src.transform.f
+    (x23, y23), (x24, y24) = origin(2023), origin(2024)
+    assert (x23 - x24, y23 - y24) == pytest.approx((6.0, -4.0))

@@ -18,10 +18,10 @@ from rasterio.warp import Resampling, reproject
 
 from ecoassess.grid import china_albers_crs
 from ecoassess.sample import changes, config, counties, landcover, landsat, rivers, scenes, stations, tables, terrain
-from ecoassess.sample import zones
+from ecoassess.sample import spectra, zones
 from ecoassess.sample.io import write_cog, write_csv, write_gpkg
 from ecoassess.sample.stations import DESIGNED_OUTSIDE
-from ecoassess.sample.vectors import to_gdf
+from ecoassess.sample.vectors import polygonize, to_gdf
 from ecoassess.sample.world import GEO_EPSG, RES_M, UTM_EPSG, World
 
 __all__ = ["write_sample", "DESIGNED_OUTSIDE", "YEAR", "BASELINE_YEAR"]
@@ -33,9 +33,11 @@ S2_DATES = {
     2024: [scenes.SceneSpec("2024-05-22", "sentinel-2b", 0.08, orbit_edge=True),
            scenes.SceneSpec("2024-07-16", "sentinel-2a", 0.15, cirrus=True),
            scenes.SceneSpec("2024-09-04", "sentinel-2b", 0.03)],
-    2023: [scenes.SceneSpec("2023-05-28", "sentinel-2a", 0.12),
-           scenes.SceneSpec("2023-07-22", "sentinel-2b", 0.04, orbit_edge=True),
-           scenes.SceneSpec("2023-09-10", "sentinel-2a", 0.20, cirrus=True)],
+    # the baseline scenes are misregistered by 6 m east, 4 m south (0.6 of a 10 m pixel): the red-line stage must
+    # not see change along every edge
+    2023: [scenes.SceneSpec("2023-05-28", "sentinel-2a", 0.12, shift_m=(6.0, -4.0)),
+           scenes.SceneSpec("2023-07-22", "sentinel-2b", 0.04, orbit_edge=True, shift_m=(6.0, -4.0)),
+           scenes.SceneSpec("2023-09-10", "sentinel-2a", 0.20, cirrus=True, shift_m=(6.0, -4.0))],
 }
 LANDSAT_DATES = {2024: "2024-07-24", 2023: "2023-07-21"}
 
@@ -70,8 +72,15 @@ def write_sample(out_dir, *, seed: int = 0, scale: int = 1, _imagery: str = "all
     riv_records, riv_geoms, name_raster, name_list = rivers.make_rivers(world, ter)
     red_records, red_geoms, red_raster = zones.make_redline(world, ter, land, cty)
     fz_records, fz_geoms = zones.make_function_zones(world, ter, land, cty)
-    lucc_now, chg_records, chg_geoms, _ = changes.plant_changes(world, ter, land, cty, red_raster)
+    lucc_now, chg_records, chg_geoms, planted = changes.plant_changes(world, ter, land, cty, red_raster)
     lucc = {BASELINE_YEAR: land.lucc, YEAR: lucc_now}
+    # what the assessment year's scenes show: one dry-land field harvested (land cover unchanged), and persistent
+    # cloud over half of the quarry inside a red-line unit
+    harvested = changes.seasonal_field(world, lucc_now, red_raster, planted)
+    shown = {BASELINE_YEAR: land.lucc, YEAR: np.where(harvested, spectra.HARVESTED_DRY, lucc_now).astype("uint8")}
+    forced_cloud = {BASELINE_YEAR: None, YEAR: changes.persistent_cloud(planted, red_raster)}
+    for rec, (_, m, _) in zip(chg_records, planted):
+        rec["cloud_share_after"] = round(float(forced_cloud[YEAR][m].mean()), 4)
     log.info("sample layout built in %.1f s", time.perf_counter() - t0)
 
     # terrain and land cover
@@ -93,6 +102,11 @@ def write_sample(out_dir, *, seed: int = 0, scale: int = 1, _imagery: str = "all
     truth = to_gdf(chg_records, chg_geoms, UTM_EPSG)
     truth["area_m2"] = truth.geometry.to_crs(albers).area.round(1)
     write_gpkg(truth, out / "truth" / "planted_changes.gpkg", "planted_changes")
+    field_geom = polygonize(harvested.astype("int32"), world).get(1)
+    seasonal = to_gdf([{"case_id": "SEA-001", "case_type": "harvest_only", "land_cover": landcover.DRY}],
+                      [field_geom], UTM_EPSG)
+    seasonal["area_m2"] = seasonal.geometry.to_crs(albers).area.round(1)
+    write_gpkg(seasonal, out / "truth" / "seasonal_only.gpkg", "seasonal_only")
 
     # imagery
     scene_paths, thermal_paths = {}, {}
@@ -102,17 +116,18 @@ def write_sample(out_dir, *, seed: int = 0, scale: int = 1, _imagery: str = "all
         if _imagery != "all" and y != YEAR:
             continue
         rng = world.rng(f"imagery-{y}")
-        cls10 = scenes.class_map_10m(world, lucc[y], rng)
+        cls10 = scenes.class_map_10m(world, shown[y], rng)
         surf = scenes.surface_fields(world, rng)
         ydir = out / "imagery" / str(y)
         specs = S2_DATES[y] if _imagery == "all" else S2_DATES[y][:1]
         for spec in specs:
-            folder = scenes.write_scene(world, ter, cls10, surf, spec, ydir, world.rng(f"scene-{spec.date}"))
+            folder = scenes.write_scene(world, ter, cls10, surf, spec, ydir, world.rng(f"scene-{spec.date}"),
+                                        forced_cloud=forced_cloud[y])
             scene_paths[y].append(folder.relative_to(out).as_posix())
         del cls10, surf
         if _imagery != "all":
             continue
-        landsat.write_landsat(world, ter, lucc[y], LANDSAT_DATES[y], ydir, world.rng(f"landsat-{y}"))
+        landsat.write_landsat(world, ter, shown[y], LANDSAT_DATES[y], ydir, world.rng(f"landsat-{y}"))
     log.info("imagery written at %.1f s", time.perf_counter() - t0)
 
     # stations

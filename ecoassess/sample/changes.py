@@ -3,6 +3,12 @@
 Town growth on the edge of county seats, a quarry inside a red-line unit and one just outside, a new road
 that enters a red-line unit, reforestation of steep dry land, and grassland ploughed to dry land. These are the
 only differences between the two land-cover years.
+
+Hard cases for the red-line stage (issue 19): a quarry straddling a unit boundary, a small quarry just above the
+stage's default minimum mapping unit (12 cells = 10 800 m² against 9 cells = 8100 m²) and a small one just below it
+(6 cells), persistent cloud over half of the quarry inside a unit in every scene of the assessment year
+(:func:`persistent_cloud`), and a dry-land field near a unit that is harvested in the assessment year's scenes but
+unchanged in land cover (:func:`seasonal_field`: a difference that must not become a patch).
 """
 
 from __future__ import annotations
@@ -43,9 +49,9 @@ def plant_changes(world: World, terrain: Terrain, land: Landscape, counties, red
     changes = []                                                       # (type, mask, to_class)
     safe = ndimage.binary_erosion(inside, iterations=int(600 / RES_M))
 
-    def add(kind, mask, to_class):
+    def add(kind, mask, to_class, min_cells=4):
         mask = mask & ~taken & inside & ~np.isin(lc0, lcm.WATER) & (lc0 != to_class)
-        if mask.sum() < 4:
+        if mask.sum() < min_cells:
             return False
         taken[ndimage.binary_dilation(mask, iterations=3)] = True
         lc1[mask] = to_class
@@ -102,6 +108,24 @@ def plant_changes(world: World, terrain: Terrain, land: Landscape, counties, red
                 if m.sum() < 20:
                     m = cells
                 add("grassland_to_cropland", m, lcm.DRY)
+        # a quarry straddling a unit boundary: the red-line stage splits it into its inside and buffer parts
+        wooded = np.isin(lc0, (lcm.FOREST, lcm.SHRUB, lcm.OPEN_FOREST)) & safe & ~taken
+        near_wooded = ndimage.binary_erosion(wooded, iterations=int(150 / RES_M))
+        red_share = ndimage.uniform_filter(in_red.astype("float32"), size=9)     # within ≈ 130 m
+        rr, cc = np.nonzero(near_wooded & in_red & (red_share > 0.4) & (red_share < 0.6))
+        if rr.size:
+            j = int(rng.integers(rr.size))
+            add("quarry_straddling", _blob(shape, rr[j], cc[j], rng.uniform(110, 140) / RES_M, nz), lcm.CONSTRUCTION)
+        # small quarries deep inside units: 3 × 4 cells (above the 9-cell MMU) and 2 × 3 cells (below it)
+        for kind, (h, w) in (("small_quarry", (3, 4)), ("tiny_quarry", (2, 3))):
+            wooded = np.isin(lc0, (lcm.FOREST, lcm.SHRUB, lcm.OPEN_FOREST)) & ~taken
+            ok = ndimage.binary_erosion(wooded & (depth_in > 300) & safe, iterations=3)
+            rr, cc = np.nonzero(ok)
+            if rr.size:
+                j = int(rng.integers(rr.size))
+                m = np.zeros(shape, dtype=bool)
+                m[rr[j]: rr[j] + h, cc[j]: cc[j] + w] = True
+                add(kind, m, lcm.CONSTRUCTION, min_cells=h * w)
 
     labels = np.zeros(shape, dtype=np.int32)
     for i, (_, m, _) in enumerate(changes, start=1):
@@ -115,3 +139,45 @@ def plant_changes(world: World, terrain: Terrain, land: Landscape, counties, red
                         "area_m2": float(m.sum() * RES_M * RES_M), "inside_redline": bool((m & in_red).any())})
         geoms.append(shapely.make_valid(g))
     return lc1, records, geoms, changes
+
+
+def persistent_cloud(changes, redline_raster: np.ndarray) -> np.ndarray:
+    """Cloud over the west half of the first quarry inside a red-line unit, in every scene of the assessment year.
+
+    That part of the change is never observed after it happened: the red-line stage must leave it out of the patch
+    and count it as not observable, never draw it from the cloud."""
+    shape = changes[0][1].shape
+    cloud = np.zeros(shape, dtype=bool)
+    for kind, m, _ in changes:
+        if kind == "quarry" and (m & (redline_raster > 0)).any():
+            rows, cols = np.nonzero(m)
+            split = int(np.median(cols))
+            half = np.zeros(shape, dtype=bool)
+            half[rows.min(): rows.max() + 1, : split] = True
+            cloud = ndimage.binary_dilation(m, iterations=2) & half
+            break
+    return cloud
+
+
+def seasonal_field(world: World, lucc: np.ndarray, redline_raster: np.ndarray, changes) -> np.ndarray:
+    """A dry-land field (≈ 8 ha) within 300 m of a red-line unit, away from every planted change.
+
+    Its land cover does not change; the assessment year's scenes show it harvested (bare soil) instead of growing:
+    a seasonal-only difference that must not become a human-activity patch."""
+    rng = world.rng("seasonal-field")
+    taken = np.zeros(lucc.shape, dtype=bool)
+    for _, m, _ in changes:
+        taken |= m
+    taken = ndimage.binary_dilation(taken, iterations=10)
+    dist_out = ndimage.distance_transform_edt(redline_raster == 0) * RES_M
+    dry = (lucc == lcm.DRY) & ~taken
+    comp, nc = ndimage.label(dry)
+    if nc == 0:
+        return np.zeros(lucc.shape, dtype=bool)
+    near = ndimage.maximum(dist_out < 300.0, comp, range(1, nc + 1)).astype(bool)
+    sizes = ndimage.sum(dry, comp, range(1, nc + 1)) * near
+    j = int(np.argmax(sizes))
+    cells = comp == j + 1
+    r, c = [int(v) for v in ndimage.center_of_mass(cells)]
+    field = cells & _blob(lucc.shape, r, c, 160 / RES_M, fractal(rng, lucc.shape, beta=2.8))
+    return field if field.sum() >= 20 else cells

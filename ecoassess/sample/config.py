@@ -106,7 +106,8 @@ no file is real data. County codes use the non-existent prefecture 5199xx. Same 
 | `terrain/dem.tif` | DEM, float32 m, 30 m, EPSG:32648; ridge, terraced hills, flat valley floors |
 | `vectors/rivers.gpkg` | rivers derived from the DEM (D8 flow accumulation ≥ 1.2 km²; EPSG:4490): `river_id`, `name`, `order` (Strahler), `upstream_area_km2` |
 | `landcover/lucc_2023.tif`, `lucc_2024.tif` | CAS/LUCC codes (uint8, nodata 0, 30 m, China Albers) |
-| `truth/planted_changes.gpkg` | the only land-cover changes 2023→2024 (EPSG:32648): `change_id`, `change_type`, `from_class`, `to_class`, `area_m2` (Albers), `inside_redline` |
+| `truth/planted_changes.gpkg` | the only land-cover changes 2023→2024 (EPSG:32648): `change_id`, `change_type`, `from_class`, `to_class`, `area_m2` (Albers), `inside_redline`, `cloud_share_after` (share under cloud in every 2024 scene) |
+| `truth/seasonal_only.gpkg` | a dry-land field shown harvested in the 2024 scenes, land cover unchanged: a difference that is not a change |
 | `imagery/<year>/<S2 scene>/` | Sentinel-2 L2A-like scene clipped to the area: B02/B03/B04/B08 (10 m), B11/B12/SCL (20 m) COGs, STAC item `<id>.json`; DN = (reflectance + 0.1) × 10000 (baseline 05.10) |
 | `imagery/<year>/LC09_L2SP_…/` | Landsat 9 C2 L2 product: SR_B1–B7, ST_B10, QA_PIXEL (30 m) and MTL.txt |
 | `vectors/redline.gpkg` | ecological conservation red-line units (EPSG:4490): `unit_id`, `name`, `type`, `county_code`, `area_km2` (equal-area) |
@@ -115,9 +116,11 @@ no file is real data. County codes use the non-existent prefecture 5199xx. Same 
 | `tables/county_statistics.csv` | emissions, precipitation, water resources, river length per county and year |
 | `tables/constraint_events.csv` | environmental events that constrain the EI grade |
 
-Planted details to find: a quarry inside a red-line unit and one just outside, a new road entering a unit,
-town growth, reforestation, grassland ploughed; one scene per year has an orbit-edge no-data strip; clouds and
-shadows are flagged in SCL/QA_PIXEL; the last county has no air station; water section W01 misses August;
+Planted details to find: a quarry inside a red-line unit (half of it under cloud in every 2024 scene) and one
+just outside, a quarry straddling a unit boundary, a 12-cell and a 6-cell quarry inside units (either side of a
+9-cell minimum mapping unit), a new road entering a unit, town growth, reforestation, grassland ploughed, and a
+harvested field near a unit that is not a change; the 2023 scenes are misregistered by 6 m east and 4 m south;
+one scene per year has an orbit-edge no-data strip; clouds and shadows are flagged in SCL/QA_PIXEL; the last county has no air station; water section W01 misses August;
 section W99 (outflow) lies just outside the study area; a few exceedances in every station type.
 Scale: `scale=k` enlarges the area (side × √k) at the same resolutions, with 4·k counties.
 """

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from affine import Affine
 from pyproj import Transformer
 from scipy import ndimage
 
@@ -38,6 +39,7 @@ class SceneSpec:
     cloud_fraction: float      # target share of the scene under cloud
     cirrus: bool = False
     orbit_edge: bool = False   # a no-data wedge along the east edge
+    shift_m: tuple[float, float] = (0.0, 0.0)   # georeference error (east, north) in metres: misregistration
 
     @property
     def scene_id(self) -> str:
@@ -66,8 +68,11 @@ def class_map_10m(world: World, lucc: np.ndarray, rng) -> np.ndarray:
     return lucc[rows, cols]
 
 
-def cloud_fields(world: World, rng, spec: SceneSpec, sun_az: float, sun_el: float, res_m: float):
-    """Cloud opacity, shadow strength and cirrus opacity (0..1) on a grid of ``res_m``."""
+def cloud_fields(world: World, rng, spec: SceneSpec, sun_az: float, sun_el: float, res_m: float,
+                 forced_cloud: np.ndarray | None = None):
+    """Cloud opacity, shadow strength and cirrus opacity (0..1) on a grid of ``res_m``.
+
+    ``forced_cloud``: bool at 30 m, where the scene is under thick cloud whatever the random field says."""
     f = int(round(30.0 / res_m)) if res_m < 30 else 1
     field = fractal(rng, world.shape, beta=3.6)
     if spec.cloud_fraction > 0:
@@ -75,6 +80,8 @@ def cloud_fields(world: World, rng, spec: SceneSpec, sun_az: float, sun_el: floa
         alpha = np.clip((field - t) / 0.9, 0.0, 1.0) ** 0.8
     else:
         alpha = np.zeros(world.shape, dtype="float32")
+    if forced_cloud is not None:
+        alpha = np.maximum(alpha, np.where(forced_cloud, 0.95, 0.0))
     alpha = upsample(alpha.astype("float32"), f)
     height_m = 1800.0
     d = height_m / np.tan(np.radians(sun_el)) / res_m
@@ -99,8 +106,10 @@ def block_mean(a: np.ndarray, k: int) -> np.ndarray:
 
 
 def write_scene(world: World, terrain: Terrain, cls10: np.ndarray, surface: dict, spec: SceneSpec,
-                year_dir: Path, rng) -> Path:
-    """Render one scene into ``year_dir/<scene_id>/``; returns the scene folder."""
+                year_dir: Path, rng, forced_cloud: np.ndarray | None = None) -> Path:
+    """Render one scene into ``year_dir/<scene_id>/``; returns the scene folder.
+
+    ``forced_cloud``: bool at 30 m, thick cloud there in this scene (see :func:`cloud_fields`)."""
     folder = year_dir / spec.scene_id
     folder.mkdir(parents=True, exist_ok=True)
     sun_az, sun_el = sun_position(spec.date)
@@ -110,7 +119,7 @@ def write_scene(world: World, terrain: Terrain, cls10: np.ndarray, surface: dict
     illum = upsample(illum30.astype("float32"), 3)
     bands = spectra.surface_reflectance(cls10, spectra.season_position(m, d) + rng.normal(0, 0.05),
                                         surface["greenness"], surface["brightness"], illum)
-    alpha, shadow, cirrus = cloud_fields(world, rng, spec, sun_az, sun_el, 10.0)
+    alpha, shadow, cirrus = cloud_fields(world, rng, spec, sun_az, sun_el, 10.0, forced_cloud)
     h10, w10 = cls10.shape
     valid = np.ones((h10, w10), dtype=bool)
     if spec.orbit_edge:
@@ -123,7 +132,9 @@ def write_scene(world: World, terrain: Terrain, cls10: np.ndarray, surface: dict
         r = r + cirrus * (0.9 * spectra.CLOUD[k])
         r += rng.standard_normal(r.shape, dtype=np.float32) * np.float32(0.0008)
         out[name] = r
-    transform10, transform20 = world.transform(10.0), world.transform(20.0)
+    # a georeference error moves the declared grid, not the surface: the scene is misregistered by shift_m
+    x0, y1 = world.x0 + spec.shift_m[0], world.y1 + spec.shift_m[1]
+    transform10, transform20 = Affine(10.0, 0, x0, 0, -10.0, y1), Affine(20.0, 0, x0, 0, -20.0, y1)
     files = {}
     for name, (fname, res, *_rest) in BAND_FILES.items():
         r = out[name] if res == 10 else block_mean(out[name], 2)
@@ -176,6 +187,7 @@ def stac_item(world: World, spec: SceneSpec, scl: np.ndarray, valid: np.ndarray,
 
     coords, bbox = _footprint(world, valid)
     sid = spec.scene_id
+    x0, y1 = world.x0 + spec.shift_m[0], world.y1 + spec.shift_m[1]
     date = spec.date.replace("-", "")
     props = {
         "created": f"{spec.date}T06:00:00.000Z", "platform": spec.platform, "constellation": "sentinel-2",
@@ -207,7 +219,7 @@ def stac_item(world: World, spec: SceneSpec, scl: np.ndarray, valid: np.ndarray,
             "title": f"{title} - {res}m",
             "eo:bands": [{"name": name, "common_name": name, "description": title, "center_wavelength": cw,
                           "full_width_half_max": fwhm}],
-            "gsd": res, "proj:shape": [h, w], "proj:transform": [res, 0, world.x0, 0, -res, world.y1],
+            "gsd": res, "proj:shape": [h, w], "proj:transform": [res, 0, x0, 0, -res, y1],
             "raster:bands": [{"nodata": 0, "data_type": "uint16", "bits_per_sample": 15, "spatial_resolution": res,
                               "scale": 0.0001, "offset": -0.1}],
             "roles": ["data", "reflectance"],
@@ -215,7 +227,7 @@ def stac_item(world: World, spec: SceneSpec, scl: np.ndarray, valid: np.ndarray,
     assets["scl"] = {
         "href": "./SCL.tif", "type": "image/tiff; application=geotiff; profile=cloud-optimized",
         "title": "Scene classification map (SCL)", "proj:shape": list(scl.shape),
-        "proj:transform": [20, 0, world.x0, 0, -20, world.y1],
+        "proj:transform": [20, 0, x0, 0, -20, y1],
         "raster:bands": [{"nodata": 0, "data_type": "uint8", "spatial_resolution": 20}], "roles": ["data", "reflectance"],
     }
     return {

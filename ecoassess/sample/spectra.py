@@ -43,6 +43,10 @@ CLASS_MODEL = {
     65: (("soil",) * 3, (0.05, 0.07, 0.05), 1.00),
     66: (("rock",) * 3, (0.03, 0.04, 0.03), 1.00),
 }
+#: rendering-only class (not a CAS/LUCC code): dry land after harvest, stubble on bare soil — the land cover is
+#: still 12 旱地; the sample shows one field so in the assessment year (a seasonal-only difference)
+HARVESTED_DRY = 112
+CLASS_MODEL[HARVESTED_DRY] = (("soil",) * 3, (0.06, 0.08, 0.06), 1.00)
 VEGETATED = {11, 12, 21, 22, 23, 24, 31, 32, 52}
 WATER = {41, 42, 43}
 
@@ -71,7 +75,7 @@ def surface_reflectance(classes: np.ndarray, season: float, greenness: np.ndarra
                         illumination: np.ndarray):
     """Six reflectance bands (float32) for a class raster; noise fields are zero-mean/unit-std."""
     fv_t, br_t, bg_t = class_tables(season)
-    veg = np.isin(classes, list(VEGETATED | {33, 51, 53, 65, 66}))
+    veg = np.isin(classes, list(VEGETATED | {33, 51, 53, 65, 66, HARVESTED_DRY}))
     fv = np.clip(fv_t[classes] + np.where(veg, 0.07 * greenness, 0.0), 0.0, 1.0)
     b = br_t[classes] * (1.0 + 0.05 * brightness)
     water = np.isin(classes, list(WATER))
