@@ -44,14 +44,15 @@ class Legend:
 
 @lru_cache(maxsize=None)
 def available_legends() -> list[str]:
-    """Land-cover legends defined in ``layers/`` (one YAML file each)."""
-    return sorted(p.stem for p in data_dir("layers").glob("*.yaml"))
+    """Land-cover legends defined in ``layers/`` (one YAML file each, with ``classes``; ``layers/`` also holds other
+    tables, e.g. the red-line activity types, which are not legends)."""
+    return sorted(p.stem for p in data_dir("layers").glob("*.yaml") if "classes" in (load_yaml(p) or {}))
 
 
 def load_legend(name: str) -> Legend:
     path = data_dir("layers") / f"{name}.yaml"
-    if not path.is_file():
-        available = sorted(p.stem for p in data_dir("layers").glob("*.yaml"))
+    if not path.is_file() or name not in available_legends():
+        available = available_legends()
         raise KeyError(f"unknown land-cover legend '{name}' (available: {', '.join(available)})")
     raw = load_yaml(path)
     classes = {int(k): v for k, v in raw["classes"].items()}
