@@ -470,11 +470,12 @@ class _Context:
         lc_to = _majority(self.lc_a[win][m]) if self.lc_a is not None else None
         elong = elongation(m)
         both_lc = self.lc_b is not None and self.lc_a is not None
-        if kind == "development":
-            f = PatchFeatures(frozenset(fired), elong, mean(self.idx_a["NDVI"]), lc_from, lc_to, both_lc)
-        else:
-            f = PatchFeatures(frozenset(fired), elong, mean(self.idx_a["NDVI"]), lc_from, lc_to, both_lc).mirrored(
-                mean(self.idx_b["NDVI"]))
+        # the rules see the median NDVI: mixed edge cells (a misregistered or smeared outline) barely move it
+        ndvi_b_med = float(np.nanmedian(self.idx_b["NDVI"][win][m]))
+        ndvi_a_med = float(np.nanmedian(self.idx_a["NDVI"][win][m]))
+        f = PatchFeatures(frozenset(fired), elong, ndvi_a_med, lc_from, lc_to, both_lc)
+        if kind == "restoration":
+            f = f.mirrored(ndvi_b_med)
         activity, rule = self.table.classify(f)
 
         # change type: expanded when the ring already held the same kind of surface in the before date
@@ -486,9 +487,8 @@ class _Context:
                 like = np.isin(np.pad(self.lc_b[win], pad), list(same_codes))
             elif ring_obs.any():
                 sig = ev.stats
-                ndvi_after = float(np.nanmedian(self.idx_a["NDVI"][win][m]))
                 bsi_after = float(np.nanmedian(self.idx_a["BSI"][win][m]))
-                like = ((np.abs(np.pad(self.idx_b["NDVI"][win], pad) - ndvi_after)
+                like = ((np.abs(np.pad(self.idx_b["NDVI"][win], pad) - ndvi_a_med)
                          <= grow_z * sig["NDVI"]["sigma_delta"])
                         & (np.abs(np.pad(self.idx_b["BSI"][win], pad) - bsi_after)
                            <= grow_z * sig["BSI"]["sigma_delta"]))

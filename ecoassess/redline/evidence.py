@@ -10,8 +10,11 @@ misregistration-tolerant difference and hysteresis regions (thresholds: ``indice
   below every before neighbour). (Also comparing each before-pixel with the after neighbourhood, the symmetric
   test, would erase one-pixel-wide changes: the unchanged after neighbours of a new road explain its before
   value.)
-* A change region (hysteresis, Canny 1986) = 8-connected pixels with |z| ≥ grow_z on the plain difference holding at
-  least one seed with |z| ≥ seed_z on the tolerant difference (or a land-cover transition seed).
+* A change region (hysteresis, Canny 1986) = the 8-connected pixels with |z| ≥ grow_z on the tolerant difference
+  holding at least one seed with |z| ≥ seed_z on it (or a land-cover transition seed), plus a one-cell fringe of
+  pixels with |z| ≥ grow_z on the plain difference: the fringe restores the first row of a change that grows out of
+  a like surface (a town's new edge, whose before neighbourhood holds town), while a whole town outline moved by
+  misregistration, which touches no region, stays out.
 
 Everything here is numpy on one in-memory window; NaN = not observed in either date.
 """
@@ -95,8 +98,8 @@ def change_evidence(before: dict[str, np.ndarray], after: dict[str, np.ndarray],
                     settings: dict | None = None, extra_seeds: np.ndarray | None = None) -> Evidence:
     """Evidence of change per index of ``before``/``after`` (catalog names: NDVI, BSI, NDBI, MNDWI; NaN where not
     observed), over ``observed`` pixels. ``extra_seeds`` (e.g. land-cover transitions) seed regions like the
-    tolerant difference does. ``water_gain`` also needs after MNDWI > ``water_mndwi`` (Xu 2006), ``water_loss``
-    before MNDWI above it; cells that are water in both dates give no other evidence (see the YAML)."""
+    tolerant difference does. ``water_gain`` needs MNDWI ≤ ``water_mndwi`` before and above it after (Xu 2006),
+    ``water_loss`` the reverse; cells that are water in both dates give no other evidence (see the YAML)."""
     s = settings or load_settings()
     rob, hys = s["robust"], s["hysteresis"]
     grow_z, seed_z, size = float(hys["grow_z"]), float(hys["seed_z"]), int(hys["neighbourhood_px"])
@@ -121,20 +124,21 @@ def change_evidence(before: dict[str, np.ndarray], after: dict[str, np.ndarray],
         for sign, tol in (("loss", dec), ("gain", inc)):
             zt = (tol - med) / sigma
             if sign == "loss":
-                grow, seed = zz <= -grow_z, zt <= -seed_z
+                plain, grow, seed = zz <= -grow_z, zt <= -grow_z, zt <= -seed_z
             else:
-                grow, seed = zz >= grow_z, zt >= seed_z
-            grow &= observed
-            seed &= grow
-            if name == "MNDWI":
+                plain, grow, seed = zz >= grow_z, zt >= grow_z, zt >= seed_z
+            allowed = observed.copy()
+            if name == "MNDWI":  # open water appears (gain) or disappears (loss): the class changes (Xu 2006)
                 with np.errstate(invalid="ignore"):
-                    water = (a if sign == "gain" else b) > water_mndwi
-                grow &= water
-                seed &= water
+                    wb, wa = b > water_mndwi, a > water_mndwi
+                allowed &= (wa & ~wb) if sign == "gain" else (wb & ~wa)
             elif stable_water is not None:
-                grow &= ~stable_water
-                seed &= ~stable_water
+                allowed &= ~stable_water
+            plain &= allowed
+            grow &= allowed
+            seed &= grow
             seeds[f"{ev}_{sign}"] = seed
-            all_seeds = seed if extra_seeds is None else seed | (extra_seeds & grow)
-            signals[f"{ev}_{sign}"] = hysteresis(grow, all_seeds)
+            all_seeds = seed if extra_seeds is None else seed | (extra_seeds & plain)
+            core = hysteresis(grow | (extra_seeds & plain if extra_seeds is not None else False), all_seeds)
+            signals[f"{ev}_{sign}"] = core | (plain & ndimage.binary_dilation(core, structure=EIGHT))
     return Evidence(z, seeds, signals, stats)
