@@ -78,8 +78,9 @@ def test_planted_patches_found_with_land_cover(with_land_cover):
     assert all(found.values()), found                       # recall 6/6 ≥ 0.9
     assert all(right)                                       # precision 1.0: nothing on the harvested cropland
     assert p.crs == S.GRID.crs.to_wkt() or p.crs.equals(S.GRID.crs.to_wkt())
-    # harvested cropland (1326 cells: 41×26 + 10×26) is seasonal with land cover of both dates: rejected
-    assert with_land_cover.info["seasonal_rejected_m2"] == pytest.approx((41 * 26 + 10 * 26) * CELL_M2)
+    # harvested cropland (1326 cells: 41×26 + 10×26) and the lake (10×11 = 110 cells) keep their class in the land
+    # cover of both dates: seasonal / water level, rejected
+    assert with_land_cover.info["seasonal_rejected_m2"] == pytest.approx((41 * 26 + 10 * 26 + 10 * 11) * CELL_M2)
     cropland = shapely.union_all([S.cells(5, 46, 5, 31), S.cells(88, 98, 25, 51)])
     assert all(g.intersection(cropland).area == 0 for g in p.geometry)
 
@@ -233,6 +234,39 @@ def test_seasonal_only_difference_makes_no_patch(scene):
     # land cover of the before date alone also rejects cropland that stays cropland-like
     res = run(scene["same_after"], scene["before"], lc=False, land_cover_before=S.landcover_array(S.base_landcover()))
     assert len(res.patches) == 0
+
+
+def test_land_cover_transition_alone_is_a_low_confidence_patch():
+    # grassland ploughed to dry land looks alike in a growing-season median: only the land cover says so
+    rng = np.random.default_rng(4)
+    lc0 = S.base_landcover()
+    lc1 = lc0.copy()
+    lc1[70:86, 41:46] = 12                                              # 16 × 5 cells of grassland in unit A
+    bands_b, bands_a = S.reflectance(lc0, rng), S.reflectance(lc0, rng)  # the imagery shows no change
+    res = detect_patches(S.dataset(bands_b), S.dataset(bands_a), S.units(),
+                         land_cover_before=S.landcover_array(lc0), land_cover_after=S.landcover_array(lc1))
+    assert len(res.patches) == 1
+    row = res.patches.iloc[0]
+    assert (row.activity_type, row.change_type, row.evidence) == ("agriculture", "new", "lc:31->12")
+    assert row.area_m2 == pytest.approx(80 * CELL_M2)
+    # no spectral seed, no signal, land cover agrees: 0.4·0 + 0.3·0 + 0.3·1 = 0.3
+    assert row.confidence == pytest.approx(0.3)
+    # the imagery alone sees nothing there
+    assert len(detect_patches(S.dataset(bands_b), S.dataset(bands_a), S.units()).patches) == 0
+
+
+def test_water_level_on_a_water_class_is_not_a_patch():
+    rng = np.random.default_rng(9)
+    lc = S.base_landcover()
+    lc[88:98, 16:20] = 42                                               # the lake's class reaches its high-water line
+    dry = lc.copy()
+    dry[88:98, 16:20] = 65                                              # the before image: a drawn-down, bare shore
+    bands_b, bands_a = S.reflectance(dry, rng), S.reflectance(lc, rng)
+    with_lc = detect_patches(S.dataset(bands_b), S.dataset(bands_a), S.units(),
+                             land_cover_before=S.landcover_array(lc), land_cover_after=S.landcover_array(lc))
+    assert len(with_lc.patches) == 0
+    alone = detect_patches(S.dataset(bands_b), S.dataset(bands_a), S.units()).patches
+    assert len(alone) == 1 and alone.iloc[0].activity_type == "water" and "water_gain" in alone.iloc[0].evidence
 
 
 def test_restored_quarry_is_reduced():

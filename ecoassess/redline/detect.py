@@ -3,8 +3,12 @@
 boundaries into inside (红线内) and buffer (缓冲区) parts, each typed (activity, change type, confidence).
 
 Thresholds and their sources: ``indices/redline_detection.yaml``; activity types and rules:
-``layers/redline_activity_types.yaml``. Works from imagery alone (no land cover, no QA mask); land cover of one or
-both dates adds transition seeds, rejects seasonal-only cropland differences and types patches.
+``layers/redline_activity_types.yaml``. Works from imagery alone (no land cover, no QA mask). Land cover of both dates is evidence too: a transition into
+a class of the activity rules (cropland, water, built-up, bare; ``lc_to_any``) is development, one from such a
+class to a natural class restoration, even where the imagery shows little (grassland ploughed in spring looks like
+grassland in a May–September median); such patches carry only the land-cover share of the confidence (0.3).
+Land cover of the before date (or both) rejects seasonal-only differences: cropland that stays cropland (harvest,
+green-up, flooding) and water that stays water (water level).
 
 The two dates are read into memory over the grid they share (a red-line window; the stage chooses the window).
 """
@@ -378,10 +382,17 @@ def detect_patches(before: xr.Dataset, after: xr.Dataset, units: gpd.GeoDataFram
     grow_z = float(s["hysteresis"]["grow_z"])
     development = np.logical_or.reduce([ev.signals[k] for k in DEVELOPMENT])
     restored = ev.signals["ndvi_gain"] & ((ev.z["BSI"] <= -grow_z) | (ev.z["NDBI"] <= -grow_z)) & ~development
+    if both_lc:  # land-cover transitions into / out of the activity classes (module docstring)
+        active = np.asarray(sorted({c for r in table.rules for c in r.get("lc_to_any", [])}))
+        into = lc_seed & np.isin(lc_a, active) & observed
+        development |= into
+        restored |= lc_seed & np.isin(lc_b, active) & ~np.isin(lc_a, active) & observed & ~development
     seasonal = np.zeros(observed.shape, dtype=bool)
-    if lc_b is not None:  # cropland before and after (or before only): harvest, green-up, flooding (YAML: seasonal)
-        crop = np.asarray(s["seasonal"]["cropland_codes"])
-        seasonal = np.isin(lc_b, crop) & np.isin(lc_a if lc_a is not None else lc_b, crop)
+    if lc_b is not None:  # the same class kind before and after (or before only): YAML seasonal
+        lc_after = lc_a if lc_a is not None else lc_b
+        for key in ("cropland_codes", "water_codes"):
+            codes = np.asarray(s["seasonal"][key])
+            seasonal |= np.isin(lc_b, codes) & np.isin(lc_after, codes)
         development &= ~seasonal
         restored &= ~seasonal
 
@@ -501,8 +512,6 @@ class _Context:
         cw = s["confidence"]
         seed_names = DEVELOPMENT if kind == "development" else ("ndvi_gain", "bsi_loss", "ndbi_loss")
         seeds = np.logical_or.reduce([ev.seeds[k2][win][m] for k2 in seed_names])
-        if both_lc:
-            seeds |= (self.lc_b[win][m] != self.lc_a[win][m]) & (self.lc_a[win][m] > 0) & (self.lc_b[win][m] > 0)
         kinds = {x.split("_")[0] for x in fired}
         if both_lc:
             agree = 1.0 if (lc_from is not None and lc_to is not None and lc_from != lc_to) else float(
