@@ -170,28 +170,31 @@ def test_split_along_a_diagonal_unit_edge_matches_shapely(with_land_cover):
 def test_cloud_over_part_of_a_change(scene):
     after = {k: v.copy() for k, v in scene["after_growing"].items()}
     cloud = np.zeros((S.N, S.N), dtype=bool)
-    cloud[8:14, 33:46] = True                                          # covers rows 10–13 of the quarry (rows 10–17)
+    cloud[8:13, 33:46] = True                                          # rows 8–12 over rows 10–12 of the quarry
     for k, v in zip(S.ROLES, [0.50, 0.49, 0.48, 0.52, 0.36, 0.26]):   # bright cloud reflectance (sample/spectra)
         after[k][cloud] = v
     res = detect_patches(S.dataset(scene["before"]), S.dataset(after, clear=~cloud), S.units())
-    cloud_poly = S.cells(8, 14, 33, 46)
-    assert all(g.intersection(cloud_poly).area == 0 for g in res.patches.geometry)  # never under the cloud
+    # the flag is grown by 90 m = 3 cells (Fmask's dilation): rows 5–15 × cols 30–48 = 11 × 19 = 209 cells
+    assert res.info["mask_dilation_px"] == 3
+    masked = S.cells(5, 16, 30, 49)
+    assert all(g.intersection(masked).area == 0 for g in res.patches.geometry)   # never under the cloud
     quarry = _row(res.patches, "quarry")
-    # the observed part only: rows 14–17 × cols 35–42 = 4 × 8 = 32 cells = 28 800 m²
-    assert quarry.area_m2.sum() == pytest.approx(32 * CELL_M2, abs=CELL_M2)
+    # the observed part only: rows 16–17 × cols 35–42 = 2 × 8 = 16 cells = 14 400 m²
+    assert quarry.area_m2.sum() == pytest.approx(16 * CELL_M2, abs=CELL_M2)
     assert "partly_unobserved" in quarry.iloc[0].evidence
     units = res.units.set_index("unit_id")
     assert list(res.units.columns) == UNIT_COLUMNS
-    # the cloud lies in unit A: 6 × 13 cells = 78 × 900 = 70 200 m²; unit A = 100 × 50 cells = 4.5 km²
-    assert units.loc["HX-A", "not_observable_m2"] == pytest.approx(78 * CELL_M2)
+    # all 209 cells lie in unit A (cols < 50): 188 100 m² not observable; unit A = 100 × 50 cells = 4.5 km²
+    assert units.loc["HX-A", "not_observable_m2"] == pytest.approx(209 * CELL_M2)
     assert units.loc["HX-A", "area_m2"] == pytest.approx(100 * 50 * CELL_M2)
-    assert units.loc["HX-A", "observed_m2"] == pytest.approx((5000 - 78) * CELL_M2)
+    assert units.loc["HX-A", "observed_m2"] == pytest.approx((5000 - 209) * CELL_M2)
     assert units.loc["HX-B", "not_observable_m2"] == pytest.approx(0.0)
-    # the same cloud as no data (NaN, no mask band) gives the same patches and the same unobservable area
+    # the same cloud as no data (NaN, no mask band; not grown): quarry rows 13–17 = 40 cells, 5 × 13 = 65 cells lost
     nan_after = {k: np.where(cloud, np.nan, v).astype("float32") for k, v in after.items()}
     res2 = detect_patches(S.dataset(scene["before"]), S.dataset(nan_after), S.units())
-    assert sorted(res2.patches.area_m2) == sorted(res.patches.area_m2)
-    assert res2.units.not_observable_m2.tolist() == res.units.not_observable_m2.tolist()
+    assert all(g.intersection(S.cells(8, 13, 33, 46)).area == 0 for g in res2.patches.geometry)
+    assert _row(res2.patches, "quarry").area_m2.sum() == pytest.approx(40 * CELL_M2, abs=CELL_M2)
+    assert res2.units.set_index("unit_id").loc["HX-A", "not_observable_m2"] == pytest.approx(65 * CELL_M2)
 
 
 def test_half_pixel_misregistration(scene):

@@ -84,9 +84,10 @@ def _same_grid(a: AnalysisGrid, b: AnalysisGrid) -> bool:
             and np.allclose(tuple(a.transform)[:6], tuple(b.transform)[:6], rtol=0, atol=1e-6 * a.resolution))
 
 
-def _bands(ds: xr.Dataset, label: str) -> tuple[dict, np.ndarray]:
-    """Reflectance per role (float64, NaN = not observed) and where this date was observed (all roles finite,
-    ``clear`` True, ``mask`` False)."""
+def _bands(ds: xr.Dataset, label: str, dilate_px: int = 0) -> tuple[dict, np.ndarray]:
+    """Reflectance per role (float64, NaN = not observed) and where this date was observed: all roles finite,
+    ``clear`` True and ``mask`` False, the flagged cells grown by ``dilate_px`` cells (cloud and shadow edges
+    that the flags miss; YAML ``mask_dilation_m``)."""
     path = _name(ds, label)
     missing = [r for r in ROLES if r not in ds.data_vars]
     if missing:
@@ -100,6 +101,7 @@ def _bands(ds: xr.Dataset, label: str) -> tuple[dict, np.ndarray]:
                              expected="numeric surface reflectance")
         out[role] = np.asarray(arr.values, dtype="float64")
     observed = np.logical_and.reduce([np.isfinite(v) for v in out.values()])
+    flagged = np.zeros(observed.shape, dtype=bool)
     for name, clear_when in (("clear", True), ("mask", False)):
         if name in ds.data_vars:
             m = _plane(ds[name], name, path).values
@@ -107,7 +109,10 @@ def _bands(ds: xr.Dataset, label: str) -> tuple[dict, np.ndarray]:
                 raise InputError(f"holds {m.dtype} values", path=path, field=name, expected="a boolean mask")
             flag = np.asarray(m, dtype="float64")
             flag = np.where(np.isfinite(flag), flag != 0, False if clear_when else True)
-            observed &= flag if clear_when else ~flag
+            flagged |= ~flag if clear_when else flag
+    if dilate_px > 0 and flagged.any():
+        flagged = ndimage.binary_dilation(flagged, structure=EIGHT, iterations=dilate_px)
+    observed &= ~flagged
     return out, observed
 
 
@@ -359,8 +364,9 @@ def detect_patches(before: xr.Dataset, after: xr.Dataset, units: gpd.GeoDataFram
     units_g = _prepare_units(units, grid.crs, unit_id_field, unit_name_field)
     counties_g = _prepare_counties(counties, grid.crs, county_code_field, county_name_field)
 
-    bands_b, obs_b = _bands(before, "before")
-    bands_a, obs_a = _bands(after, "after")
+    dilate_px = int(np.ceil(float(s["mask_dilation_m"]) / grid.resolution - 1e-9))
+    bands_b, obs_b = _bands(before, "before", dilate_px)
+    bands_a, obs_a = _bands(after, "after", dilate_px)
     observed = obs_b & obs_a
     idx_b, idx_a = _indices(bands_b), _indices(bands_a)
     for n in INDICES:
@@ -421,7 +427,7 @@ def detect_patches(before: xr.Dataset, after: xr.Dataset, units: gpd.GeoDataFram
                "after_sensor": after_sensor or after.attrs.get("sensor")}
     min_part = float(s["min_part_cells"]) * cell
     patches = _split(records, geoms, units_g, counties_g, buffer, min_part, grid, table, periods)
-    info = {"mmu_m2": mmu, "buffer_m": buffer, "cell_area_m2": cell, "settings_version": s.get("version"),
+    info = {"mmu_m2": mmu, "buffer_m": buffer, "cell_area_m2": cell, "mask_dilation_px": dilate_px, "settings_version": s.get("version"),
             "activity_table": table.path, "activity_table_version": table.version,
             "land_cover": {"before": lc_b is not None, "after": lc_a is not None, "legend": legend},
             "seasonal_rejected_m2": float((seasonal & observed).sum() * cell),
