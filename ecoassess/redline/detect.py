@@ -339,8 +339,12 @@ def detect_patches(before: xr.Dataset, after: xr.Dataset, units: gpd.GeoDataFram
     A patch is drawn only where both dates were observed; ``result.units`` gives each unit's area not observable.
     ``mmu_m2`` default: ``mmu_cells`` (9) cells of the grid, 8100 m² at 30 m (see the YAML for why); it applies to the
     whole patch, before the split into inside / buffer parts. ``land_cover_*``: class rasters of ``legend`` on the
-    same grid. ``fvc_endmembers``: (NDVI_soil, NDVI_veg) for both dates, default each date's 5 %/95 % quantiles.
-    Periods and sensors default to the Datasets' ``period`` / ``sensor`` attributes.
+    same grid; with the before date's alone, cropland stays cropland for the seasonal rule, so construction on
+    cropland is then missed: give both dates. Without land cover a harvested field cannot be told from a cleared
+    one (nor crop green-up from restoration): compare dates of the same season. ``fvc_endmembers``: (NDVI_soil, NDVI_veg) for both dates, default each date's 5 %/95 % quantiles.
+    Periods and sensors default to the Datasets' ``period`` / ``sensor`` attributes. The spectral columns
+    (ndvi/fvc before/after), activity, change type and confidence are those of the whole patch, repeated on
+    each of its parts.
     """
     s = settings or load_settings()
     table = activity_table if isinstance(activity_table, ActivityTable) else load_activity_table(activity_table)
