@@ -136,12 +136,19 @@ def validate(config, as_json):
 @click.option("--stop-on-error", is_flag=True, help="Stop at the first failing year instead of reporting it.")
 @click.option("--memory-budget-mb", type=click.FloatRange(min=0), default=None,
               help="Memory (MiB) for layers kept between passes; more is spilled to disk (overrides run.memory_budget_mb).")
+@click.option("--stage", "stages", multiple=True,
+              help="Run only this stage (repeatable) and the stages it needs; default: every stage the config enables.")
 @click.pass_context
-def run(ctx, config, out, force, scheduler, stop_on_error, memory_budget_mb):
+def run(ctx, config, out, force, scheduler, stop_on_error, memory_budget_mb, stages):
     """Run the assessment of CONFIG into OUT."""
     from ecoassess.store import usable_out_dir
     from ecoassess.validate import validate_config
 
+    if stages:  # an unknown stage name is said before anything is read
+        from ecoassess.pipeline import STAGES
+        from ecoassess.stages.base import select_stages
+
+        select_stages(STAGES, stages)
     ctx.obj["out"] = out  # named when the disk fills up
     # before the inputs are checked: a folder that cannot be used is said at once; with --force, the subfolder
     # chosen here is the one the run writes (so that the choice is made, and said, once)
@@ -152,7 +159,7 @@ def run(ctx, config, out, force, scheduler, stop_on_error, memory_budget_mb):
         cfg.run.on_error = "stop"
     if memory_budget_mb is not None:
         cfg.run.memory_budget_mb = memory_budget_mb
-    _run_and_report(cfg, out, scheduler, ctx.obj["quiet"])
+    _run_and_report(cfg, out, scheduler, ctx.obj["quiet"], stages=list(stages) or None)
 
 
 @main.command()
@@ -178,10 +185,10 @@ def demo(ctx, out, sample_dir, seed, scale, force, scheduler):
     _run_and_report(validate_config(config_path), out, scheduler, ctx.obj["quiet"], force)
 
 
-def _run_and_report(cfg, out, scheduler, quiet, force=False):
+def _run_and_report(cfg, out, scheduler, quiet, force=False, stages=None):
     from ecoassess.pipeline import run as run_pipeline
 
-    result = run_pipeline(cfg, out, scheduler=scheduler, quiet=quiet, force=force)
+    result = run_pipeline(cfg, out, scheduler=scheduler, quiet=quiet, force=force, stages=stages)
     if not quiet:
         _print_outputs(result, cfg.outputs.tables)
         if result.warnings:

@@ -18,7 +18,8 @@ from pydantic import BaseModel
 from ecoassess.config import AssessmentConfig
 from ecoassess.errors import EcoassessError, InputError
 from ecoassess.grid import AnalysisGrid
-from ecoassess.stages.base import RunContext, RunInputs, RunResult, check_stage_order, open_year_scenes
+from ecoassess.stages.base import (RunContext, RunInputs, RunResult, check_stage_order, open_year_scenes,
+                                   select_stages)
 from ecoassess.stages.ei import EiStage
 from ecoassess.stages.rsei import RseiStage
 from ecoassess.stages.scene_quality import SceneQualityStage
@@ -104,8 +105,12 @@ def compute_indices(config: AssessmentConfig, names: list[str], out, *, year: in
                              "share_outside_valid_range": share_outside_range(layer, catalog[name].valid_range)}
     return written
 
-def run(config, out, *, scheduler: str | None = None, quiet: bool = False, force: bool = False) -> RunResult:
+def run(config, out, *, scheduler: str | None = None, quiet: bool = False, force: bool = False,
+        stages=None) -> RunResult:
     """Run the assessment of ``config`` (a loaded config or a path to assessment.yaml) into folder ``out``.
+
+    ``stages``: names of the stages to run (e.g. ``["redline"]``, what ``ecoassess redline`` runs), with the
+    stages whose products they need; default every stage of :data:`STAGES` the config enables.
 
     ``out`` is replaced only when it is empty or holds earlier ecoassess results (:mod:`ecoassess.store`); with
     ``force``, a folder holding other files gets the results in a new subfolder instead of refusing. A run
@@ -121,6 +126,7 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False, force
 
     from ecoassess.validate import validate_config
 
+    selected = select_stages(STAGES, stages)   # an unknown stage name is said before the inputs are read
     config = validate_config(config)
     out = usable_out_dir(out, force=force)
     timer = RunTimer()
@@ -146,7 +152,7 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False, force
             result = RunResult(out_dir=out, grid=grid, warnings=opened.warnings)
             store.parts = Parts(store, result, key)
             ctx = RunContext(config, grid, study_area, zone_sets, inside, store, timer, result, opened)
-            run_stages(ctx, STAGES)
+            run_stages(ctx, selected)
             ctx.products.clear()  # the shared layers and opened inputs are no longer needed: free their memory
             opened.clear()
             with timer.stage("manifest"):

@@ -27,7 +27,7 @@ import pandas as pd
 import xarray as xr
 
 from ecoassess.config import AssessmentConfig
-from ecoassess.errors import DiskSpaceError
+from ecoassess.errors import DiskSpaceError, InputError
 from ecoassess.grid import AnalysisGrid
 
 log = logging.getLogger(__name__)
@@ -227,6 +227,24 @@ def check_stage_order(stages) -> None:
         if missing:
             raise ValueError(f"stage {stage.name!r} needs {', '.join(missing)}, which no earlier stage provides")
         provided.update(stage.provides)
+
+
+def select_stages(stages, only=None) -> tuple:
+    """The stages of ``stages`` named in ``only`` and every earlier stage whose products they need (transitively),
+    in run order; all of them when ``only`` is None. An unknown name is an :class:`InputError` listing the names."""
+    stages = tuple(stages)
+    if only is None:
+        return stages
+    names = [s.name for s in stages]
+    unknown = [n for n in only if n not in names]
+    if unknown:
+        raise InputError(f"unknown stage(s) {', '.join(map(repr, unknown))}", field="stages",
+                         expected=f"one of {', '.join(names)}")
+    wanted = set(only)
+    for stage in reversed(stages):          # a stage's needs are provided by earlier stages (check_stage_order)
+        if stage.name in wanted:
+            wanted.update(s.name for s in stages if set(s.provides) & set(stage.needs))
+    return tuple(s for s in stages if s.name in wanted)
 
 
 # -- opening the configured inputs (what RunInputs caches) ---------------------------------------------------------
