@@ -153,6 +153,7 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False, force
             store.parts = Parts(store, result, key)
             ctx = RunContext(config, grid, study_area, zone_sets, inside, store, timer, result, opened)
             run_stages(ctx, selected)
+            write_alerts(ctx)
             ctx.products.clear()  # the shared layers and opened inputs are no longer needed: free their memory
             opened.clear()
             with timer.stage("manifest"):
@@ -201,6 +202,21 @@ def run_stages(ctx: RunContext, stages) -> None:
             ctx.failed(stage.name, exc)
     if not ctx.result.tables:
         raise EcoassessError("no part of the run completed:\n  " + "\n  ".join(ctx.result.problems))
+
+
+def write_alerts(ctx: RunContext) -> None:
+    """The run's early warnings (预警) of every stage as one table, ``early_warnings``, when there are any."""
+    import pandas as pd
+
+    from ecoassess.stages.base import ALERT_COLUMNS
+    from ecoassess.stages.common import formats
+
+    if not ctx.result.alerts:
+        return
+    table = pd.DataFrame(ctx.result.alerts, columns=list(ALERT_COLUMNS))
+    ctx.store.write_table("early_warnings", table, **formats(ctx.config),
+                          description="early warnings (预警) of the run, one row per finding, with rule and source")
+    ctx.result.tables["early_warnings"] = table
 
 
 def _results_folders_of(out: Path):

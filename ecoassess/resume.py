@@ -130,8 +130,8 @@ class Parts:
     def _snapshot(self) -> dict:
         r = self.result
         return {"tables": dict(r.tables), "layers": dict(r.layers), "maps": dict(r.maps),
-                "manifest": copy.deepcopy(r.manifest), "problems": len(r.problems),
-                "registry": dict(self.store._registry)}
+                "manifest": copy.deepcopy(r.manifest), "problems": len(r.problems), "warnings": len(r.warnings),
+                "alerts": len(r.alerts), "registry": dict(self.store._registry)}
 
     def _delta(self, before: dict) -> dict:
         r = self.result
@@ -139,7 +139,8 @@ class Parts:
                    for field in ("tables", "layers", "maps")}
         changed["manifest"] = {k: v for k, v in r.manifest.items() if k not in before["manifest"]
                                or before["manifest"][k] != v}
-        changed["problems"] = r.problems[before["problems"]:]
+        for field in ("problems", "warnings", "alerts"):   # lists the part appended to
+            changed[field] = getattr(r, field)[before[field]:]
         changed["registry"] = {k: v for k, v in self.store._registry.items() if before["registry"].get(k) != v}
         return changed
 
@@ -148,7 +149,8 @@ class Parts:
             self.store.write_table(name, table, **options)
         for field in ("tables", "layers", "maps", "manifest"):
             getattr(self.result, field).update(record[field])
-        self.result.problems.extend(record["problems"])
+        for field in ("problems", "warnings", "alerts"):
+            getattr(self.result, field).extend(record.get(field, []))
         self.store._registry.update(record["registry"])
 
 

@@ -1,0 +1,48 @@
+"""The run's early-warning rows (预警): added by stages with RunContext.alert, kept when a part is resumed."""
+
+from pathlib import Path
+
+import pytest
+
+from ecoassess.resume import Parts
+from ecoassess.stages.base import ALERT_COLUMNS, RunContext, RunResult
+
+
+class _Store:
+    """What Parts needs of a results store: a staging folder, a recorder slot and the file registry."""
+
+    def __init__(self, staging: Path):
+        self.staging, self.recorder, self._registry = staging, None, {}
+
+
+def _ctx(result):
+    return RunContext(config=None, grid=None, study_area=None, zone_sets={}, inside=None, store=None, timer=None,
+                      result=result, inputs=None)
+
+
+def test_an_alert_has_every_column_and_refuses_unknown_ones():
+    result = RunResult(out_dir=Path("."), grid=None)
+    ctx = _ctx(result)
+    ctx.alert(stage="network", rule="air_annual_mean", message="PM2.5 annual mean 41 > 35 µg/m³",
+              county_code="519901", subject_type="station", subject_id="A01", indicator="pm25", value=41.0,
+              limit=35.0, unit="µg/m³", source="GB 3095-2012 Table 1")
+    assert list(result.alerts[0]) == list(ALERT_COLUMNS)
+    assert result.alerts[0]["value"] == 41.0 and result.alerts[0]["county_name"] is None
+    with pytest.raises(ValueError, match="threshold"):
+        ctx.alert(stage="network", rule="x", message="m", threshold=3)
+
+
+def test_alerts_and_warnings_of_a_part_come_back_when_the_part_is_reused(tmp_path):
+    first = RunResult(out_dir=tmp_path, grid=None)
+    parts = Parts(_Store(tmp_path), first, key="k")
+
+    def part():
+        _ctx(first).alert(stage="redline", rule="new_patch_inside", message="new patch HX-1 in unit U1")
+        first.warnings.append("a scene without a cloud mask")
+        return 7
+
+    assert parts.run("redline", part) == 7
+    second = RunResult(out_dir=tmp_path, grid=None)
+    again = Parts(_Store(tmp_path), second, key="k")
+    assert again.run("redline", lambda: pytest.fail("a completed part must not run again")) == 7
+    assert second.alerts == first.alerts and second.warnings == ["a scene without a cloud mask"]
