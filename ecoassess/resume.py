@@ -55,6 +55,9 @@ def staging_run_key(staging: Path) -> str | None:
 def _records(staging: Path) -> dict[str, dict]:
     records = {}
     for path in sorted((Path(staging) / RESUME_DIR).glob("*.pkl")):
+        if path.name.startswith("."):  # a record being written when the run was killed (files.atomic_path)
+            path.unlink(missing_ok=True)
+            continue
         try:
             with open(path, "rb") as fh:
                 record = pickle.load(fh)  # written by this package into the user's own staging folder

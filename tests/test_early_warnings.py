@@ -46,3 +46,16 @@ def test_alerts_and_warnings_of_a_part_come_back_when_the_part_is_reused(tmp_pat
     again = Parts(_Store(tmp_path), second, key="k")
     assert again.run("redline", lambda: pytest.fail("a completed part must not run again")) == 7
     assert second.alerts == first.alerts and second.warnings == ["a scene without a cloud mask"]
+
+
+def test_a_record_half_written_when_the_run_was_killed_is_removed_without_a_warning(tmp_path, caplog):
+    from ecoassess.files import RESUME_DIR
+    from ecoassess.resume import _records
+
+    first = RunResult(out_dir=tmp_path, grid=None)
+    Parts(_Store(tmp_path), first, key="k").run("ei", lambda: 1)
+    half = tmp_path / RESUME_DIR / ".0123456789abcdef.pkl.4242.tmp.pkl"
+    half.write_bytes(b"\x80\x05half")
+    with caplog.at_level("WARNING"):
+        assert list(_records(tmp_path)) == ["ei"]
+    assert not half.exists() and "cannot be read" not in caplog.text

@@ -439,7 +439,10 @@ def test_kill_9_twice_then_the_same_command_gives_byte_identical_results_and_reu
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         records = tmp_path / f"res.partial-{proc.pid}" / ".ecoassess-resume"
         deadline = time.monotonic() + 120
-        while len(list(records.glob("*.pkl"))) < parts_done and proc.poll() is None and time.monotonic() < deadline:
+        def done():  # completed records only: ".<name>.pkl.<pid>.tmp.pkl" is one still being written
+            return [p for p in records.glob("*.pkl") if not p.name.startswith(".")]
+
+        while len(done()) < parts_done and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
