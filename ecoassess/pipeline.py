@@ -22,6 +22,7 @@ from ecoassess.stages.base import RunContext, RunInputs, RunResult, check_stage_
 from ecoassess.stages.ei import EiStage
 from ecoassess.stages.rsei import RseiStage
 from ecoassess.stages.vegetation import VegetationStage
+from ecoassess.stages.vegetation_change import VegetationChangeStage
 
 __all__ = ["STAGES", "RunResult", "run", "compute_indices", "read_study_area", "build_grid", "read_zone_sets"]
 
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 #: The stages of a run, in order (ecoassess/stages/base.py: the contract). Adding a stage = its module + a line here.
-STAGES = (VegetationStage(), RseiStage(), EiStage())
+STAGES = (VegetationStage(), VegetationChangeStage(), RseiStage(), EiStage())
 check_stage_order(STAGES)
 
 
@@ -260,11 +261,13 @@ def _catalog_versions() -> dict:
 
     from ecoassess.assess.erosion import rusle_table
     from ecoassess.assess.hj192_coefficients import load_hj192
+    from ecoassess.layers.vegetation_change import change_spec
     from ecoassess.legends import available_legends
 
     versions = {"indices/spectral.yaml": load_catalog().version, "indices/rsei.yaml": rsei_spec()["version"],
                 "indices/statistics_table.yaml": statistics_spec()["version"],
-                "indices/hj192_2015.yaml": load_hj192().version, "indices/rusle.yaml": rusle_table().get("version", "")}
+                "indices/hj192_2015.yaml": load_hj192().version, "indices/rusle.yaml": rusle_table().get("version", ""),
+                "indices/vegetation_change.yaml": change_spec()["version"]}
     versions.update({f"layers/{name}.yaml": load_legend(name).version for name in available_legends()})
     return versions
 
