@@ -239,3 +239,68 @@ def test_bad_periods_and_breaks_are_named(mudflow, change, message):
     text = _problems(mudflow, change, f"bad_{abs(hash(str(change)))}.yaml")
     assert message in text, text
     assert "Traceback" not in text
+
+
+# -- the sample area: Sentinel-2 products with SCL clouds, water from land cover -----------------------------------
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    from ecoassess.sample import write_sample
+
+    return write_sample(tmp_path_factory.mktemp("sample"), seed=0, scale=1)
+
+
+def test_the_sample_compares_baseline_and_assessment_year_by_default(sample, tmp_path):
+    from ecoassess.pipeline import run
+
+    result = run(sample, tmp_path / "out")
+    assert not result.problems, result.problems
+    t = result.tables["county_vegetation_change"]
+    assert set(t["before"]) == {"2023"} and set(t["after"]) == {"2024"} and len(t) == 5  # 4 counties + whole area
+    classes = [c for c in t.columns if c.startswith("ndvi_") and c.endswith("_km2")]
+    np.testing.assert_allclose(t[classes].sum(axis=1), t["valid_km2"], rtol=1e-9)
+    np.testing.assert_allclose(t[["valid_km2", "masked_km2", "nodata_km2", "area_outside_km2"]].sum(axis=1),
+                               t["area_km2"], rtol=1e-9)
+    # ΔNDVI is the difference of the two years' NDVI layers (read back from their COGs) wherever it is defined
+    read = {k: rasterio.open(result.layers[k]).read(1) for k in ("ndvi_2023", "ndvi_2024", "ndvi_change_2023_2024")}
+    delta = read["ndvi_change_2023_2024"]
+    both = np.isfinite(delta)
+    assert both.mean() > 0.5
+    np.testing.assert_allclose(delta[both], (read["ndvi_2024"] - read["ndvi_2023"])[both], atol=1e-6)
+    # cells with NDVI on both dates but no change are masked (water of the land cover, clouds) on either date
+    masked_out = np.isfinite(read["ndvi_2023"]) & np.isfinite(read["ndvi_2024"]) & ~both
+    assert masked_out.any() and t.set_index("code").loc["000000", "masked_km2"] > 0
+    # one pair of end-members for both years (pooled), recorded with the table and the manifest
+    assert set(t["fvc_endmembers"]) == {"5 %/95 % quantiles of the valid NDVI of both dates pooled (STANDARDS §4)"}
+    assert result.manifest["extra"]["vegetation_change"]["fvc_endmembers"]["ndvi_soil"] == t["ndvi_soil"].iloc[0]
+
+
+def test_two_periods_inside_one_year_on_the_sample(sample):
+    """May 2024 against September 2024 (each one Sentinel-2 scene): ΔNDVI is the two scenes' own NDVI difference,
+    computed here with numpy on their clear, non-water pixels."""
+    from ecoassess.config import PeriodSpec
+    from ecoassess.pipeline import build_grid, read_study_area, read_zone_sets
+    from ecoassess.stages.base import RunInputs
+    from ecoassess.stages.vegetation_change import period_ndvi, vegetation_change
+
+    config = ecoassess.load_config(sample)
+    study_area = read_study_area(config)
+    grid = build_grid(config, study_area)
+    inputs = RunInputs(config, grid)
+    inside = read_zone_sets(config, study_area, grid, inputs)["county"].covered()
+    may = period_ndvi(config, "before", PeriodSpec(year=2024, months=[5]), grid, inside, inputs)
+    sep = period_ndvi(config, "after", PeriodSpec(year=2024, months=[9]), grid, inside, inputs)
+    assert [d.isoformat() for d in may.dates] == ["2024-05-22"] and [d.isoformat() for d in sep.dates] == ["2024-09-04"]
+    got = vegetation_change(config, may, sep).ndvi_change.values
+
+    scenes = {s.date.isoformat(): s for s in inputs.scenes(2024)}
+    water = inputs.water(2024).values
+    def own_ndvi(scene):
+        red, nir = scene.bands["red"].values.astype("float64"), scene.bands["nir"].values.astype("float64")
+        with np.errstate(all="ignore"):
+            value = (nir - red) / (nir + red)
+        return np.where(scene.clear.values & ~water & inside.values, value, np.nan)
+    expected = own_ndvi(scenes["2024-09-04"]) - own_ndvi(scenes["2024-05-22"])
+    assert np.array_equal(np.isfinite(got), np.isfinite(expected))
+    assert np.isfinite(got).mean() > 0.3                # clouds of two dates leave less than one year's composite
+    np.testing.assert_allclose(got[np.isfinite(got)], expected[np.isfinite(expected)], atol=2e-6)
