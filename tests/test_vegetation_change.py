@@ -304,3 +304,29 @@ def test_two_periods_inside_one_year_on_the_sample(sample):
     assert np.array_equal(np.isfinite(got), np.isfinite(expected))
     assert np.isfinite(got).mean() > 0.3                # clouds of two dates leave less than one year's composite
     np.testing.assert_allclose(got[np.isfinite(got)], expected[np.isfinite(expected)], atol=2e-6)
+
+
+def test_a_period_across_new_year_takes_scenes_of_both_years_with_the_monthly_max_composite(mudflow):
+    """Before = 2023-12-01 … 2024-03-31: the scenes of imagery.2023 and imagery.2024 in it (2023-12-20, 2024-03-10);
+    imagery.2023 serves only the period, so its scene outside composite.months is no problem for validate."""
+    from ecoassess.pipeline import run
+
+    raw = yaml.safe_load((mudflow / "assessment.yaml").read_text(encoding="utf-8"))
+    # December: NDVI 0.7 in A ((0.255 - 0.045)/0.3), 0.8 in B
+    raw["imagery"]["2023"] = [_scene(mudflow, "s1220", "2023-12-20", _fields((0.045, 0.255), (0.045, 0.255),
+                                                                                (0.05, 0.45)))]
+    raw["composite"] = {"method": "monthly_max_ndvi"}
+    raw["vegetation_change"] = {"before": {"start": "2023-12-01", "end": "2024-03-31"},
+                                "after": {"year": 2024, "months": [8]}}
+    path = mudflow / "winter.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    result = run(path, mudflow / "out_winter")
+    assert not result.problems, result.problems
+    t = result.tables["county_vegetation_change"].set_index("code")
+    assert t.loc["519901", "before_dates"] == "2023-12-20, 2024-03-10" and set(t["before"]) == {"20231201-20240331"}
+    a = t.loc["519901"]
+    # monthly maximum, then the mean over the months: A (0.7 + 0.5)/2 = 0.6 before; after (0 + 0.5)/2
+    assert (a["ndvi_before_mean"], a["ndvi_after_mean"], a["ndvi_change_mean"]) == pytest.approx((0.6, 0.25, -0.35),
+                                                                                                 abs=1e-6)
+    # buried half 0.6 → 0 (Δ -0.6: marked); other half 0.6 → 0.5 (Δ -0.1: -0.2 < -0.1 <= -0.05, slight)
+    assert (a["ndvi_marked_decrease_km2"], a["ndvi_slight_decrease_km2"]) == pytest.approx((8, 8))
