@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 #: The stages of a run, in order (ecoassess/stages/base.py: the contract). Adding a stage = its module + a line here.
-STAGES = (VegetationStage(), VegetationChangeStage(), RseiStage(), EiStage())
+STAGES = (VegetationStage(), RseiStage(), EiStage(), VegetationChangeStage())
 check_stage_order(STAGES)
 
 
