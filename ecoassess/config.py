@@ -229,12 +229,19 @@ class PeriodSpec(_Strict):
 
     @property
     def label(self) -> str:
-        """For layer names and tables: ``2024``, ``2024m3-4`` (months 3 and 4), ``20240301-20240430``."""
+        """For layer names and tables: ``2024``, ``2024m3-5`` (March to May), ``2024m3.5`` (March and May),
+        ``20240301-20240430``."""
         if self.start is not None:
             return f"{self.start:%Y%m%d}-{self.end:%Y%m%d}"
         if self.months is None:
             return str(self.year)
-        return f"{self.year}m" + "-".join(str(m) for m in sorted(set(self.months)))
+        runs: list[list[int]] = []
+        for m in sorted(set(self.months)):
+            if runs and m == runs[-1][-1] + 1:
+                runs[-1].append(m)
+            else:
+                runs.append([m])
+        return f"{self.year}m" + ".".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
 
 
 def _ascending_breaks(value):

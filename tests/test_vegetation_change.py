@@ -330,3 +330,18 @@ def test_a_period_across_new_year_takes_scenes_of_both_years_with_the_monthly_ma
                                                                                                  abs=1e-6)
     # buried half 0.6 → 0 (Δ -0.6: marked); other half 0.6 → 0.5 (Δ -0.1: -0.2 < -0.1 <= -0.05, slight)
     assert (a["ndvi_marked_decrease_km2"], a["ndvi_slight_decrease_km2"]) == pytest.approx((8, 8))
+
+
+@pytest.mark.parametrize("period, label, span", [
+    ({"year": 2024}, "2024", ("2024-05-01", "2024-09-30")),                 # composite.months 5-9
+    ({"year": 2024, "months": [3, 4, 5]}, "2024m3-5", ("2024-03-01", "2024-05-31")),
+    ({"year": 2024, "months": [5, 3, 8, 4]}, "2024m3-5.8", ("2024-03-01", "2024-08-31")),
+    ({"year": 2024, "months": [12]}, "2024m12", ("2024-12-01", "2024-12-31")),
+    ({"year": 2024, "months": [2]}, "2024m2", ("2024-02-01", "2024-02-29")),  # a leap year
+    ({"start": "2023-12-15", "end": "2024-01-10"}, "20231215-20240110", ("2023-12-15", "2024-01-10")),
+])
+def test_period_labels_and_spans(period, label, span):
+    from ecoassess.config import PeriodSpec
+
+    p = PeriodSpec.model_validate(period)
+    assert p.label == label and tuple(d.isoformat() for d in p.span([5, 6, 7, 8, 9])) == span
