@@ -180,6 +180,96 @@ class FvcSpec(_Strict):
         return self
 
 
+class PeriodSpec(_Strict):
+    """One date of a vegetation change: ``{year}`` (that year's composite, as the vegetation stage makes it),
+    ``{year, months}`` (the scenes of ``imagery.<year>`` acquired in those months) or ``{start, end}`` (the scenes
+    of the imagery years between, acquired from ``start`` to ``end`` inclusive). Two periods may lie in one year:
+    before and after an event."""
+
+    year: int | None = Field(None, ge=1972, le=2100)
+    months: list[Annotated[int, Field(ge=1, le=12)]] | None = Field(None, min_length=1)
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self):
+        dates = self.start is not None or self.end is not None
+        if dates and (self.year is not None or self.months is not None):
+            raise ValueError("give either year (and months) or start and end dates, not both")
+        if dates and (self.start is None or self.end is None):
+            raise ValueError("give both start and end (YYYY-MM-DD)")
+        if not dates and self.year is None:
+            raise ValueError("give year (and optionally months), or start and end dates (YYYY-MM-DD)")
+        if dates and self.start > self.end:
+            raise ValueError(f"start {self.start} is after end {self.end}")
+        return self
+
+    def span(self, default_months) -> tuple[dt.date, dt.date]:
+        """First and last day the period can take scenes from (``default_months``: ``composite.months``)."""
+        if self.start is not None:
+            return self.start, self.end
+        months = sorted(self.months or default_months)
+        last = dt.date(self.year + (months[-1] == 12), months[-1] % 12 + 1, 1) - dt.timedelta(days=1)
+        return dt.date(self.year, months[0], 1), last
+
+    @property
+    def years(self) -> list[int]:
+        """The imagery years the period takes scenes from."""
+        return [self.year] if self.year is not None else list(range(self.start.year, self.end.year + 1))
+
+    @property
+    def whole_year(self) -> bool:
+        """Whether the period is the year's own composite (``composite.months``)."""
+        return self.year is not None and self.months is None
+
+    def contains(self, date: dt.date, default_months) -> bool:
+        if self.start is not None:
+            return self.start <= date <= self.end
+        return date.year == self.year and date.month in (self.months or default_months)
+
+    @property
+    def label(self) -> str:
+        """For layer names and tables: ``2024``, ``2024m3-5`` (March to May), ``2024m3.5`` (March and May),
+        ``20240301-20240430``."""
+        if self.start is not None:
+            return f"{self.start:%Y%m%d}-{self.end:%Y%m%d}"
+        if self.months is None:
+            return str(self.year)
+        runs: list[list[int]] = []
+        for m in sorted(set(self.months)):
+            if runs and m == runs[-1][-1] + 1:
+                runs[-1].append(m)
+            else:
+                runs.append([m])
+        return f"{self.year}m" + ".".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
+
+
+def _ascending_breaks(value):
+    if value is not None and not (value[0] < value[1] <= 0 <= value[2] < value[3]):
+        raise ValueError(f"breaks {value} must satisfy b0 < b1 <= 0 <= b2 < b3 (e.g. [-0.2, -0.05, 0.05, 0.2])")
+    return value
+
+
+Breaks = Annotated[list[float], Field(min_length=4, max_length=4), AfterValidator(_ascending_breaks)]
+
+
+class VegetationChangeSpec(_Strict):
+    """ΔNDVI / ΔFVC between two dates (issue 18 item 7). ``before``/``after``: two periods (default: baseline_year
+    and year); ``ndvi_breaks``/``fvc_breaks``: the four class breaks (default: indices/vegetation_change.yaml)."""
+
+    enabled: bool = True
+    before: PeriodSpec | None = None
+    after: PeriodSpec | None = None
+    ndvi_breaks: Breaks | None = None
+    fvc_breaks: Breaks | None = None
+
+    @model_validator(mode="after")
+    def _both(self):
+        if (self.before is None) != (self.after is None):
+            raise ValueError("give both before and after periods, or neither (baseline_year and year)")
+        return self
+
+
 class MaskingSpec(_Strict):
     """Which quality classes count as not clear (defaults: the readers' defaults)."""
 
@@ -322,6 +412,7 @@ class AssessmentConfig(_Strict):
     imagery: dict[int, list[SceneSpec]] = Field(default_factory=dict)
     composite: CompositeSpec = Field(default_factory=CompositeSpec)
     fvc: FvcSpec = Field(default_factory=FvcSpec)
+    vegetation_change: VegetationChangeSpec = Field(default_factory=VegetationChangeSpec)
     rsei: RseiSpec = Field(default_factory=RseiSpec)
     masking: MaskingSpec = Field(default_factory=MaskingSpec)
     thermal: dict[int, SceneSpec] = Field(default_factory=dict)
@@ -355,6 +446,19 @@ class AssessmentConfig(_Strict):
         if self.imagery and self.baseline_year is not None and self.baseline_year not in self.imagery:
             raise ValueError(f"imagery has years {sorted(self.imagery)} but not the baseline year {self.baseline_year}"
                              " (its layers and every change output need it; remove baseline_year to assess one year)")
+        change = self.vegetation_change
+        if change.before is not None:
+            for key, period in (("before", change.before), ("after", change.after)):
+                missing = [y for y in period.years if y not in self.imagery]
+                if missing:
+                    raise ValueError(f"vegetation_change.{key} takes scenes from imagery.{missing[0]}, but imagery "
+                                     f"has years {sorted(self.imagery)} (list the period's scenes under the year "
+                                     "they were acquired in)")
+            first_end = change.before.span(self.composite.months)[1]
+            second_start = change.after.span(self.composite.months)[0]
+            if not first_end < second_start:
+                raise ValueError(f"vegetation_change: the before period ({change.before.label}, to {first_end}) must "
+                                 f"end before the after period ({change.after.label}, from {second_start}) starts")
         if self.rsei.water_mask == "land_cover":
             lacking = [y for y in self.years if y in self.thermal and y not in self.land_cover]
             if lacking:

@@ -24,6 +24,7 @@ from ecoassess.stages.ei import EiStage
 from ecoassess.stages.rsei import RseiStage
 from ecoassess.stages.scene_quality import SceneQualityStage
 from ecoassess.stages.vegetation import VegetationStage
+from ecoassess.stages.vegetation_change import VegetationChangeStage
 
 __all__ = ["STAGES", "RunResult", "run", "compute_indices", "read_study_area", "build_grid", "read_zone_sets"]
 
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 #: The stages of a run, in order (ecoassess/stages/base.py: the contract). Adding a stage = its module + a line here.
-STAGES = (VegetationStage(), RseiStage(), EiStage(), SceneQualityStage())
+STAGES = (VegetationStage(), RseiStage(), EiStage(), VegetationChangeStage(), SceneQualityStage())
 check_stage_order(STAGES)
 
 
@@ -283,6 +284,7 @@ def _catalog_versions() -> dict:
 
     from ecoassess.assess.erosion import rusle_table
     from ecoassess.assess.hj192_coefficients import load_hj192
+    from ecoassess.layers.vegetation_change import change_spec
     from ecoassess.legends import available_legends
 
     from ecoassess.sources.reflectance_range import reflectance_spec
@@ -290,7 +292,8 @@ def _catalog_versions() -> dict:
     versions = {"indices/spectral.yaml": load_catalog().version, "indices/rsei.yaml": rsei_spec()["version"],
                 "indices/reflectance.yaml": reflectance_spec()["version"],
                 "indices/statistics_table.yaml": statistics_spec()["version"],
-                "indices/hj192_2015.yaml": load_hj192().version, "indices/rusle.yaml": rusle_table().get("version", "")}
+                "indices/hj192_2015.yaml": load_hj192().version, "indices/rusle.yaml": rusle_table().get("version", ""),
+                "indices/vegetation_change.yaml": change_spec()["version"]}
     versions.update({f"layers/{name}.yaml": load_legend(name).version for name in available_legends()})
     return versions
 

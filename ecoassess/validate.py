@@ -198,12 +198,14 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
     for year, scenes in config.imagery.items():
         for i, scene in enumerate(scenes):
             problems += _check_scene(f"imagery.{year}[{i}]", scene, year, config.composite.months, area, config)
-        problems += _check_composite_months(f"imagery.{year}", scenes, config.composite.months)
+        if year in config.years or year not in _change_period_years(config):  # a period's own year: no annual composite
+            problems += _check_composite_months(f"imagery.{year}", scenes, config.composite.months)
         from ecoassess.sources.duplicates import duplicate_problems
 
         problems += duplicate_problems(f"imagery.{year}", scenes)
     for year, scene in config.thermal.items():
         problems += _check_scene(f"thermal.{year}", scene, year, None, area, config)
+    problems += _check_change_periods(config)
     study = _study_polygons(config) if area is not None else None
     for kind, station in config.stations.items():
         problems += _check_stations(kind, station, study, config.year)
@@ -557,6 +559,48 @@ def _check_composite_months(key: str, scenes: list[SceneSpec], months) -> list[s
     return []
 
 
+def _change_period_years(config: AssessmentConfig) -> set[int]:
+    spec = config.vegetation_change
+    if not spec.enabled or spec.before is None:
+        return set()
+    return set(spec.before.years) | set(spec.after.years)
+
+
+def _in_change_period(config: AssessmentConfig | None, date) -> bool:
+    """Whether a scene of ``date`` is taken by a ``vegetation_change`` period (then it is used, even outside the
+    composite months)."""
+    if config is None or not _change_period_years(config):
+        return False
+    spec, months = config.vegetation_change, config.composite.months
+    return spec.before.contains(date, months) or spec.after.contains(date, months)
+
+
+def _check_change_periods(config: AssessmentConfig) -> list[str]:
+    """Each ``vegetation_change`` period takes at least one scene (dates from the products' metadata)."""
+    if not _change_period_years(config):
+        return []
+    months, problems = config.composite.months, []
+    for key in ("before", "after"):
+        period = getattr(config.vegetation_change, key)
+        dates = []
+        for year in period.years:
+            for spec in config.imagery.get(year, []):
+                try:
+                    date = scene_date(spec)
+                except InputError:
+                    return problems  # _check_scene names the unreadable metadata
+                if date is None:
+                    return problems  # likewise
+                dates.append(date)
+        if not any(period.contains(d, months) for d in dates):
+            first, last = period.span(months)
+            where = ", ".join(f"imagery.{y}" for y in period.years)
+            problems.append(f"vegetation_change.{key}: no scene of {where} was acquired in the period {period.label} "
+                            f"({first} … {last}); the scenes are of {', '.join(sorted(map(str, dates))) or 'no date'} "
+                            "(expected at least one scene acquired in the period)")
+    return problems
+
+
 def _check_band_ref(key: str, ref, area: StudyExtent | None) -> list[str]:
     """One band of a plain GeoTIFF/netCDF scene: readable, the band exists, georeferenced by the file or by the
     ``crs``/``transform`` declared for it (a declaration that contradicts the file is named), on the study area."""
@@ -627,7 +671,7 @@ def _check_scene(key: str, spec: SceneSpec, year: int, months, area: StudyExtent
     if date.year != year:
         problems.append(f"{key}: scene {Path(spec.path or '').name or 'bands'} was acquired on {date.isoformat()}, "
                         f"which is not in year {year}")
-    elif months and date.month not in months:
+    elif months and date.month not in months and not _in_change_period(config, date):
         log.warning("%s: scene acquired on %s is outside the composite months %s and will be skipped",
                     key, date.isoformat(), months)
     return problems
