@@ -32,6 +32,19 @@ class InputError(EcoassessError):
         super().__init__(text)
 
 
+class ProductProblems(InputError):
+    """Every problem found in one image product at once (missing band files, scale factors, headers, CRS):
+    ``problems`` lists them, each a sentence naming the file, the metadata field and what was expected."""
+
+    def __init__(self, problems: list[str], *, path):
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            Exception.__init__(self, self.problems[0])
+            self.path, self.field, self.expected = str(path), None, None
+        else:
+            super().__init__(f"{len(self.problems)} problems: " + "; ".join(self.problems), path=path)
+
+
 class ConfigError(EcoassessError):
     """The assessment config has one or more problems; ``problems`` lists them all."""
 

@@ -665,7 +665,7 @@ def _check_scene(key: str, spec: SceneSpec, year: int, months, area: StudyExtent
             if area is not None:  # the red band the reader found tells whether the product lies on the study area
                 problems += _check_raster(key, Path(scene.bands["red"].attrs["source"]), None, area)
         except InputError as exc:
-            problems.append(f"{key}.path: {exc}")
+            problems += [f"{key}.path: {p}" for p in getattr(exc, "problems", [str(exc)])]
     if date is None:
         return problems + [f"{key}: the acquisition date cannot be read from {spec.path}; give it as '{key}.date'"]
     if date.year != year:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ecoassess.errors import InputError
+from ecoassess.errors import InputError, ProductProblems
 from ecoassess.grid import DEFAULT_CHUNK, AnalysisGrid, read_on_grid
 from ecoassess.sensors import landsat_spacecrafts
 from ecoassess.sources import qa as _qa
@@ -162,19 +162,6 @@ def _band_file(contents: dict, key: str, folder: Path, mtl: Path, required: bool
 #: the reflective roles a product must hold unless the caller says otherwise: what every stage reads (NDVI, FVC,
 #: MNDWI, tasseled-cap wetness, NDBSI); the coastal band (SR_B1 of OLI) is read only when it is there
 REQUIRED_ROLES: tuple[str, ...] = ("blue", "green", "red", "nir", "swir1", "swir2")
-
-
-class ProductProblems(InputError):
-    """Every problem found in one product at once (missing band files, scale factors, headers, CRS): ``problems``
-    lists them, each a sentence naming the file, the MTL field and what was expected."""
-
-    def __init__(self, problems: list[str], *, path):
-        self.problems = list(problems)
-        if len(self.problems) == 1:
-            Exception.__init__(self, self.problems[0])
-            self.path, self.field, self.expected = str(path), None, None
-        else:
-            super().__init__(f"{len(self.problems)} problems: " + "; ".join(self.problems), path=path)
 
 
 def _band_label(role: str, number: int) -> str:

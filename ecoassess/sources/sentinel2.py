@@ -29,7 +29,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ecoassess.errors import InputError
+from ecoassess.errors import InputError, ProductProblems
 from ecoassess.grid import DEFAULT_CHUNK, AnalysisGrid, read_on_grid
 from ecoassess.sources import qa as _qa
 from ecoassess.sources.reflectance_range import screen_reflectance
@@ -142,28 +142,39 @@ def _open_safe(path: Path) -> dict:
         raise InputError("has no BOA_QUANTIFICATION_VALUE", path=mtd, field="BOA_QUANTIFICATION_VALUE",
                          expected="the L2A quantification value (10000)")
     quant = float(info["BOA_QUANTIFICATION_VALUE"])
-    files, offsets = {}, {}
+    files, offsets, problems = {}, {}, []   # every problem of the product is said at once (ProductProblems)
     for role, (band_id, res, idx) in S2_BANDS.items():
         required = role in REQUIRED_ROLES
-        f = _safe_band_file(safe, mtd, info["image_files"], band_id, res, required)
-        if f is None and role == "coastal":
-            f = _safe_band_file(safe, mtd, info["image_files"], band_id, 20, False)
+        try:
+            f = _safe_band_file(safe, mtd, info["image_files"], band_id, res, required)
+            if f is None and role == "coastal":
+                f = _safe_band_file(safe, mtd, info["image_files"], band_id, 20, False)
+        except InputError as exc:
+            problems.append(str(exc))
+            continue
         if f is None:
             continue
         files[role] = f
         if baseline >= OFFSET_BASELINE:
             if idx not in info["boa_add_offset"]:
-                raise InputError(f"baseline {baseline_text} needs BOA_ADD_OFFSET for band_id {idx} ({band_id})",
-                                 path=mtd, field=f"BOA_ADD_OFFSET[band_id={idx}]",
-                                 expected="the BOA_ADD_OFFSET_VALUES_LIST of baseline ≥ 04.00 products")
+                problems.append(str(InputError(
+                    f"baseline {baseline_text} needs BOA_ADD_OFFSET for band_id {idx} ({band_id})", path=mtd,
+                    field=f"BOA_ADD_OFFSET[band_id={idx}]",
+                    expected="the BOA_ADD_OFFSET_VALUES_LIST of baseline ≥ 04.00 products")))
+                continue
             offsets[role] = info["boa_add_offset"][idx]
         else:
             offsets[role] = 0.0
-    scl = _safe_band_file(safe, mtd, info["image_files"], "SCL", 20, False)
+    try:
+        scl = _safe_band_file(safe, mtd, info["image_files"], "SCL", 20, False)
+    except InputError as exc:
+        problems.append(str(exc))
     try:
         date = parse_date(info.get("PRODUCT_START_TIME", ""))
     except ValueError as exc:
-        raise InputError(str(exc), path=mtd, field="PRODUCT_START_TIME", expected="an ISO date-time") from exc
+        problems.append(str(InputError(str(exc), path=mtd, field="PRODUCT_START_TIME", expected="an ISO date-time")))
+    if problems:
+        raise ProductProblems(problems, path=safe)
     return {
         "layout": "SAFE", "path": safe, "metadata_file": mtd, "files": files, "scl": scl,
         "quantification": {r: quant for r in files}, "offset_dn": offsets,
@@ -242,23 +253,27 @@ def _open_stac(path: Path, boa_offset) -> dict:
     applied = props.get("earthsearch:boa_offset_applied", props.get("sentinel:boa_offset_applied"))
 
     files, quant, offsets, notes, skipped = {}, {}, {}, [], []
+    problems: list[str] = []   # every problem of the product is said at once (ProductProblems)
     for role in list(S2_BANDS) + ["scl"]:
         key = next((k for k in STAC_ASSET_KEYS[role] if k in assets), None)
         required = role in REQUIRED_ROLES
         if key is None:
             if required:
-                raise InputError(f"has no {role} asset", path=item_path, field=f"assets.{STAC_ASSET_KEYS[role][0]}",
-                                 expected=f"an asset keyed {' or '.join(STAC_ASSET_KEYS[role])}")
+                problems.append(str(InputError(
+                    f"has no {role} asset", path=item_path, field=f"assets.{STAC_ASSET_KEYS[role][0]}",
+                    expected=f"an asset keyed {' or '.join(STAC_ASSET_KEYS[role])}")))
             continue
         href = assets[key].get("href")
         if not href:
-            raise InputError("asset has no href", path=item_path, field=f"assets.{key}.href")
+            problems.append(str(InputError("asset has no href", path=item_path, field=f"assets.{key}.href")))
+            continue
         f = _asset_file(item_path, href)
         if not f.exists():
             if required:
-                raise InputError(f"asset {key!r} file is missing (href {href})", path=f, field=f"assets.{key}",
-                                 expected=f"{f.name} beside {item_path.name}")
-            skipped.append(key)
+                problems.append(str(InputError(f"asset {key!r} file is missing (href {href})", path=f,
+                                               field=f"assets.{key}", expected=f"{f.name} beside {item_path.name}")))
+            else:
+                skipped.append(key)
             continue
         files[role] = f
         if role == "scl":
@@ -272,6 +287,8 @@ def _open_stac(path: Path, boa_offset) -> dict:
         offsets[role], note = _stac_offset(baseline, applied, declared_dn, boa_offset)
         if note and note not in notes:
             notes.append(note)
+    if problems:
+        raise ProductProblems(problems, path=item_path)
     if skipped:
         log.info("%s: assets %s have no local file and are skipped", item_path.name, ", ".join(skipped))
     scl = files.pop("scl", None)
@@ -333,14 +350,19 @@ def open_sentinel2_l2a(path, grid: AnalysisGrid | None = None, *, mask_scl=_qa.D
     if grid is None:
         grid = native_grid(files["red"])
 
-    arrays = {}
+    arrays, problems = {}, []
     for role, f in files.items():
         band_id, res, _ = S2_BANDS[role]
         q, off = p["quantification"][role], p["offset_dn"][role]
-        arrays[role] = read_scaled(f, grid, kind="reflectance", scale=1.0 / q, offset=off / q, src_nodata=0,
-                                   chunk=chunk, name=role,
-                                   attrs={"units": "1", "long_name": f"surface reflectance ({role}, {band_id})",
-                                          "band_file": f.name, "boa_add_offset_dn": off, "quantification": q})
+        try:
+            arrays[role] = read_scaled(f, grid, kind="reflectance", scale=1.0 / q, offset=off / q, src_nodata=0,
+                                       chunk=chunk, name=role,
+                                       attrs={"units": "1", "long_name": f"surface reflectance ({role}, {band_id})",
+                                              "band_file": f.name, "boa_add_offset_dn": off, "quantification": q})
+        except InputError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ProductProblems(problems, path=p["metadata_file"])
     bands = make_dataset(grid, arrays, {"sensor": _sensor_name(p["platform"])})
 
     observed = arrays["red"].data == arrays["red"].data

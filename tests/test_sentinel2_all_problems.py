@@ -1,0 +1,63 @@
+"""Issue 18 item 2 for Sentinel-2: one reading of a product names every problem it has (missing band files,
+missing assets, missing BOA offsets, unreadable band files), as for Landsat, so one `validate` lists everything."""
+
+from __future__ import annotations
+
+import pytest
+
+from ecoassess.errors import InputError, ProductProblems
+from ecoassess.sources import open_sentinel2_l2a
+from tests.test_sources_sentinel2 import jp2_driver, make_cog_stac, make_safe, synthetic_dn  # noqa: F401
+
+
+def test_a_stac_product_names_every_missing_and_unreadable_band_at_once(tmp_path):
+    make_cog_stac(tmp_path / "x", synthetic_dn(5))
+    (tmp_path / "x" / "B12.tif").unlink()
+    (tmp_path / "x" / "B08.tif").unlink()
+    (tmp_path / "x" / "B03.tif").write_bytes(b"not a tiff")
+    with pytest.raises(ProductProblems) as err:
+        open_sentinel2_l2a(tmp_path / "x")
+    text = "\n".join(err.value.problems)
+    assert "B12.tif" in text and "assets.swir22" in text and "B08.tif" in text and "assets.nir" in text
+    assert len(err.value.problems) == 2            # the unreadable B03 is found once the files are all there
+    (tmp_path / "x" / "B12.tif").write_bytes(b"")  # now: every file present, two unreadable
+    make_cog_stac(tmp_path / "y", synthetic_dn(5))
+    for band in ("B03", "B11"):
+        (tmp_path / "y" / f"{band}.tif").write_bytes(b"not a tiff")
+    with pytest.raises(ProductProblems) as err:
+        open_sentinel2_l2a(tmp_path / "y")
+    assert [p for p in err.value.problems if "B03.tif" in p] and [p for p in err.value.problems if "B11.tif" in p]
+
+
+def test_a_safe_names_a_missing_band_and_a_missing_offset_together(tmp_path, jp2_driver):  # noqa: F811
+    offsets = {i: -1000 for i in range(13) if i != 11}          # B11 (band_id 11) has no BOA_ADD_OFFSET
+    safe = make_safe(tmp_path, synthetic_dn(6), offsets=offsets)
+    next(safe.glob("GRANULE/*/IMG_DATA/R10m/*_B08_10m.jp2")).unlink()
+    with pytest.raises(InputError) as err:
+        open_sentinel2_l2a(safe)
+    problems = err.value.problems
+    assert any("_B08_10m.jp2" in p for p in problems) and any("band_id=11" in p for p in problems), problems
+
+
+def test_validate_lists_each_problem_of_a_sentinel2_product(tmp_path):
+    import yaml
+
+    from ecoassess.errors import ConfigError
+    from ecoassess.sample import write_sample
+    from ecoassess.validate import validate_config
+
+    cfg_path = write_sample(tmp_path / "s", _imagery="first")
+    cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+    scene = tmp_path / "s" / cfg["imagery"]["2024"][0]["path"]
+    (scene / "B08.tif").unlink()
+    (scene / "B11.tif").unlink()
+    cfg["imagery"] = {"2024": cfg["imagery"]["2024"][:1]}
+    for key in ("baseline_year", "thermal", "land_cover", "change_truth"):
+        cfg.pop(key, None)
+    cfg["land_cover"] = {"2024": {"path": "landcover/lucc_2024.tif", "legend": "cas_lucc"}}
+    (tmp_path / "s" / "one.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        validate_config(tmp_path / "s" / "one.yaml")
+    scene_problems = [p for p in err.value.problems if p.startswith("imagery.2024[0]")]
+    assert len(scene_problems) == 2 and "B08.tif" in scene_problems[0] + scene_problems[1] \
+        and "B11.tif" in scene_problems[0] + scene_problems[1], err.value.problems
