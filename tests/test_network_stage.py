@@ -89,10 +89,13 @@ def test_early_warnings_name_value_limit_and_source(result):
     air = w[w["rule"] == "air_annual_limit"]
     assert len(air) and (air["value"].astype(float) > air["limit"].astype(float)).all()
     assert air["source"].str.contains("GB 3095").all() and air["subject_id"].notna().all()
-    # W02 (the section below a town) is class IV against its target III
+    # W02 (the section below a town) is class IV against its target III: class numbers 4 and 3, so that value
+    # and limit stay numeric columns in the GeoPackage too
     w02 = w[(w["rule"] == "water_section_target") & (w["subject_id"] == "W02")].iloc[0]
-    assert (w02["value"], w02["limit"], w02["county_code"]) == ("IV", "III", "519901")
-    assert "GB 3838-2002" in w02["source"]
+    assert (w02["value"], w02["limit"], w02["county_code"]) == (4, 3, "519901")
+    assert "GB 3838-2002" in w02["source"] and "class IV worse than target III" in w02["message"]
+    stored = pyogrio.read_dataframe(result.out_dir / "results.gpkg", layer="early_warnings")
+    assert stored["value"].dtype == float and stored["limit"].dtype == float
     noise = w[w["rule"] == "noise_limit"]
     assert len(noise) and noise["source"].str.contains("GB 3096-2008").all()
 

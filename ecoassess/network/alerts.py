@@ -48,14 +48,18 @@ def air_alerts(annual: pd.DataFrame) -> list[dict]:
 
 def water_alerts(sections: pd.DataFrame, kind: str) -> list[dict]:
     """One row per section/source whose annual class is worse than its target class (``kind``:
-    ``surface_water`` or ``drinking_water``)."""
+    ``surface_water`` or ``drinking_water``); ``value`` and ``limit`` are class numbers (III → 3, 劣V → 6), the
+    message names the classes."""
     rule = "water_section_target" if kind == "surface_water" else "drinking_water_target"
     what = "section" if kind == "surface_water" else "drinking-water source"
+    labels = list(standards.table("water")["classes"]) + [standards.table("water")["worse_than_v"]]
+    number = {k: i + 1 for i, k in enumerate(labels)}    # value and limit stay numbers in every table format
     out = []
     for row in sections.to_dict("records"):
         if row.get("meets_target") is False:
             out.append({"rule": rule, **_subject(row, f"{what}"), "indicator": "water_class",
-                        "value": row["water_class"], "limit": row["target_class"], "unit": "GB 3838 class",
+                        "value": number[row["water_class"]], "limit": number[row["target_class"]],
+                        "unit": "GB 3838 class number (1 = I … 5 = V, 6 = 劣V)",
                         "source": "GB 3838-2002 Table 1, single-factor rule (STANDARDS §7.3); target class from the "
                                   "site table",
                         "message": f"{row['station_id']} {row.get('name') or ''}: class {row['water_class']} worse "
