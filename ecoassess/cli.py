@@ -1,4 +1,4 @@
-"""Command line: ``ecoassess sample | validate | run | demo``. Errors print one clear message, no traceback."""
+"""Command line: ``ecoassess sample | validate | run | network | demo``. Errors print one clear message, no traceback."""
 
 from __future__ import annotations
 
@@ -160,6 +160,30 @@ def run(ctx, config, out, force, scheduler, stop_on_error, memory_budget_mb, sta
     if memory_budget_mb is not None:
         cfg.run.memory_budget_mb = memory_budget_mb
     _run_and_report(cfg, out, scheduler, ctx.obj["quiet"], stages=list(stages) or None)
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Results folder (as for run: a new or empty folder, or earlier ecoassess results).")
+@click.option("--force", is_flag=True,
+              help="When OUT holds files that are not earlier ecoassess results, write into a new subfolder "
+                   "OUT/ecoassess-results instead of refusing (nothing of yours is ever deleted).")
+@click.pass_context
+def network(ctx, config, out, force):
+    """The monitoring network of CONFIG into OUT: station tables graded to the standards, coverage audit,
+    proposed sites, warnings (the run limited to the network stage)."""
+    from ecoassess.store import usable_out_dir
+    from ecoassess.validate import validate_config
+
+    ctx.obj["out"] = out
+    out = usable_out_dir(out, force=force)
+    ctx.obj["out"] = out
+    cfg = validate_config(config)
+    if not cfg.stations:
+        raise ConfigError(config, ["stations: none configured (the network stage grades and audits stations.<type>: "
+                                   "air, surface_water, drinking_water, soil, noise, ecology_plots)"])
+    _run_and_report(cfg, out, None, ctx.obj["quiet"], stages=["network"])
 
 
 @main.command()

@@ -319,6 +319,21 @@ class StationSource(_Georeferenced):
     sheet: str | None = None
 
 
+#: the station types of ``stations`` (and of ``network.proposals``)
+StationType = Literal["air", "surface_water", "drinking_water", "soil", "noise", "ecology_plots"]
+
+
+class NetworkSpec(_Strict):
+    """The monitoring-network stage (runs when ``stations`` are configured). ``proposals``: {station type: how many
+    new sites to propose} (a type left out: as many as its coverage shortfall); ``built_up``: a county table
+    (CSV/Excel: ``county_code``, ``built_up_population_10k``, ``built_up_area_km2``) for the HJ 664 minimum of city
+    air points; ``aliases``: a table (``alias``, ``current``) of renamed counties (铜仁地区 → 铜仁市)."""
+
+    proposals: dict[StationType, Annotated[int, Field(ge=0, le=1000)]] = Field(default_factory=dict)
+    built_up: InputPath | None = None
+    aliases: InputPath | None = None
+
+
 class TableSource(_Strict):
     """A table (CSV or Excel) with one row per county and year."""
 
@@ -424,6 +439,7 @@ class AssessmentConfig(_Strict):
     zones: dict[str, VectorSource] = Field(default_factory=dict)
     stations: dict[Literal["air", "surface_water", "drinking_water", "soil", "noise", "ecology_plots"],
                    StationSource] = Field(default_factory=dict)
+    network: NetworkSpec | None = None
     statistics: TableSource | None = None
     constraint_events: TableSource | None = None
     change_truth: VectorSource | None = None

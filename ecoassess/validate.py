@@ -209,6 +209,8 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
     study = _study_polygons(config) if area is not None else None
     for kind, station in config.stations.items():
         problems += _check_stations(kind, station, study, config.year)
+    if config.network is not None:
+        problems += _check_network(config)
     if config.statistics is not None:
         # county codes can only be matched against a readable study area
         problems += _check_table("statistics", config.statistics, None if study_area_problems else config)
@@ -712,6 +714,37 @@ def _check_stations(kind: str, source: StationSource, study, year: int) -> list[
     except InputError as exc:
         return list(getattr(exc, "problems", None) or [f"stations.{kind}: {exc}"])
     return []
+
+
+def _check_network(config: AssessmentConfig) -> list[str]:
+    """The ``network`` section: proposals only for configured station types; the built-up and alias tables read
+    as the network stage reads them."""
+    from ecoassess.network.coverage import read_built_up
+    from ecoassess.network.overlay import read_aliases
+
+    net, problems = config.network, []
+    if not config.stations:
+        problems.append("network: no stations are configured (the network stage grades and audits stations.<type>; "
+                        "expected at least one of stations.air, surface_water, drinking_water, soil, noise, "
+                        "ecology_plots)")
+    for kind in net.proposals:
+        if kind not in config.stations:
+            problems.append(f"network.proposals.{kind}: no stations.{kind} is configured (expected proposals only "
+                            f"for the configured types: {', '.join(config.stations) or 'none'})")
+    for key, reader in (("built_up", read_built_up), ("aliases", read_aliases)):
+        path = getattr(net, key)
+        if path is not None:
+            try:
+                reader(path)
+            except InputError as exc:
+                problems.append(f"network.{key}: {exc}")
+    return problems
+
+
+def station_readings(config: AssessmentConfig, kind: str):
+    """(Sites, Observations or None) of ``stations.<kind>`` as validate read them (read again only when a file
+    changed): what the network stage grades."""
+    return _read_stations(kind, config.stations[kind], _study_polygons(config), config.year)
 
 
 #: (kind, source, study area, year, file versions) -> (sites, observations) of the last readings

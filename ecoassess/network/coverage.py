@@ -130,6 +130,20 @@ def _built_up(table, study) -> pd.DataFrame:
     return out.set_index("county_code")
 
 
+def read_built_up(path) -> pd.DataFrame:
+    """The county built-up table of ``network.built_up`` (CSV in UTF-8/GBK or Excel), checked as
+    :func:`coverage_audit` uses it: county_code, built_up_population_10k (万人), built_up_area_km2 (km²).
+    A missing column, a value that is not a number ≥ 0 or a code that is not six digits: an InputError naming
+    the file, the row and the column."""
+    from ecoassess.readers import read_table
+
+    table = read_table(path, dtype=str, keep_default_na=False)
+    table.columns = [str(c).strip() for c in table.columns]
+    table.attrs["path"] = str(path)
+    _built_up(table, None)
+    return table
+
+
 # -- river exits ----------------------------------------------------------------------------------------------
 
 def _points(geom):

@@ -1,7 +1,8 @@
 """Environmental noise per GB 3096-2008 (limits by functional class) and the HJ 640-2012 city-wide grades
 (STANDARDS §7.5; table in ``indices/gb3096_2008.yaml``).
 
-Point tables: ``functional_class`` (0, 1, 2, 3, 4a, 4b; '1类', '4a类' also read), ``leq_day_dba`` and/or
+Point tables: ``function_class`` (the station registry's name, ``indices/station_observations.yaml``) or
+``functional_class`` (0, 1, 2, 3, 4a, 4b; '1类', '4a类' also read), ``leq_day_dba`` and/or
 ``leq_night_dba`` (equivalent continuous A-weighted level, dB(A)).
 """
 
@@ -15,6 +16,8 @@ from ecoassess.network import standards
 from ecoassess.network.values import check_not_negative, round_gbt8170, to_number
 
 PERIODS = ("day", "night")
+#: the class column: the registry's site field first (``function_class``), then this module's older name
+CLASS_COLUMNS = ("function_class", "functional_class")
 
 
 def functional_class(value, label=None) -> str:
@@ -32,16 +35,17 @@ def noise_compliance(df: pd.DataFrame, *, path=None) -> pd.DataFrame:
     """Per point and period present: ``limit_<period>_dba`` of its class, ``exceed_<period>_db`` (Leq − limit when
     above, else 0; NaN without a value) and ``meets_<period>`` (Leq ≤ limit; NA without a value). Leq is rounded to
     0.1 dB (GB/T 8170) before the comparison, so 60.04 meets a limit of 60 and 60.06 exceeds it by 0.1."""
-    if "functional_class" not in df.columns:
-        raise InputError("missing column 'functional_class'", path=path, field="functional_class",
-                         expected="0, 1, 2, 3, 4a or 4b per point")
+    col = next((c for c in CLASS_COLUMNS if c in df.columns), None)
+    if col is None:
+        raise InputError("missing column 'function_class'", path=path, field="function_class",
+                         expected="0, 1, 2, 3, 4a or 4b per point (column function_class or functional_class)")
     present = [p for p in PERIODS if f"leq_{p}_dba" in df.columns]
     if not present:
         raise InputError("no Leq column", path=path, field="leq_day_dba", expected="leq_day_dba and/or leq_night_dba")
     classes = standards.table("noise")["classes"]
-    keys = [functional_class(v, i) for i, v in df["functional_class"].items()]
+    keys = [functional_class(v, i) for i, v in df[col].items()]
     out = df.copy()
-    out["functional_class"] = keys
+    out[col] = keys
     for p in present:
         col = f"leq_{p}_dba"
         leq = to_number(df[col], name=col, path=path)

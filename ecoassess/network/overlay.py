@@ -70,6 +70,24 @@ def _alias_map(aliases) -> dict[str, str]:
     return {str(k).strip(): str(v).strip() for k, v in dict(aliases).items()}
 
 
+def read_aliases(path) -> pd.DataFrame:
+    """The alias table of ``network.aliases`` (CSV in UTF-8/GBK or Excel; columns ``alias``: an old code or name,
+    ``current``: the code or name in the study area), checked: an InputError names a missing column or the row of
+    an empty cell."""
+    from ecoassess.readers import read_table
+
+    table = read_table(path, dtype=str, keep_default_na=False)
+    table.columns = [str(c).strip() for c in table.columns]
+    table.attrs["path"] = str(path)
+    _alias_map(table)
+    for col in ("alias", "current"):
+        empty = table[col].str.strip() == ""
+        if empty.any():
+            raise InputError(f"row {int(np.flatnonzero(empty.values)[0]) + 2}: empty cell", path=path, field=col,
+                             expected="an old code or name in 'alias' and the study-area county in 'current'")
+    return table
+
+
 def resolve_county(code, name, study: pd.DataFrame, aliases: dict[str, str]) -> tuple[str | None, str]:
     """The study-area county a given code (or name) stands for, and how it was found (text)."""
     codes = dict(zip(study["county_code"], study["county_name"]))

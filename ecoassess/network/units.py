@@ -4,14 +4,16 @@ of values as the national networks publish them.
 A column is ``<quantity>_<unit>`` (``pm25_ugm3``) or ``<name>(<unit>)`` (``PM2.5(μg/m³)``); :func:`column_kind`
 says which quantity and unit it holds, or why it is refused: a known quantity with a unit other than the one
 its standard uses (``pm25_mgm3``: HJ 633 gives PM2.5 in µg/m³, STANDARDS §7.1) or a unit nobody knows.
-:func:`_number` reads one cell: numbers as text, full-width digits, ``—``/``-``/empty for missing, a trailing
-unit (``12 µg/m³``), and says why a cell is not a number (``0.01L``: below the detection limit).
+:func:`parse_cell` reads one cell (the one implementation, also behind :func:`ecoassess.network.values.to_number`):
+numbers as text, full-width digits, ``—``/``-``/empty for missing, a trailing unit (``12 µg/m³``), and says why a
+cell is not a number (``0.01L``: below the detection limit).
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import numbers
 import re
 import unicodedata
 from typing import NamedTuple
@@ -135,7 +137,13 @@ def _judge(station_type: str, quantity: str, unit: str | None, unit_text: str, h
 
 # -- values ------------------------------------------------------------------------------------------------------
 
-_NUMBER = re.compile(r"^([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*)$")
+_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+_NUMBER = re.compile(rf"^({_NUM})\s*(.*)$")
+# below the detection limit: '<0.01', '0.01L', 'ND(0.01)', '未检出(0.01)', 'ND', '未检出' (the limit captured when
+# written); a bare trailing 'L' is this mark, never the unit litre
+_BELOW_DL = re.compile(rf"^(?:<\s*({_NUM})|({_NUM})\s*L|(?:ND|未检出)\s*\(?\s*({_NUM})?\s*\)?)$", re.IGNORECASE)
+#: ``unit`` of :func:`parse_cell` for "a trailing unit may be any known one" (values read without a column unit)
+ANY_UNIT = "*"
 
 
 @functools.lru_cache(maxsize=1)
@@ -143,40 +151,68 @@ def _missing() -> frozenset:
     return frozenset(_fold(v) for v in station_spec()["missing_values"])
 
 
-def _number(cell, unit: str | None = None) -> tuple[float | None, str | None]:
-    """(value, None), (None, None) for an empty/missing cell, or (None, why it is not a number).
+class Cell(NamedTuple):
+    """One cell read: ``value`` (None when missing or not a number), ``why`` it is not a number (None: a number or
+    missing), ``below_detection`` (a below-detection mark) and the ``detection_limit`` written with it."""
 
-    Text as published: ``'35'``, ``'３５'``, ``'1,234'``, ``'12 µg/m³'`` (a trailing unit must be ``unit``),
-    ``'—'``/``'-'``/``''`` (missing). ``'0.01L'``, ``'<0.01'``, ``'ND'``, ``'未检出'`` are below a detection
-    limit: not a number, said so."""
-    if cell is None:
-        return None, None
-    if isinstance(cell, bool):
-        return None, f"'{cell}' is not a number"
-    if isinstance(cell, (int, float)):
+    value: float | None
+    why: str | None = None
+    below_detection: bool = False
+    detection_limit: float | None = None
+
+
+def parse_cell(cell, unit: str | None = None) -> Cell:
+    """The one reading of a published cell (used by the registry and by :func:`ecoassess.network.values.to_number`).
+
+    Text as published: ``'35'``, ``'３５'`` (full-width), ``'1,234'``, ``'12 µg/m³'``, ``'—'``/``'-'``/``''``/``NA``/
+    ``缺测`` (missing; ``indices/station_observations.yaml`` ``missing_values``). A trailing unit must be ``unit``
+    (a unit code, None: no unit, :data:`ANY_UNIT`: any unit the YAML knows). ``'0.01L'``, ``'<0.01'``, ``'ND'``,
+    ``'ND(0.004)'``, ``'未检出'`` are below a detection limit: not a number, said so, with the limit when written."""
+    if cell is None or cell is _pd_na():
+        return Cell(None)
+    if isinstance(cell, bool) or type(cell).__name__ == "bool_":
+        return Cell(None, f"'{cell}' is not a number")
+    if isinstance(cell, numbers.Real):
         value = float(cell)
         if math.isnan(value):
-            return None, None
-        return (value, None) if math.isfinite(value) else (None, f"'{cell}' is not a finite number")
+            return Cell(None)
+        return Cell(value) if math.isfinite(value) else Cell(None, f"'{cell}' is not a finite number")
     raw = str(cell)
-    folded = _fold(raw)
-    if folded in _missing():
-        return None, None
+    if _fold(raw) in _missing():
+        return Cell(None)
     text = unicodedata.normalize("NFKC", raw).strip()
-    if re.fullmatch(r"(?i)(nd|未检出|<.*|＜.*|\d+(\.\d*)?\s*l)", text):
-        return None, f"'{raw}' is below the detection limit (expected a number: give the value the network's rule " \
-                     "sets for it, e.g. half the detection limit)"
-    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)  # thousands separators
+    text = re.sub(r"(?<=\d),(?=\d{3}(?:\D|$))", "", text)  # thousands separators: 24,000
+    below = _BELOW_DL.match(text)
+    if below or text.startswith("<"):
+        limit = next((g for g in below.groups() if g is not None), None) if below else None
+        return Cell(None, f"'{raw}' is below the detection limit (expected a number: give the value the network's "
+                          "rule sets for it, e.g. half the detection limit)", True,
+                    None if limit is None else float(limit))
     match = _NUMBER.match(text)
     if not match:
-        return None, f"'{raw}' is not a number"
+        return Cell(None, f"'{raw}' is not a number")
     value, rest = float(match.group(1)), match.group(2).strip()
     if not rest:
-        return value, None
+        return Cell(value)
     given = _unit_of(rest)
     if given is None:
-        return None, f"'{raw}' is not a number (unknown text '{rest}' after it)"
-    if given != unit:
+        return Cell(None, f"'{raw}' is not a number (unknown text '{rest}' after it)")
+    if unit != ANY_UNIT and given != unit:
         want = f"{unit_label(unit)}" if unit else "no unit"
-        return None, f"'{raw}' is in {unit_label(given)}, expected {want}"
-    return value, None
+        return Cell(None, f"'{raw}' is in {unit_label(given)}, expected {want}")
+    return Cell(value)
+
+
+def _pd_na():
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover
+        return None
+    return pd.NA
+
+
+def _number(cell, unit: str | None = None) -> tuple[float | None, str | None]:
+    """(value, None), (None, None) for an empty/missing cell, or (None, why it is not a number): :func:`parse_cell`
+    as a pair."""
+    parsed = parse_cell(cell, unit)
+    return parsed.value, parsed.why

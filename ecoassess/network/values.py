@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import re
 import numpy as np
 import pandas as pd
 
 from ecoassess.errors import InputError
-
-#: marks that bulletins and exports use for "no value"
-MISSING_MARKS = frozenset({"", "-", "—", "－", "--", "——", "/", "na", "nan", "n/a", "null", "none", "缺测", "无"})
-
-_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
-# the units a published value may carry after the number (not a bare 'L': '0.01L' is a below-detection mark)
-_UNIT = r"(?:[µμu]g|mg|ng)/(?:m3|m³|Nm3|L|kg)|dB\s*\(?A?\)?|个/L|MPN/L|CFU/L|%"
-_NUMBER = re.compile(rf"^\s*({_NUM})\s*(?:{_UNIT})?\s*$", re.IGNORECASE)
-# below the detection limit: '<0.01', '0.01L', 'ND(0.01)', '未检出(0.01)'
-_BELOW_DL = re.compile(rf"^\s*(?:<\s*({_NUM})|({_NUM})\s*L|(?:ND|未检出)\s*[(（]?\s*({_NUM})?\s*[)）]?)\s*$",
-                       re.IGNORECASE)
+from ecoassess.network.units import ANY_UNIT, parse_cell
 
 
 def to_number(series, *, name: str | None = None, path=None, below_detection: str = "error") -> pd.Series:
-    """``series`` as floats: numbers pass, text numbers are parsed ('35', ' 35.0 ', '35 µg/m³', '0.8mg/m3',
-    '24,000'), missing marks ('', '-', '—', 'NA', '缺测', …) and NaN become NaN.
+    """``series`` as floats, each cell read by :func:`ecoassess.network.units.parse_cell` (the registry's reading
+    too): numbers pass, text numbers are parsed ('35', ' 35.0 ', '３５', '35 µg/m³', '0.8mg/m3', '24,000'), missing
+    marks ('', '-', '—', 'NA', '缺测', …) and NaN become NaN.
 
     Below-detection marks ('<0.01', '0.01L', 'ND', '未检出'): ``below_detection="error"`` (default) raises,
     ``"half"`` takes half the detection limit (the usual convention for means of surface-water data [C]), ``"nan"``
@@ -39,31 +29,21 @@ def to_number(series, *, name: str | None = None, path=None, below_detection: st
         return s.astype(float)
     out = np.full(len(s), np.nan)
     for i, (label, v) in enumerate(s.items()):
-        if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+        cell = parse_cell(v, ANY_UNIT)          # the one cell reading, shared with the station registry
+        if cell.why is None:
+            out[i] = np.nan if cell.value is None else cell.value
             continue
-        if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)):
-            out[i] = float(v)
-            continue
-        text = re.sub(r"(?<=\d),(?=\d{3}(?:\D|$))", "", str(v).strip())   # thousands separators: 24,000
-        if text.lower() in MISSING_MARKS:
-            continue
-        m = _NUMBER.match(text)
-        if m:
-            out[i] = float(m.group(1))
-            continue
-        dl = _BELOW_DL.match(text)
-        if dl and below_detection != "error":
-            limit = next((g for g in dl.groups() if g is not None), None)
-            if below_detection == "half" and limit is None:
+        if cell.below_detection and below_detection != "error":
+            if below_detection == "half" and cell.detection_limit is None:
                 raise InputError(f"row {label}: {v!r} is below detection without the detection limit", path=path,
                                  field=name, expected="the limit written with it, e.g. 'ND(0.01)' or '0.01L'")
-            out[i] = np.nan if below_detection == "nan" else float(limit) / 2
+            out[i] = np.nan if below_detection == "nan" else cell.detection_limit / 2
             continue
-        if dl:
+        if cell.below_detection:
             raise InputError(f"row {label}: {v!r} is a below-detection mark", path=path, field=name,
                              expected="a number; or read with below_detection='half' (half the detection limit) "
                                       "or 'nan'")
-        raise InputError(f"row {label}: {v!r} is not a number", path=path, field=name,
+        raise InputError(f"row {label}: {cell.why}", path=path, field=name,
                          expected="a number, optionally followed by its unit, or '', '-', '—' for missing")
     return pd.Series(out, index=s.index, name=s.name)
 
