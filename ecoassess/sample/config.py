@@ -62,7 +62,7 @@ KEY_COMMENTS = {
     "erosion": "RUSLE estimate for the HJ 192 land-stress index (or classes: an SL 190-2007 class raster)",
     "rivers": "river lines for the HJ 192 water-network index (clipped to each county)",
     "zones": "further zone sets with their own tables: red-line units, ecological function zones",
-    "stations": "monitoring sites and observations (checked by validate; used by the network stage to come)",
+    "stations": "monitoring sites and observations: graded, audited and mapped by the network stage",
     "statistics": "county statistics (emissions, precipitation, water resources): units in the column names",
     "constraint_events": "events that limit the HJ 192 grade (环境限制指数)",
     "change_truth": "planted changes, for accuracy checks of the encroachment stage to come",
