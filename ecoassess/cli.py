@@ -214,7 +214,7 @@ def _run_and_report(cfg, out, scheduler, quiet, force=False, stages=None):
 
     result = run_pipeline(cfg, out, scheduler=scheduler, quiet=quiet, force=force, stages=stages)
     if not quiet:
-        _print_outputs(result, cfg.outputs.tables)
+        _print_outputs(result)
         if result.warnings:
             click.secho("warnings (also in manifest.json):", fg="yellow", err=True)
             for warning in result.warnings:
@@ -229,13 +229,12 @@ def _run_and_report(cfg, out, scheduler, quiet, force=False, stages=None):
         raise SystemExit(EXIT_INCOMPLETE)
 
 
-def _print_outputs(result, formats=("gpkg", "csv", "xlsx")) -> None:
+def _print_outputs(result) -> None:
     """The run summary: each table where it was written (only the formats ``outputs.tables`` asks for)."""
     out = Path(result.out_dir)
     click.echo(f"results: {out}")
     for name in sorted(result.tables):
-        files = [rel for fmt, rel in (("gpkg", "results.gpkg"), ("csv", f"tables/{name}.csv"),
-                                      ("xlsx", "tables/results.xlsx")) if fmt in formats and (out / rel).is_file()]
+        files = [rel for rel in result.table_files.get(name, []) if (out / rel).is_file()]
         click.echo(f"  table  {name}: {', '.join(files) or 'not written (outputs.tables lists no format)'}")
     for name, path in sorted(result.layers.items()):
         click.echo(f"  layer  {name}: {path}")

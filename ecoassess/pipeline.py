@@ -158,6 +158,7 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False, force
             write_alerts(ctx)
             ctx.products.clear()  # the shared layers and opened inputs are no longer needed: free their memory
             opened.clear()
+            result.table_files = dict(store.table_files)
             with timer.stage("manifest"):
                 store.flush()  # the workbook, so that the manifest lists and hashes it
                 resumed = {"from": store.adopted.name, "parts_s": {k: round(v, 3) for k, v in store.parts.reused.items()}

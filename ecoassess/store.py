@@ -84,6 +84,8 @@ class ResultsStore:
         self.adopted = _adopt_staging(self.out_dir, self.staging, run_key)
         self.staging.mkdir(parents=True, exist_ok=True)
         self._registry: dict[str, dict] = {}
+        #: table name → the files it was written to (results.gpkg, tables/<name>.csv, tables/results.xlsx)
+        self.table_files: dict[str, list[str]] = {}
         self._sheets: dict[str, object] = {}  # sheet name -> DataFrame (attributes only)
         self._sheet_of: dict[str, str] = {}  # table name -> sheet name
         self._sheets_written = True  # the workbook on disk holds every sheet (none yet: nothing to write)
@@ -153,6 +155,9 @@ class ResultsStore:
         is_geo = isinstance(table, gpd.GeoDataFrame) and table.geometry.name in table.columns
         attrs = pd.DataFrame(table.drop(columns=table.geometry.name)) if is_geo else pd.DataFrame(table)
         desc = description or name
+        self.table_files[name] = [rel for fmt, rel in (("gpkg", GPKG_NAME), ("csv", f"tables/{name}.csv"),
+                                                       ("xlsx", XLSX_RELPATH)) if {"gpkg": gpkg, "csv": csv,
+                                                                                   "xlsx": xlsx}[fmt]]
         if gpkg:
             with self._space(GPKG_NAME):
                 self._write_gpkg(name, table if is_geo else attrs)

@@ -42,6 +42,17 @@ def test_only_the_network_stage_ran_and_its_tables_are_written(result):
 
     sheets = openpyxl.load_workbook(out / "tables" / "results.xlsx", read_only=True).sheetnames
     assert "air_daily" not in sheets and "water_sections" in sheets
+    # and the run summary says so: the files each table is in, not every results file there is
+    assert result.table_files["air_daily"] == ["tables/air_daily.csv"]
+    assert result.table_files["water_sections"] == ["results.gpkg", "tables/water_sections.csv",
+                                                    "tables/results.xlsx"]
+    import click
+    from click.testing import CliRunner
+
+    from ecoassess.cli import _print_outputs
+
+    lines = CliRunner().invoke(click.command()(lambda: _print_outputs(result))).output.splitlines()
+    assert "  table  air_daily: tables/air_daily.csv" in lines, lines
     stations = gpd.read_file(out / "results.gpkg", layer="stations")
     assert stations.crs.to_epsg() == 4326 and stations["station_id"].is_unique
 

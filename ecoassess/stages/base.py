@@ -52,6 +52,8 @@ class RunResult:
     kept_earlier: Path | None = None
     #: early-warning rows (预警) of every stage (:meth:`RunContext.alert`), written as the table ``early_warnings``
     alerts: list[dict] = field(default_factory=list)
+    #: table name → the files (relative to ``out_dir``) it was written to, set when the run ends
+    table_files: dict[str, list[str]] = field(default_factory=dict)
 
 
 #: the columns of the run's ``early_warnings`` table (one row per finding, :meth:`RunContext.alert`)
