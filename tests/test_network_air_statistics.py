@@ -135,7 +135,7 @@ def test_compliance_2012_class2():
     assert c["pm25_p95_limit"] == 75 and c["pm25_p95_exceeds"] and c["pm25_p95_ratio"] == pytest.approx(80 / 75)
     assert c["co_p95_limit"] == 4 and not c["co_p95_exceeds"]
     assert c["compliant"] == False  # noqa: E712 - a pandas BooleanDtype scalar, not a Python bool
-    assert c["gb3095"] == "GB 3095-2012 only 二级"
+    assert c["gb3095"] == "GB 3095-2012 二级"
 
 
 def _stats(**values):
@@ -150,7 +150,7 @@ def test_compliance_2026_stages_and_classes():
     final 二级 25/50 → exceeds; 一类 transition PM10 annual 40, O3 8 h 100 → 150 exceeds."""
     ok = annual_compliance(_stats(), "2").iloc[0]
     assert ok["pm25_annual_limit"] == 30 and ok["pm25_p95_limit"] == 60 and bool(ok["compliant"])
-    assert ok["gb3095"] == "GB 3095-2026 transition 二级"
+    assert ok["gb3095"] == "GB 3095—2026 (transition) 二级"
     over = annual_compliance(_stats(pm25_annual=31), "2").iloc[0]
     assert over["pm25_annual_exceeds"] and not bool(over["compliant"])
     final = annual_compliance(_stats(), "2", stage="final").iloc[0]

@@ -208,7 +208,8 @@ def annual_compliance(stats: pd.DataFrame, area_class=None, *, version=None, sta
         if st not in ver["stages"]:
             raise InputError(f"GB 3095-{v} has no stage {st!r}", field="stage", expected=", ".join(ver["stages"]))
         lim = ver["stages"][st]["limits"][cls]
-        used.append(f"GB 3095-{v} {st} {t['area_classes'][cls]['limits']}")
+        phase = "" if len(ver["stages"]) == 1 else f" ({st})"   # a version with one set of limits has no phase
+        used.append(f"{ver['standard'].split(' ')[0]}{phase} {t['area_classes'][cls]['limits']}")
         for name, item in items.items():
             limits[name].append(float(lim[item["limit"]]))
     compliant = pd.array([True] * len(out), dtype="boolean")
