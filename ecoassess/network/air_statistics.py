@@ -209,7 +209,7 @@ def annual_compliance(stats: pd.DataFrame, area_class=None, *, version=None, sta
             raise InputError(f"GB 3095-{v} has no stage {st!r}", field="stage", expected=", ".join(ver["stages"]))
         lim = ver["stages"][st]["limits"][cls]
         phase = "" if len(ver["stages"]) == 1 else f" ({st})"   # a version with one set of limits has no phase
-        used.append(f"{ver['standard'].split(' ')[0]}{phase} {t['area_classes'][cls]['limits']}")
+        used.append(f"{ver['standard'].rsplit(' ', 1)[0]}{phase} {t['area_classes'][cls]['limits']}")
         for name, item in items.items():
             limits[name].append(float(lim[item["limit"]]))
     compliant = pd.array([True] * len(out), dtype="boolean")
