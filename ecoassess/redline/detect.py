@@ -48,11 +48,14 @@ class DetectionResult:
     """``patches``: the shared patch table (one row per patch part; CRS = the grid's equal-area CRS);
     ``units``: per red-line unit its area, the area observed in both dates and the area not observable
     (cloud, shadow, no data in either date, or outside the imagery); ``info``: thresholds, MMU, buffer and the
-    robust statistics of each index difference (for the manifest)."""
+    robust statistics of each index difference (for the manifest); ``observed``: the cells observed in both dates
+    (bool, the grid's shape; for the area not observable of other zones, e.g. unit parts per county:
+    :func:`unit_observability`)."""
 
     patches: gpd.GeoDataFrame
     units: pd.DataFrame
     info: dict = field(default_factory=dict)
+    observed: np.ndarray | None = None
 
 
 # -- inputs ------------------------------------------------------------------------------------------------------
@@ -437,7 +440,7 @@ def detect_patches(before: xr.Dataset, after: xr.Dataset, units: gpd.GeoDataFram
             "seasonal_rejected_m2": float((seasonal & observed).sum() * cell),
             "fvc_endmembers": {"before": em_b, "after": em_a}, "difference_stats": ev.stats,
             "observed_m2": float(observed.sum() * cell), "grid_m2": float(observed.size * cell)}
-    return DetectionResult(patches, unit_observability(units_g, observed, grid), info)
+    return DetectionResult(patches, unit_observability(units_g, observed, grid), info, observed)
 
 
 @dataclass
@@ -494,7 +497,11 @@ class _Context:
         # the rules see the median NDVI: mixed edge cells (a misregistered or smeared outline) barely move it
         ndvi_b_med = float(np.nanmedian(self.idx_b["NDVI"][win][m]))
         ndvi_a_med = float(np.nanmedian(self.idx_a["NDVI"][win][m]))
-        f = PatchFeatures(frozenset(fired), elong, ndvi_a_med, lc_from, lc_to, both_lc)
+        # land cover of both dates that shows no transition over the patch (the same majority class before and
+        # after: a product that lags, or classes a cell off the imagery at a small patch's edge) says nothing of
+        # the activity: the patch is typed, and its change type judged, by the imagery as without land cover
+        transition = both_lc and lc_from is not None and lc_to is not None and lc_from != lc_to
+        f = PatchFeatures(frozenset(fired), elong, ndvi_a_med, lc_from, lc_to, transition)
         if kind == "restoration":
             f = f.mirrored(ndvi_b_med)
         activity, rule = self.table.classify(f)
@@ -503,7 +510,7 @@ class _Context:
         if kind == "restoration":
             change = "reduced"
         else:
-            if ring_obs.any() and self.lc_a is not None and self.lc_b is not None and lc_to is not None:
+            if ring_obs.any() and transition:
                 same_codes = set(rule.get("lc_to_any", [])) | {lc_to}
                 like = np.isin(np.pad(self.lc_b[win], pad), list(same_codes))
             elif ring_obs.any():
