@@ -21,6 +21,7 @@ from ecoassess.grid import AnalysisGrid
 from ecoassess.stages.base import (RunContext, RunInputs, RunResult, check_stage_order, open_year_scenes,
                                    select_stages)
 from ecoassess.stages.ei import EiStage
+from ecoassess.stages.redline import RedlineStage
 from ecoassess.stages.rsei import RseiStage
 from ecoassess.stages.scene_quality import SceneQualityStage
 from ecoassess.stages.vegetation import VegetationStage
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 #: The stages of a run, in order (ecoassess/stages/base.py: the contract). Adding a stage = its module + a line here.
-STAGES = (VegetationStage(), RseiStage(), EiStage(), SceneQualityStage())
+STAGES = (VegetationStage(), RseiStage(), EiStage(), SceneQualityStage(), RedlineStage())
 check_stage_order(STAGES)
 
 
