@@ -68,10 +68,17 @@ class RedlineStage(Stage):
 
 
 def _redline_part(ctx: RunContext) -> None:
+    """The stage's work; when it fails, what it wrote into the results folder (``redline/``) is removed, so that
+    no partial ledger or chips are left beside the failure (tables and the result are only filled at its end)."""
     try:
         with ctx.timer.stage("redline"):
             _redline(ctx)
     except EcoassessError as exc:
+        import shutil
+
+        shutil.rmtree(ctx.store.staging / "redline", ignore_errors=True)
+        for rel in [k for k in ctx.store._registry if k.startswith("redline/")]:
+            del ctx.store._registry[rel]
         ctx.failed("redline", exc)
 
 
@@ -123,6 +130,7 @@ def _land_cover(ctx: RunContext, years, rows, cols):
 
 
 def _redline(ctx: RunContext) -> None:
+    from ecoassess.grid import grid_of
     from ecoassess.redline.activity import load_activity_table
     from ecoassess.redline.detect import _prepare_units, detect_patches
     from ecoassess.redline.evidence import load_settings
@@ -160,17 +168,11 @@ def _redline(ctx: RunContext) -> None:
                          before_sensor=meta_b["sensor"], after_sensor=meta_a["sensor"], settings=settings)
     previous = read_ledger(spec.ledger) if spec.ledger is not None else None
     ledger = update_ledger(res.patches, previous, year=after_year)
+    summaries = _summaries(ctx, res, units, zone, ledger, table, grid_of(before), _prepare_units)
 
-    fmt = formats(config)
-    store.write_table("redline_patches", ledger, gpkg=fmt["gpkg"], csv=fmt["csv"], xlsx=False,
-                      description="red-line patch ledger (台账), one row per patch part, English keys")
-    result.tables["redline_patches"] = ledger
+    # written only now that everything is computed; chips first: a failure there leaves no ledger (and
+    # _redline_part removes what this stage wrote)
     folder = Path("redline")
-    for name, what in ((XLSX_NAME, "the patch ledger (台账) for staff: sheet 台账 + hidden outlines"),
-                       (CSV_NAME, "the patch ledger (台账) as CSV, outlines as WKT")):
-        store.path(folder / name, kind="ledger", description=what)
-    write_ledger(ledger, store.path(folder / XLSX_NAME).parent)
-
     chips = []
     if spec.chips and len(ledger):
         from ecoassess.redline.chips import write_chips
@@ -181,10 +183,18 @@ def _redline(ctx: RunContext) -> None:
             rel = folder / "chips" / path.name
             store.path(rel, kind="chip", description="before/after image chip of a patch")
             chips.append(rel.as_posix())
+    for name, what in ((XLSX_NAME, "the patch ledger (台账) for staff: sheet 台账 + hidden outlines"),
+                       (CSV_NAME, "the patch ledger (台账) as CSV, outlines as WKT")):
+        store.path(folder / name, kind="ledger", description=what)
+    write_ledger(ledger, store.path(folder / XLSX_NAME).parent)
+    fmt = formats(config)
+    store.write_table("redline_patches", ledger, gpkg=fmt["gpkg"], csv=fmt["csv"], xlsx=False,
+                      description="red-line patch ledger (台账), one row per patch part, English keys")
+    result.tables["redline_patches"] = ledger
+    for name, t, what in summaries:
+        store.write_table(name, t, **fmt, description=what)
+        result.tables[name] = t
 
-    from ecoassess.grid import grid_of
-
-    _summaries(ctx, res, units, zone, ledger, table, grid_of(before), _prepare_units)
     for row in ledger[(ledger["change_type"] == "new") & (ledger["location"] == "inside")].itertuples():
         ctx.alert(stage="redline", rule="new_patch_inside_redline", county_code=row.county_code,
                   county_name=row.county_name, subject_type="redline_patch", subject_id=row.patch_id,
@@ -204,8 +214,9 @@ def _redline(ctx: RunContext) -> None:
         "chips": len(chips)}, default=_jsonable))
 
 
-def _summaries(ctx, res, units, zone, ledger, table, wgrid, prepare_units) -> None:
-    """``redline_unit_summary`` and ``redline_county_summary``; ``wgrid``: the detection window's grid."""
+def _summaries(ctx, res, units, zone, ledger, table, wgrid, prepare_units) -> list:
+    """[(name, table, description)] of ``redline_unit_summary`` and ``redline_county_summary``; ``wgrid``: the
+    detection window's grid."""
     import geopandas as gpd
     import pandas as pd
     import shapely
@@ -214,7 +225,6 @@ def _summaries(ctx, res, units, zone, ledger, table, wgrid, prepare_units) -> No
     from ecoassess.redline.ledger import ledger_spec
     from ecoassess.redline.summary import county_summary, unit_summary
 
-    fmt = formats(ctx.config)
     false_label = ledger_spec()["false_detection"]
     types = list(table.types)
     per_unit = unit_summary(ledger, res.units, types, false_label=false_label)
@@ -238,11 +248,9 @@ def _summaries(ctx, res, units, zone, ledger, table, wgrid, prepare_units) -> No
         pieces_t = pd.DataFrame(columns=["county_code", "county_name", "unit_id", "area_m2", "observed_m2",
                                          "not_observable_m2"])
     per_county = county_summary(ledger, pieces_t, types, false_label=false_label)
-    for name, t, what in (("redline_unit_summary", per_unit, "per red-line unit: patches by type, new vs known, "
-                                                            "share disturbed, area not observable"),
-                          ("redline_county_summary", per_county, "per county: the same over its red-line units")):
-        ctx.store.write_table(name, t, **fmt, description=what)
-        ctx.result.tables[name] = t
+    return [("redline_unit_summary", per_unit, "per red-line unit: patches by type, new vs known, share disturbed, "
+                                               "area not observable"),
+            ("redline_county_summary", per_county, "per county: the same over its red-line units")]
 
 
 def _jsonable(v):
