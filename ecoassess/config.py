@@ -321,7 +321,8 @@ class RedlineSpec(_Strict):
     ``activity_table``: an activity-type table of one's own (default ``layers/redline_activity_types.yaml``).
     ``ledger``: last year's ledger as staff filled it in (.xlsx or .csv; ``ecoassess redline --ledger`` overrides).
     ``chips``: before/after PNGs per patch. ``use_land_cover``: land cover of both years as evidence when present.
-    ``max_cells``: the largest window (units + buffer) read into memory at once (both dates; ≈ 0.5 kB per cell)."""
+    ``max_cells``: the largest window (units + buffer) read into memory at once (both dates; ≈ 0.33 kB per
+    cell, measured: ecoassess/stages/redline.py)."""
 
     before_year: int | None = Field(None, ge=1972, le=2100)
     after_year: int | None = Field(None, ge=1972, le=2100)
@@ -331,7 +332,7 @@ class RedlineSpec(_Strict):
     ledger: InputPath | None = None
     chips: bool = True
     use_land_cover: bool = True
-    max_cells: int = Field(40_000_000, gt=0)
+    max_cells: int = Field(20_000_000, gt=0)
 
 
 class AssessmentConfig(_Strict):
