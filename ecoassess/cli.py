@@ -1,4 +1,4 @@
-"""Command line: ``ecoassess sample | validate | run | network | demo``. Errors print one clear message, no traceback."""
+"""Command line: ``ecoassess sample | validate | run | network | redline | demo``. Errors print one clear message, no traceback."""
 
 from __future__ import annotations
 
@@ -184,6 +184,42 @@ def network(ctx, config, out, force):
         raise ConfigError(config, ["stations: none configured (the network stage grades and audits stations.<type>: "
                                    "air, surface_water, drinking_water, soil, noise, ecology_plots)"])
     _run_and_report(cfg, out, None, ctx.obj["quiet"], stages=["network"])
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Results folder (as for ``run``): the ledger, chips and red-line tables are written there.")
+@click.option("--ledger", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Last year's ledger as staff filled it in (redline_ledger.xlsx or .csv); overrides redline.ledger.")
+@click.option("--force", is_flag=True,
+              help="When OUT holds files that are not earlier ecoassess results, write into a new subfolder "
+                   "OUT/ecoassess-results instead of refusing (nothing of yours is ever deleted).")
+@click.option("--scheduler", default=None, help="Address of a dask.distributed scheduler (default: local threads).")
+@click.pass_context
+def redline(ctx, config, out, ledger, force, scheduler):
+    """Red-line encroachment patches of CONFIG into OUT (the run limited to the redline stage)."""
+    from ecoassess.config import RedlineSpec, load_config
+    from ecoassess.errors import InputError
+    from ecoassess.stages.redline import redline_problem
+    from ecoassess.store import usable_out_dir
+    from ecoassess.validate import validate_config
+
+    ctx.obj["out"] = out
+    out = usable_out_dir(out, force=force)
+    ctx.obj["out"] = out
+    cfg = load_config(config)
+    if ledger is not None:
+        if not ledger.is_file():
+            raise InputError("file not found", path=ledger, field="--ledger",
+                             expected="last year's redline_ledger.xlsx or .csv")
+        spec = cfg.redline or RedlineSpec()
+        cfg.redline = spec.model_copy(update={"ledger": ledger.resolve()})
+    why = redline_problem(cfg)
+    if why is not None:
+        raise ConfigError(config, [f"redline: {why}"])
+    cfg = validate_config(cfg)
+    _run_and_report(cfg, out, scheduler, ctx.obj["quiet"], stages=["redline"])
 
 
 @main.command()

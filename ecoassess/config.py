@@ -416,6 +416,30 @@ class RunSpec(_Strict):
     memory_budget_mb: float | None = Field(None, ge=0)
 
 
+class RedlineSpec(_Strict):
+    """Red-line encroachment (issue 19; STANDARDS §5): runs when ``zones.redline`` is set and both years have imagery.
+
+    ``before_year`` / ``after_year``: the two dates, each as its season composite (default ``baseline_year`` /
+    ``year``; :meth:`AssessmentConfig.redline_years`). ``buffer_m``: the ring around the units reported as 缓冲区 (default
+    ``indices/redline_detection.yaml``: 500 m). ``mmu_m2``: minimum mapping unit (default 9 grid cells, 8100 m² at
+    30 m: the smallest change holding one pixel whose whole 3×3 neighbourhood changed; see the YAML).
+    ``activity_table``: an activity-type table of one's own (default ``layers/redline_activity_types.yaml``).
+    ``ledger``: last year's ledger as staff filled it in (.xlsx or .csv; ``ecoassess redline --ledger`` overrides).
+    ``chips``: before/after PNGs per patch. ``use_land_cover``: land cover of both years as evidence when present.
+    ``max_cells``: the largest window (units + buffer) read into memory at once (both dates; ≈ 0.33 kB per
+    cell, measured: ecoassess/stages/redline.py)."""
+
+    before_year: int | None = Field(None, ge=1972, le=2100)
+    after_year: int | None = Field(None, ge=1972, le=2100)
+    buffer_m: float | None = Field(None, ge=0)
+    mmu_m2: float | None = Field(None, gt=0)
+    activity_table: InputPath | None = None
+    ledger: InputPath | None = None
+    chips: bool = True
+    use_land_cover: bool = True
+    max_cells: int = Field(20_000_000, gt=0)
+
+
 class AssessmentConfig(_Strict):
     """The whole assessment: study area, year(s), sources per year, zones, stations, tables, outputs."""
 
@@ -443,6 +467,7 @@ class AssessmentConfig(_Strict):
     statistics: TableSource | None = None
     constraint_events: TableSource | None = None
     change_truth: VectorSource | None = None
+    redline: RedlineSpec | None = None
     outputs: OutputSpec = Field(default_factory=OutputSpec)
     run: RunSpec = Field(default_factory=RunSpec)
 
@@ -486,6 +511,19 @@ class AssessmentConfig(_Strict):
     def years(self) -> list[int]:
         """The assessment year and, if set, the baseline year (baseline first)."""
         return [y for y in (self.baseline_year, self.year) if y is not None]
+
+    def redline_years(self) -> tuple[int | None, int]:
+        """(before, after) years of the red-line comparison: ``redline.before_year`` / ``after_year``, default
+        ``baseline_year`` / ``year``. (Named periods, when the config gets them for vegetation change, plug in here.)"""
+        spec = self.redline_spec
+        before = spec.before_year if spec.before_year is not None else self.baseline_year
+        after = spec.after_year if spec.after_year is not None else self.year
+        return before, after
+
+    @property
+    def redline_spec(self) -> RedlineSpec:
+        """The ``redline`` section, or its defaults when the config has none."""
+        return self.redline if self.redline is not None else RedlineSpec()
 
     def to_yaml_dict(self) -> dict:
         """The config as plain data with absolute paths (for the manifest)."""

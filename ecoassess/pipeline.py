@@ -22,6 +22,7 @@ from ecoassess.stages.base import (RunContext, RunInputs, RunResult, check_stage
                                    select_stages)
 from ecoassess.stages.ei import EiStage
 from ecoassess.stages.network import NetworkStage
+from ecoassess.stages.redline import RedlineStage
 from ecoassess.stages.rsei import RseiStage
 from ecoassess.stages.scene_quality import SceneQualityStage
 from ecoassess.stages.vegetation import VegetationStage
@@ -33,7 +34,8 @@ log = logging.getLogger(__name__)
 
 
 #: The stages of a run, in order (ecoassess/stages/base.py: the contract). Adding a stage = its module + a line here.
-STAGES = (VegetationStage(), RseiStage(), EiStage(), VegetationChangeStage(), SceneQualityStage(), NetworkStage())
+STAGES = (VegetationStage(), RseiStage(), EiStage(), VegetationChangeStage(), SceneQualityStage(), NetworkStage(),
+          RedlineStage())
 check_stage_order(STAGES)
 
 

@@ -104,6 +104,9 @@ def input_warnings(config: AssessmentConfig) -> list[str]:
                                        station.transformation)):
                 found.append(w)
     found += station_warnings(config)
+    from ecoassess.redline.checks import redline_warnings
+
+    found += redline_warnings(config)
     try:
         study = read_vector(sa.path, sa.layer, key="study_area", crs=sa.crs, transformation=sa.transformation)
     except InputError:
@@ -216,6 +219,10 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
         problems += _check_table("statistics", config.statistics, None if study_area_problems else config)
     if config.constraint_events is not None:
         problems += _check_table("constraint_events", config.constraint_events, None)
+    if not any(p.startswith("zones.redline") for p in problems):
+        from ecoassess.redline.checks import redline_problems
+
+        problems += redline_problems(config)
     return problems
 
 

@@ -8,7 +8,8 @@ a class of the activity rules (cropland, water, built-up, bare; ``lc_to_any``) i
 class to a natural class restoration, even where the imagery shows little (grassland ploughed in spring looks like
 grassland in a May–September median); such patches carry only the land-cover share of the confidence (0.3).
 Land cover of the before date (or both) rejects seasonal-only differences: cropland that stays cropland (harvest,
-green-up, flooding) and water that stays water (water level).
+green-up, flooding) and water that stays water (water level), with
+the mixed-pixel fringe around such a difference where land cover shows no transition (YAML seasonal.fringe_px).
 
 The two dates are read into memory over the grid they share (a red-line window; the stage chooses the window).
 """
@@ -48,11 +49,14 @@ class DetectionResult:
     """``patches``: the shared patch table (one row per patch part; CRS = the grid's equal-area CRS);
     ``units``: per red-line unit its area, the area observed in both dates and the area not observable
     (cloud, shadow, no data in either date, or outside the imagery); ``info``: thresholds, MMU, buffer and the
-    robust statistics of each index difference (for the manifest)."""
+    robust statistics of each index difference (for the manifest); ``observed``: the cells observed in both dates
+    (bool, the grid's shape; for the area not observable of other zones, e.g. unit parts per county:
+    :func:`unit_observability`)."""
 
     patches: gpd.GeoDataFrame
     units: pd.DataFrame
     info: dict = field(default_factory=dict)
+    observed: np.ndarray | None = None
 
 
 # -- inputs ------------------------------------------------------------------------------------------------------
@@ -398,13 +402,19 @@ def detect_patches(before: xr.Dataset, after: xr.Dataset, units: gpd.GeoDataFram
         development |= into
         restored |= lc_seed & np.isin(lc_b, active) & ~np.isin(lc_a, active) & observed & ~development
     seasonal = np.zeros(observed.shape, dtype=bool)
+    fringe = np.zeros(observed.shape, dtype=bool)
     if lc_b is not None:  # the same class kind before and after (or before only): YAML seasonal
         lc_after = lc_a if lc_a is not None else lc_b
         for key in ("cropland_codes", "water_codes"):
             codes = np.asarray(s["seasonal"][key])
             seasonal |= np.isin(lc_b, codes) & np.isin(lc_after, codes)
-        development &= ~seasonal
-        restored &= ~seasonal
+        fringe_px = int(s["seasonal"].get("fringe_px", 0))
+        changing = seasonal & (development | restored)
+        if fringe_px > 0 and changing.any():  # the mixed-pixel fringe of a seasonal difference (YAML seasonal)
+            near = ndimage.binary_dilation(changing, structure=EIGHT, iterations=fringe_px) & ~seasonal
+            fringe = near & (lc_b == lc_after) & (development | restored)
+        development &= ~seasonal & ~fringe
+        restored &= ~seasonal & ~fringe
 
     mmu_cells = mmu / cell
     fill = bool(s["morphology"]["fill_holes"])
@@ -435,9 +445,10 @@ def detect_patches(before: xr.Dataset, after: xr.Dataset, units: gpd.GeoDataFram
             "activity_table": table.path, "activity_table_version": table.version,
             "land_cover": {"before": lc_b is not None, "after": lc_a is not None, "legend": legend},
             "seasonal_rejected_m2": float((seasonal & observed).sum() * cell),
+            "seasonal_fringe_rejected_m2": float((fringe & observed).sum() * cell),
             "fvc_endmembers": {"before": em_b, "after": em_a}, "difference_stats": ev.stats,
             "observed_m2": float(observed.sum() * cell), "grid_m2": float(observed.size * cell)}
-    return DetectionResult(patches, unit_observability(units_g, observed, grid), info)
+    return DetectionResult(patches, unit_observability(units_g, observed, grid), info, observed)
 
 
 @dataclass
@@ -494,7 +505,11 @@ class _Context:
         # the rules see the median NDVI: mixed edge cells (a misregistered or smeared outline) barely move it
         ndvi_b_med = float(np.nanmedian(self.idx_b["NDVI"][win][m]))
         ndvi_a_med = float(np.nanmedian(self.idx_a["NDVI"][win][m]))
-        f = PatchFeatures(frozenset(fired), elong, ndvi_a_med, lc_from, lc_to, both_lc)
+        # land cover of both dates that shows no transition over the patch (the same majority class before and
+        # after: a product that lags, or classes a cell off the imagery at a small patch's edge) says nothing of
+        # the activity: the patch is typed, and its change type judged, by the imagery as without land cover
+        transition = both_lc and lc_from is not None and lc_to is not None and lc_from != lc_to
+        f = PatchFeatures(frozenset(fired), elong, ndvi_a_med, lc_from, lc_to, transition)
         if kind == "restoration":
             f = f.mirrored(ndvi_b_med)
         activity, rule = self.table.classify(f)
@@ -503,7 +518,7 @@ class _Context:
         if kind == "restoration":
             change = "reduced"
         else:
-            if ring_obs.any() and self.lc_a is not None and self.lc_b is not None and lc_to is not None:
+            if ring_obs.any() and transition:
                 same_codes = set(rule.get("lc_to_any", [])) | {lc_to}
                 like = np.isin(np.pad(self.lc_b[win], pad), list(same_codes))
             elif ring_obs.any():
