@@ -178,6 +178,8 @@ def seasonal_field(world: World, lucc: np.ndarray, redline_raster: np.ndarray, c
     sizes = ndimage.sum(dry, comp, range(1, nc + 1)) * near
     j = int(np.argmax(sizes))
     cells = comp == j + 1
-    r, c = [int(v) for v in ndimage.center_of_mass(cells)]
-    field = cells & _blob(lucc.shape, r, c, 160 / RES_M, fractal(rng, lucc.shape, beta=2.8))
-    return field if field.sum() >= 20 else cells
+    # centred on the field's cell nearest its centre of mass (a curved field's centre of mass can lie outside it)
+    rr, cc = np.nonzero(cells)
+    r0, c0 = ndimage.center_of_mass(cells)
+    k = int(np.argmin((rr - r0) ** 2 + (cc - c0) ** 2))
+    return cells & _blob(lucc.shape, rr[k], cc[k], 160 / RES_M, fractal(rng, lucc.shape, beta=2.8))

@@ -65,7 +65,7 @@ KEY_COMMENTS = {
     "stations": "monitoring sites and observations: graded, audited and mapped by the network stage",
     "statistics": "county statistics (emissions, precipitation, water resources): units in the column names",
     "constraint_events": "events that limit the HJ 192 grade (环境限制指数)",
-    "change_truth": "planted changes, for accuracy checks of the encroachment stage to come",
+    "change_truth": "planted changes: the red-line stage's accuracy (scripts/redline_accuracy.py)",
     "outputs": "tables (gpkg, csv, xlsx), maps, label language",
 }
 
