@@ -92,8 +92,8 @@ def _part_file(name: str) -> str:
 class Parts:
     """Runs the parts of a run, or replays a part that an interrupted run with the same key completed.
 
-    ``result``: the run's result object (``tables``, ``layers``, ``maps`` dicts, ``manifest`` dict, ``problems``
-    list); a part's additions to it are recorded and replayed."""
+    ``result``: the run's result object (``tables``, ``layers``, ``maps`` dicts, ``manifest`` dict, ``problems``,
+    ``warnings`` and ``alerts`` lists); a part's additions to it are recorded and replayed."""
 
     def __init__(self, store, result, key: str):
         self.store, self.result, self.key = store, result, key

@@ -229,8 +229,11 @@ def test_stale_spill_folders_of_killed_runs_are_removed(tmp_path):
 # -- resumable parts --------------------------------------------------------------------------------------------
 
 class _Result:
+    """What a part may add to a run's result (stages.base.RunResult)."""
+
     def __init__(self):
         self.tables, self.layers, self.maps, self.manifest, self.problems = {}, {}, {}, {}, []
+        self.warnings, self.alerts = [], []
 
 
 def _part(store, result, calls):
