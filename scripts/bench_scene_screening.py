@@ -36,14 +36,18 @@ print(json.dumps({"wall_s": time.perf_counter() - t0, "timings": result.manifest
 def run_once(code: Path, config: Path, out: Path, stages=None) -> dict:
     env = {**os.environ, "PYTHONPATH": str(code)}
     shutil.rmtree(out, ignore_errors=True)
+    # cwd: `python -c` puts the working directory first on sys.path, before PYTHONPATH; started inside a checkout,
+    # every tree would run that checkout's code
     proc = subprocess.run([sys.executable, "-c", CHILD, str(config), str(out), json.dumps(stages or [])],
-                          capture_output=True, text=True, env=env)
+                          capture_output=True, text=True, env=env, cwd=out.parent)
     if proc.returncode != 0:
         print(proc.stderr[-3000:], file=sys.stderr)
         raise SystemExit(f"run with {code} failed")
     child = json.loads(proc.stdout.strip().splitlines()[-1])
+    if not Path(child["module"]).resolve().is_relative_to(code.resolve()):
+        raise SystemExit(f"the run meant for {code} imported {child['module']}")
     stages = child["timings"].get("stages_s", {})
-    vegetation = {k: v for k, v in stages.items() if k.startswith("vegetation ")}
+    vegetation = {k: v for k, v in stages.items() if k.split()[0] == "vegetation" and k.split()[-1].isdigit()}
     return {"total_s": child["timings"].get("total_s", child["wall_s"]), "vegetation": vegetation,
             "scene_quality_s": stages.get("scene quality", 0.0), "module": child["module"]}
 
