@@ -10,6 +10,12 @@ Everything is lazy: counts are dask reductions over the scene axis; medians and 
 of (scenes × chunk × chunk) cells, so memory per task is bounded by ``n_scenes × chunk² × 4`` bytes per band, never
 the whole stack. The only eager step is the per-scene clear check (one pass over the mask bands), which drops
 scenes without any clear pixel and raises :class:`AllMaskedError` when no scene is left.
+
+Whether a scene has a clear pixel depends on every reflectance band (an observation outside the physical range is
+not clear, :mod:`ecoassess.sources.reflectance_range`). With ``range_counts_later=True`` the check reads only the
+mask and red bands, and the range counts of the scenes it keeps come from the pass that reads the bands for the
+composite (:func:`pending_range_counts`, :func:`settle_range_counts`); a scene that then turns out to have no
+clear pixel makes the composite :attr:`Composite.stale`: made again, it drops that scene, as the eager check does.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ import xarray as xr
 
 from ecoassess.errors import AllMaskedError, InputError
 from ecoassess.grid import AnalysisGrid
-from ecoassess.sources.scene import Scene, make_dataset, mask_summaries, wrap_like
+from ecoassess.sources.scene import (Scene, make_dataset, mask_counts, mask_summaries, range_count_tasks,
+                                     set_range_counts, wrap_like)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +57,14 @@ class Composite:
     ndvi: xr.DataArray | None = None
     months_count: xr.DataArray | None = None
     metadata: dict = field(default_factory=dict)
+    #: scenes kept on their mask counts alone (``range_counts_later=True``), whose range counts may still be to come
+    checked_later: list = field(default_factory=list, repr=False)
+
+    @property
+    def stale(self) -> bool:
+        """True when a scene kept on its mask counts has, with its range counts in, no clear pixel: the eager check
+        would have dropped it, so this composite must be made again (:func:`composite` then drops it)."""
+        return any(s._summary is not None and s.clear_problem() is not None for s in self.checked_later)
 
     def __repr__(self) -> str:
         what = list(self.bands.data_vars) if self.bands is not None else ["ndvi"]
@@ -109,13 +124,17 @@ def _ndvi(scene: Scene, valid_range) -> da.Array:
 # -- the composite ---------------------------------------------------------------------------------------------
 
 def composite(scenes, *, method: str = "median", months=DEFAULT_MONTHS, min_clear: int = 1,
-              ndvi_range: tuple[float, float] | None = (-1.0, 1.0), check_clear: bool = True) -> Composite:
+              ndvi_range: tuple[float, float] | None = (-1.0, 1.0), check_clear: bool = True,
+              range_counts_later: bool = False) -> Composite:
     """Composite ``scenes`` (all on the same grid) by ``method`` over the scenes acquired in ``months``.
 
     ``months=None`` keeps every scene. ``min_clear``: pixels with fewer clear observations are NaN and count as
     ``masked``. ``ndvi_range`` (monthly_max_ndvi only): NDVI outside it — possible where reflectance is negative,
     e.g. over water — is not a usable observation (None keeps everything). ``check_clear`` drops scenes with no clear
-    pixel (logged) and raises :class:`AllMaskedError` if none is left; this is one pass over the mask bands.
+    pixel (logged) and raises :class:`AllMaskedError` if none is left; this is one pass over the mask bands (and
+    every reflectance band, for the range screening). ``range_counts_later``: the check reads the mask and red
+    bands only; the caller computes the range counts in its own pass over the bands (:func:`pending_range_counts`)
+    and makes the composite again when it is :attr:`~Composite.stale`.
     """
     if method not in METHODS:
         raise ValueError(f"unknown composite method {method!r}; one of {METHODS}")
@@ -138,6 +157,7 @@ def composite(scenes, *, method: str = "median", months=DEFAULT_MONTHS, min_clea
                              expected="every scene opened on the same analysis grid (pass grid= to the readers)")
 
     dropped: list[dict] = []
+    later: list[Scene] = []
     if months is not None:
         months = tuple(sorted(set(int(m) for m in months)))
         kept = []
@@ -154,10 +174,16 @@ def composite(scenes, *, method: str = "median", months=DEFAULT_MONTHS, min_clea
         scenes = kept
 
     if check_clear:
-        mask_summaries(scenes)
+        if range_counts_later:
+            # a scene with clear pixels before the range screening is kept until its range counts come in; one
+            # without is dropped now (its summary, for the message, reads its bands: it is in no composite)
+            later = [s for s, c in zip(scenes, mask_counts(scenes)) if s._summary is None and c["clear"] > 0]
+            mask_summaries([s for s in scenes if not any(s is t for t in later)])
+        else:
+            mask_summaries(scenes)
         kept, problems = [], []
         for s in scenes:
-            problem = s.clear_problem()
+            problem = None if any(s is t for t in later) else s.clear_problem()
             if problem is None:
                 kept.append(s)
             else:
@@ -227,5 +253,22 @@ def composite(scenes, *, method: str = "median", months=DEFAULT_MONTHS, min_clea
         masked=wrap_like(grid, masked, name="masked"),
         nodata=wrap_like(grid, nodata, name="nodata"),
         dates=[s.date for s in scenes], method=method, grid=grid, ndvi=ndvi, months_count=months_count,
-        metadata=metadata,
+        metadata=metadata, checked_later=later,
     )
+
+
+def pending_range_counts(*composites) -> tuple[list[Scene], list]:
+    """(the scenes of ``composites`` kept on their mask counts whose range counts are not in yet, the dask
+    reductions that count them): compute these in the pass that reads the composites' bands
+    (``materialize(layers, reductions=...)``, each chunk read once for both), then :func:`settle_range_counts`."""
+    return range_count_tasks([s for c in composites if c is not None for s in c.checked_later])
+
+
+def settle_range_counts(scenes, values=None) -> None:
+    """Give ``scenes`` (from :func:`pending_range_counts`) their range counts: the computed ``values``, or, when
+    None, computed here in a pass of their own. Check :attr:`Composite.stale` afterwards."""
+    if values is None:
+        import dask
+
+        values = dask.compute(*range_count_tasks(scenes)[1])
+    set_range_counts(scenes, values)

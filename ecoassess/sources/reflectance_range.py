@@ -5,7 +5,8 @@ SR = DN × 0.0000275 − 0.2 for DN 1 … 65455; USGS LSDS-1619/1618). Every rea
 :func:`screen_reflectance`: an observation with any band outside the bounds is taken out of ``clear`` like a
 cloud (mask reason :data:`REASON`), so a composite uses the other scenes' clear observations there, and
 :func:`scene_quality_table` reports the share of each band outside the bounds, per scene. The counts ride on the
-scene's one eager pass (:func:`ecoassess.sources.scene.mask_summaries`).
+scene's one eager pass (:func:`ecoassess.sources.scene.mask_summaries`), or on the pass that reads the bands for
+the composite (:func:`ecoassess.sources.scene.range_count_tasks`).
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from functools import lru_cache
 import pandas as pd
 
 from ecoassess.catalog import data_path, load_yaml
-from ecoassess.sources.scene import Scene, mask_summaries, wrap_like
+from ecoassess.sources.scene import RANGE_REASON, Scene, mask_summaries, wrap_like
 
 log = logging.getLogger(__name__)
 
 #: the mask reason of an observation with a band outside the physical range (Scene.mask_layers, mask_summary)
-REASON = "reflectance_out_of_range"
+REASON = RANGE_REASON
 
 
 @lru_cache(maxsize=None)
@@ -56,6 +57,8 @@ def screen_reflectance(scene: Scene, bounds: tuple[float, float] | None = None) 
     if any_out is None:
         return scene
     scene.mask_layers[REASON] = wrap_like(scene.grid, any_out & valid, name=REASON)
+    if scene.clear_before_range is None:  # screened twice: the mask-only clear stays the first one
+        scene.clear_before_range = scene.clear
     scene.clear = wrap_like(scene.grid, scene.clear.data & ~any_out, name="clear")
     scene.metadata["reflectance_range"] = [lo, hi]
     return scene

@@ -4,6 +4,12 @@ A :class:`Scene` is lazy: opening a product reads only metadata and raster heade
 chunk when an array is computed. The one eager operation is :meth:`Scene.mask_summary` (and
 :meth:`Scene.require_clear`, which uses it), a single pass over the mask bands that counts observed, clear and
 masked pixels; it is cached on the scene.
+
+The summary has two parts. The mask counts (observed, clear before the reflectance-range screening, each mask
+reason) read only the mask band and the red band; the range counts (clear after the screening, cells outside the
+physical reflectance range per band) read every reflectance band. :func:`mask_counts` makes the first part alone,
+so a composite can choose its scenes cheaply and get the range counts from the pass that reads the bands anyway
+(:func:`range_count_tasks`, :func:`set_range_counts`).
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ REFLECTANCE_ROLES: tuple[str, ...] = (
 )
 #: Roles every optical scene from a full product (Landsat C2 L2, Sentinel-2 L2A) carries.
 CORE_ROLES: tuple[str, ...] = ("blue", "green", "red", "nir", "swir1", "swir2")
+#: the mask reason of an observation with a band outside the physical reflectance range
+#: (:mod:`ecoassess.sources.reflectance_range`, which sets it)
+RANGE_REASON = "reflectance_out_of_range"
 
 
 @dataclass
@@ -57,7 +66,11 @@ class Scene:
     #: per band role, the observed cells whose reflectance lies outside its physical range (lazy bool; set by
     #: :func:`ecoassess.sources.reflectance_range.screen_reflectance`, counted in :meth:`mask_summary`)
     range_checks: dict[str, xr.DataArray] = field(default_factory=dict)
+    #: ``clear`` before the reflectance-range screening (lazy bool; set with ``range_checks``): reads no
+    #: reflectance band but the red one, so the mask counts (:func:`mask_counts`) stay cheap
+    clear_before_range: xr.DataArray | None = None
     _summary: dict | None = field(default=None, init=False, repr=False, compare=False)
+    _mask_counts: dict | None = field(default=None, init=False, repr=False, compare=False)
 
     # -- convenience --------------------------------------------------------------------------------------------
     @property
@@ -90,21 +103,48 @@ class Scene:
             mask_summaries([self])
         return self._summary
 
-    def _summary_tasks(self) -> list:
+    def _mask_tasks(self) -> list:
+        """Dask counts that read the mask band (and the red band, which defines "observed"): observed cells, clear
+        cells before the range screening, and each mask reason but the range's."""
         valid = self.valid.data
-        tasks = [valid.sum(), (self.clear.data & valid).sum()]
-        tasks += [(layer.data & valid).sum() for layer in self.mask_layers.values()]
+        before = self.clear if self.clear_before_range is None else self.clear_before_range
+        tasks = [valid.sum(), (before.data & valid).sum()]
+        return tasks + [(layer.data & valid).sum() for name, layer in self.mask_layers.items()
+                        if name != RANGE_REASON]
+
+    def _range_tasks(self) -> list:
+        """Dask counts that read every reflectance band: clear cells after the range screening, the range's mask
+        reason, and per band the observed cells outside the range. Empty for a scene that is not screened."""
+        if not self.range_checks:
+            return []
+        valid = self.valid.data
+        tasks = [(self.clear.data & valid).sum()]
+        if RANGE_REASON in self.mask_layers:
+            tasks.append((self.mask_layers[RANGE_REASON].data & valid).sum())
         return tasks + [layer.data.sum() for layer in self.range_checks.values()]
 
-    def _set_summary(self, values) -> None:
-        n_valid, n_clear = int(values[0]), int(values[1])
+    def _set_mask_counts(self, values) -> None:
+        names = [n for n in self.mask_layers if n != RANGE_REASON]
+        self._mask_counts = {"valid": int(values[0]), "clear": int(values[1]),
+                             "by_reason": {n: int(v) for n, v in zip(names, values[2:])}}
+        if not self.range_checks:  # nothing screened: the mask counts are the whole summary
+            self._set_range_counts([])
+
+    def _set_range_counts(self, values) -> None:
+        m = self._mask_counts
+        values = [int(v) for v in values]
+        n_clear = values.pop(0) if self.range_checks else m["clear"]
+        if self.range_checks and RANGE_REASON in self.mask_layers:
+            by_reason = {**m["by_reason"], RANGE_REASON: values.pop(0)}
+        else:
+            by_reason = m["by_reason"]
         self._summary = {
             "cells": self.grid.n_cells,
-            "valid": n_valid,
+            "valid": m["valid"],
             "clear": n_clear,
-            "masked": n_valid - n_clear,
-            "by_reason": {n: int(v) for n, v in zip(self.mask_layers, values[2:])},
-            "outside_range": {n: int(v) for n, v in zip(self.range_checks, values[2 + len(self.mask_layers):])},
+            "masked": m["valid"] - n_clear,
+            "by_reason": {n: by_reason[n] for n in self.mask_layers if n in by_reason},  # in mask_layers' order
+            "outside_range": dict(zip(self.range_checks, values)),
         }
 
     def clear_problem(self, min_fraction: float = 0.0, min_pixels: int = 1) -> str | None:
@@ -149,16 +189,63 @@ class Scene:
 
 
 def mask_summaries(scenes) -> list[dict]:
-    """:meth:`Scene.mask_summary` of several scenes in one dask pass (each mask band is read once)."""
+    """:meth:`Scene.mask_summary` of several scenes in one dask pass (each mask band is read once; the reflectance
+    bands too, for the range counts)."""
     todo = [s for s in scenes if s._summary is None]
     if todo:
-        tasks = [s._summary_tasks() for s in todo]
+        tasks = [(s._mask_tasks() if s._mask_counts is None else [], s._range_tasks()) for s in todo]
+        values = dask.compute(*[t for mask, rng in tasks for t in mask + rng])
+        i = 0
+        for s, (mask, rng) in zip(todo, tasks):
+            if mask:
+                s._set_mask_counts(values[i:i + len(mask)])
+                i += len(mask)
+            if s._summary is None:
+                s._set_range_counts(values[i:i + len(rng)])
+            i += len(rng)
+    return [s._summary for s in scenes]
+
+
+def mask_counts(scenes) -> list[dict]:
+    """Per scene ``{valid, clear, by_reason}`` counted on the mask band and the red band only (one dask pass over
+    the scenes not yet counted): ``clear`` is before the reflectance-range screening, an upper bound of the
+    summary's ``clear``, and ``by_reason`` lacks :data:`RANGE_REASON`. A summarised scene gives its summary's counts
+    (then ``clear`` is after the screening)."""
+    todo = [s for s in scenes if s._summary is None and s._mask_counts is None]
+    if todo:
+        tasks = [s._mask_tasks() for s in todo]
         values = dask.compute(*[t for group in tasks for t in group])
         i = 0
         for s, group in zip(todo, tasks):
-            s._set_summary(values[i:i + len(group)])
+            s._set_mask_counts(values[i:i + len(group)])
             i += len(group)
-    return [s._summary for s in scenes]
+    return [s._mask_counts if s._summary is None else
+            {k: s._summary[k] for k in ("valid", "clear", "by_reason")} for s in scenes]
+
+
+def range_count_tasks(scenes) -> tuple[list, list]:
+    """(the scenes among ``scenes`` whose summary lacks only its range counts, the dask reductions that count them,
+    flat): compute the reductions in the pass that reads the bands anyway (``materialize(reductions=...)``) and
+    give their values to :func:`set_range_counts`. A scene appears once however often it is listed."""
+    pending, seen, tasks = [], set(), []
+    for s in scenes:
+        if s._summary is None and s._mask_counts is not None and id(s) not in seen:
+            seen.add(id(s))
+            pending.append(s)
+            tasks += s._range_tasks()
+    return pending, tasks
+
+
+def set_range_counts(scenes, values) -> None:
+    """Complete the summaries of ``scenes`` (from :func:`range_count_tasks`) with the computed ``values``."""
+    values = list(values)
+    i = 0
+    for s in scenes:
+        n = (1 + (RANGE_REASON in s.mask_layers) + len(s.range_checks)) if s.range_checks else 0  # _range_tasks
+        s._set_range_counts(values[i:i + n])
+        i += n
+    if i != len(values):
+        raise ValueError(f"set_range_counts: {len(values)} values for {i} range counts")
 
 
 def describe_reasons(summary: dict) -> str:

@@ -90,15 +90,46 @@ class RunInputs:
                    lambda: refuse_duplicate_scenes(self.config, year))
         return [self.scene(spec) for spec in self.config.imagery.get(year, [])]
 
-    def composite(self, year: int, method: str):
+    def composite(self, year: int, method: str, *, range_counts_later: bool = False):
         """The year's composite (``median`` or ``monthly_max_ndvi``) of its scenes, with ``composite.months`` and
-        ``composite.min_clear``; built once per run (lazy: pixels are read when a stage computes it)."""
+        ``composite.min_clear``; built once per run (lazy: pixels are read when a stage computes it).
+
+        Its scenes are chosen on their mask counts; the range counts of the scenes kept (they read every band) are
+        computed here in a pass of their own, unless ``range_counts_later``: then the caller computes them in the
+        pass that reads the composite (:func:`~ecoassess.sources.composite.pending_range_counts`), and when the
+        composite turns out :attr:`~ecoassess.sources.composite.Composite.stale` calls :meth:`drop_stale_composites`
+        and asks again."""
+        from ecoassess.sources.composite import pending_range_counts, settle_range_counts
+
+        comp = self._once(("composite", year, method), f"composite {year} {method}",
+                          lambda: self._make_composite(year, method))
+        if range_counts_later:
+            return comp
+        pending, _ = pending_range_counts(comp)
+        if pending:
+            settle_range_counts(pending)
+        if self.drop_stale_composites(year):
+            return self.composite(year, method)
+        return comp
+
+    def _make_composite(self, year: int, method: str):
         from ecoassess.sources import composite
 
         c = self.config.composite
-        return self._once(("composite", year, method), f"composite {year} {method}",
-                          lambda: composite(self.scenes(year), method=method, months=tuple(c.months),
-                                            min_clear=c.min_clear))
+        return composite(self.scenes(year), method=method, months=tuple(c.months), min_clear=c.min_clear,
+                         range_counts_later=True)
+
+    def drop_stale_composites(self, year: int) -> bool:
+        """Forget the year's composites when one keeps a scene that has, with its range counts in, no clear pixel;
+        made again, they drop it (as the eager check of :func:`~ecoassess.sources.composite` does). True if so."""
+        keys = [("composite", year, m) for m in ("median", "monthly_max_ndvi") if ("composite", year, m) in self._cache]
+        if not any(self._cache[k].stale for k in keys):
+            return False
+        log.info("%d: a scene has no clear observation once reflectance outside its physical range is masked; "
+                 "the composites of %d are made again without it", year, year)
+        for k in keys:
+            del self._cache[k]
+        return True
 
     def thermal(self, year: int):
         """The thermal product of ``year`` (``thermal.<year>``), opened like the imagery (same masking)."""

@@ -59,18 +59,20 @@ def vegetation_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, ins
     ``inputs``: the run's opened inputs (:class:`~ecoassess.stages.base.RunInputs`); without them the scenes
     and land cover are opened here."""
     from ecoassess.layers.vegetation import FvcEndmembers, endmember_warning, fvc, fvc_endmembers, ndvi
+    from ecoassess.sources.composite import pending_range_counts, settle_range_counts
     from ecoassess.spectral import bound_to_valid_range, outside_valid_range
 
     inputs = inputs or RunInputs(config, grid)
     scenes = inputs.scenes(year)
     if not scenes:
         raise InputError(f"no imagery is configured for year {year}", field=f"imagery.{year}")
-    comp = inputs.composite(year, "median")
+    # the scenes' reflectance-range counts come from the materialisation below, which reads every band anyway
+    comp = inputs.composite(year, "median", range_counts_later=True)
     ndvi_layer, n_dates = ndvi(comp.bands), len(comp.dates)
     monthly = None
     if config.composite.method == "monthly_max_ndvi" or year in ei_years(config):
         # HJ 192's vegetation cover needs the May–Sep monthly-max NDVI: made here, so the scenes are read once
-        monthly = inputs.composite(year, "monthly_max_ndvi")
+        monthly = inputs.composite(year, "monthly_max_ndvi", range_counts_later=True)
     if config.composite.method == "monthly_max_ndvi":
         ndvi_layer, n_dates = monthly.ndvi, len(monthly.dates)
     water = vegetation_water_mask(inputs, year, comp.bands)
@@ -84,7 +86,13 @@ def vegetation_year(config: AssessmentConfig, year: int, grid: AnalysisGrid, ins
     layers = {"ndvi": ndvi_layer, "masked": masked, "clear_count": comp.clear_count, "invalid": invalid}
     if monthly is not None and monthly.ndvi is not ndvi_layer:
         layers["monthly_max_ndvi"] = monthly.ndvi
-    cache = materialize(layers)  # one pass over the scenes for every composite
+    # one pass over the scenes for every composite, which also counts each scene's reflectance outside its range
+    pending, range_counts = pending_range_counts(comp, monthly)
+    cache = materialize(layers, reductions=range_counts)
+    settle_range_counts(pending, cache.reductions)
+    if inputs.drop_stale_composites(year):  # a scene had only out-of-range clear pixels: without it (rare)
+        cache.close()
+        return vegetation_year(config, year, grid, inside, inputs)
     ndvi_all_cells, masked = cache["ndvi"], cache["masked"]
     monthly_ndvi = None if monthly is None else cache.get("monthly_max_ndvi", ndvi_all_cells)
     ndvi_layer = ndvi_all_cells.where(inside)
