@@ -15,3 +15,16 @@ def write_statistics_csv(path: Path, codes=("519901", "519902"), years=(2023, 20
              "river_length_km": 120.0} for code in codes for year in years]
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
+
+
+def write_two_counties(root: Path) -> Path:
+    """``root/v/counties.gpkg``: two 0.1° counties 甲县 519901 and 乙县 519902 at 104.0–104.2°E, 30.0–30.1°N
+    (EPSG:4490), over the synthetic products of the imagery tests; returns ``root``."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    (root / "v").mkdir(exist_ok=True)
+    gpd.GeoDataFrame({"code": ["519901", "519902"], "name": ["甲县", "乙县"]},
+                     geometry=[box(104.0, 30.0, 104.1, 30.1), box(104.1, 30.0, 104.2, 30.1)],
+                     crs="EPSG:4490").to_file(root / "v" / "counties.gpkg")
+    return root

@@ -23,6 +23,7 @@ from ecoassess.materialize import materialize
 from ecoassess.sources import composite, open_geotiff_scene
 from ecoassess.sources.composite import pending_range_counts, settle_range_counts
 from ecoassess.sources.reflectance_range import REASON
+from tests.builders import write_two_counties
 
 UTM = "EPSG:32648"
 T8 = Affine(30.0, 0, 500000.0, 0, -30.0, 3300000.0)
@@ -171,14 +172,8 @@ GAP_COLS = 10  # the good scenes have no data in columns 0–9 (x 403 000 … 40
 
 @pytest.fixture
 def area(tmp_path):
-    import geopandas as gpd
-    from shapely.geometry import box
-
-    (tmp_path / "v").mkdir()
-    gpd.GeoDataFrame({"code": ["519901", "519902"], "name": ["甲县", "乙县"]},
-                     geometry=[box(104.0, 30.0, 104.1, 30.1), box(104.1, 30.0, 104.2, 30.1)],
-                     crs="EPSG:4490").to_file(tmp_path / "v" / "counties.gpkg")
-    return tmp_path
+    """Two counties over the products' footprint (tests/builders.py)."""
+    return write_two_counties(tmp_path)
 
 
 def _area_scene(folder, date, *, gap: bool, factor: float = 1.0):

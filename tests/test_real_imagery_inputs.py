@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,7 +17,6 @@ import yaml
 from affine import Affine
 from rasterio.crs import CRS
 from click.testing import CliRunner
-from shapely.geometry import box
 
 from ecoassess.config import load_config
 from ecoassess.errors import ConfigError, InputError
@@ -26,6 +24,7 @@ from ecoassess.grid import AnalysisGrid
 from ecoassess.sources import open_landsat_c2l2
 from ecoassess.stages.base import open_product
 from ecoassess.validate import validate_config
+from tests.builders import write_two_counties
 
 UTM = "EPSG:32648"
 X0, Y0, RES, W, H = 403000.0, 3331000.0, 200.0, 100, 60          # covers both counties below
@@ -109,11 +108,8 @@ def write_landsat(folder, bands=ALL_BANDS, drop_keys=(), crs_of=None):
 
 @pytest.fixture
 def area(tmp_path):
-    (tmp_path / "v").mkdir()
-    gpd.GeoDataFrame({"code": ["519901", "519902"], "name": ["甲县", "乙县"]},
-                     geometry=[box(104.0, 30.0, 104.1, 30.1), box(104.1, 30.0, 104.2, 30.1)],
-                     crs="EPSG:4490").to_file(tmp_path / "v" / "counties.gpkg")
-    return tmp_path
+    """Two counties over the products' footprint (tests/builders.py)."""
+    return write_two_counties(tmp_path)
 
 
 def write_config(root, imagery, thermal=None, tables=("csv",), name="assessment.yaml") -> object:

@@ -21,6 +21,7 @@ from ecoassess.grid import AnalysisGrid
 from ecoassess.sources import composite, open_geotiff_scene, open_landsat_c2l2
 from ecoassess.sources.reflectance_range import REASON, reflectance_range, scene_quality_table
 from tests.test_real_imagery_inputs import H, PID, UTM, W, _fields, _write, mtl_text, sr_dn, st_dn, write_config
+from tests.builders import write_two_counties
 
 SR_MULT, SR_ADD = 2.75e-05, -0.2
 EDGE_COLS = 10                                  # DN 65535 in every SR band: 65535 × 0.0000275 − 0.2 = 1.6022125
@@ -33,15 +34,8 @@ DARK_DN = {3: 7636, 4: 6909, 5: 7640, 6: 9091}
 
 @pytest.fixture
 def area(tmp_path):
-    """Two counties over the products' footprint (as in tests/test_real_imagery_inputs.py)."""
-    import geopandas as gpd
-    from shapely.geometry import box
-
-    (tmp_path / "v").mkdir()
-    gpd.GeoDataFrame({"code": ["519901", "519902"], "name": ["甲县", "乙县"]},
-                     geometry=[box(104.0, 30.0, 104.1, 30.1), box(104.1, 30.0, 104.2, 30.1)],
-                     crs="EPSG:4490").to_file(tmp_path / "v" / "counties.gpkg")
-    return tmp_path
+    """Two counties over the products' footprint (tests/builders.py)."""
+    return write_two_counties(tmp_path)
 
 
 def write_product(folder, *, edge=True, dark=True, seed=0):
