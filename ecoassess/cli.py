@@ -152,7 +152,7 @@ def run(ctx, config, out, force, scheduler, stop_on_error, memory_budget_mb, sta
     ctx.obj["out"] = out  # named when the disk fills up
     # before the inputs are checked: a folder that cannot be used is said at once; with --force, the subfolder
     # chosen here is the one the run writes (so that the choice is made, and said, once)
-    out = usable_out_dir(out, force=force)
+    out = usable_out_dir(out, force=force, stages=list(stages) or None)
     ctx.obj["out"] = out
     cfg = validate_config(config)
     if stop_on_error:
@@ -177,7 +177,7 @@ def network(ctx, config, out, force):
     from ecoassess.validate import validate_config
 
     ctx.obj["out"] = out
-    out = usable_out_dir(out, force=force)
+    out = usable_out_dir(out, force=force, stages=["network"])
     ctx.obj["out"] = out
     cfg = validate_config(config)
     if not cfg.stations:
@@ -206,7 +206,7 @@ def redline(ctx, config, out, ledger, force, scheduler):
     from ecoassess.validate import validate_config
 
     ctx.obj["out"] = out
-    out = usable_out_dir(out, force=force)
+    out = usable_out_dir(out, force=force, stages=["redline"])
     ctx.obj["out"] = out
     cfg = load_config(config)
     if ledger is not None:

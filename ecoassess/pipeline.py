@@ -132,7 +132,8 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False, force
 
     selected = select_stages(STAGES, stages)   # an unknown stage name is said before the inputs are read
     config = validate_config(config)
-    out = usable_out_dir(out, force=force)
+    names = None if stages is None else [s.name for s in selected]
+    out = usable_out_dir(out, force=force, stages=names)
     timer = RunTimer()
     if config.run.memory_budget_mb is None:
         memory_budget_mb()  # a bad ECOASSESS_MEMORY_BUDGET_MB stops the run here, not halfway through
@@ -171,6 +172,7 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False, force
                     catalogs=_catalog_versions(), warnings=result.warnings, extra={"problems": result.problems, "memory_budget_mb": memory_budget_mb(),
                                                          "output_compression": config.outputs.compression,
                                                          "recovered": store.recovered, "resumed": resumed,
+                                                         "stages": [s.name for s in selected if s.enabled(config)],
                                                          **_encodings(inputs), **_china_notes(config),
                                                          **result.manifest})
                 write_manifest(manifest, store.path("manifest.json"))

@@ -32,6 +32,7 @@ from __future__ import annotations
 import functools
 import itertools
 import io
+import json
 import logging
 import os
 import re
@@ -284,9 +285,12 @@ class ResultsStore:
 
 # -- which folder may be replaced ------------------------------------------------------------------------------
 
-def usable_out_dir(out_dir, *, force: bool = False) -> Path:
+def usable_out_dir(out_dir, *, force: bool = False, stages=None) -> Path:
     """The absolute results folder for ``out_dir`` (symlinks followed), or :class:`OutFolderError` when it would
-    replace anything ecoassess did not write. With ``force``, such a folder gets a new subfolder for the results."""
+    replace anything ecoassess did not write. With ``force``, such a folder gets a new subfolder for the results.
+
+    ``stages``: the stage names of a run limited to some stages (``ecoassess redline``): it must not replace
+    earlier results that hold more (the annual run's layers and tables), so such a folder is refused too."""
     given = Path(out_dir).expanduser()
     try:
         out = given.resolve()
@@ -310,6 +314,15 @@ def usable_out_dir(out_dir, *, force: bool = False) -> Path:
                 "a results folder as a whole and never deletes what it did not write. Give a new or empty folder, or "
                 f"an earlier results folder — or add --force to put the results into a new subfolder "
                 f"{FORCED_SUBFOLDER}/ inside it")
+        more_stages = _stages_beyond(out, stages)
+        if more_stages:
+            if force:
+                return _forced_subfolder(out)
+            raise OutFolderError(
+                f"{given}: holds the results of an earlier run with more stages ({', '.join(more_stages)}) than this "
+                f"one ({', '.join(stages)}); it would replace them. Give another folder (e.g. {given}-"
+                f"{stages[0].replace(' ', '_')}), run the whole assessment, or add --force to put the results into a "
+                f"new subfolder {FORCED_SUBFOLDER}/ inside it")
     for folder in out.parents:  # the staging folder is made beside it: name the user's path, not that
         if folder.exists():
             if not folder.is_dir():
@@ -361,8 +374,6 @@ def _walk_files(folder: Path):
 def _manifest_outputs(path: Path) -> dict[str, tuple] | None:
     """``{path: (size_bytes, sha256)}`` of the outputs an ecoassess manifest lists, or None when ``path`` is not
     one."""
-    import json
-
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -371,6 +382,22 @@ def _manifest_outputs(path: Path) -> dict[str, tuple] | None:
         return None
     return {o["path"]: (o.get("size_bytes"), o.get("sha256")) for o in manifest.get("outputs", [])
             if isinstance(o, dict) and "path" in o}
+
+
+def _stages_beyond(folder: Path, stages) -> list[str]:
+    """The stages of the earlier results in ``folder`` that a run of only ``stages`` would not make again (``[]``
+    when ``stages`` is None: a whole run replaces any earlier one). Results without a record of their stages
+    (written before it was kept) count as a whole run."""
+    if stages is None:
+        return []
+    try:
+        manifest = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []                              # no earlier results here: nothing to replace
+    earlier = (manifest.get("extra") or {}).get("stages")
+    if earlier is None:
+        return ["the whole assessment"]
+    return [s for s in earlier if s not in set(stages)]
 
 
 def _forced_subfolder(folder: Path) -> Path:
