@@ -104,6 +104,7 @@ def input_warnings(config: AssessmentConfig) -> list[str]:
                                        station.transformation)):
                 found.append(w)
     found += station_warnings(config)
+    found += cloud_mask_warnings(config)
     from ecoassess.redline.checks import redline_warnings
 
     found += redline_warnings(config)
@@ -789,6 +790,36 @@ def _study_polygons(config: AssessmentConfig):
     study.attrs["path"] = str(sa.path)
     study.attrs["key"] = (str(sa.path), st.st_size, st.st_mtime_ns, sa.crs, str(sa.transformation))
     return study
+
+
+def cloud_mask_warnings(config: AssessmentConfig) -> list[str]:
+    """Scenes without a cloud mask (a Sentinel-2 product without its SCL file, a Landsat product without QA_PIXEL,
+    a GeoTIFF scene without ``mask``): their clouds and shadows count as clear observations, which composites,
+    ΔNDVI and the red-line patches then show (the audit found two false patches inside a red line from one scene
+    whose SCL.tif was missing from a partial download)."""
+    found = []
+    for year, scenes in sorted(config.imagery.items()):
+        for i, spec in enumerate(scenes):
+            key = f"imagery.{year}[{i}]"
+            if spec.kind == "geotiff":
+                if spec.mask is None:
+                    found.append(f"{key}: GeoTIFF scene {spec.date} has no 'mask': no cloud mask — its clouds and "
+                                 "shadows count as clear observations (composites, change layers, red-line patches)")
+                continue
+            try:
+                scene = _open_product(spec)
+            except InputError:
+                continue  # a problem, named by check_inputs
+            meta = scene.metadata
+            if meta.get("qa_available", True):
+                continue
+            skipped = meta.get("skipped_assets") or []
+            why = (f"its metadata lists the mask ({', '.join(skipped)}) but the file is missing"
+                   if any(k.lower() == "scl" for k in skipped) else meta.get("qa_note") or "no mask band")
+            found.append(f"{key}: {Path(spec.path).name}: no cloud mask ({why}) — its clouds and shadows count as "
+                         "clear observations (composites, change layers, red-line patches); add the mask file or "
+                         "leave the scene out")
+    return found
 
 
 def station_warnings(config: AssessmentConfig) -> list[str]:

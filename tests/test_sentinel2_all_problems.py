@@ -3,6 +3,8 @@ missing assets, missing BOA offsets, unreadable band files), as for Landsat, so 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ecoassess.errors import InputError, ProductProblems
@@ -47,14 +49,26 @@ def test_a_safe_names_a_missing_band_and_a_missing_offset_together(tmp_path, jp2
     assert any("_B08_10m.jp2" in p for p in problems) and any("band_id=11" in p for p in problems), problems
 
 
-def test_validate_lists_each_problem_of_a_sentinel2_product(tmp_path):
+@pytest.fixture(scope="module")
+def first_scene_sample(tmp_path_factory):
+    from ecoassess.sample import write_sample
+
+    return write_sample(tmp_path_factory.mktemp("s1"), _imagery="first").parent
+
+
+def _copy(sample, tmp_path):
+    import shutil
+
+    return Path(shutil.copytree(sample, tmp_path / "s"))
+
+
+def test_validate_lists_each_problem_of_a_sentinel2_product(tmp_path, first_scene_sample):
     import yaml
 
     from ecoassess.errors import ConfigError
-    from ecoassess.sample import write_sample
     from ecoassess.validate import validate_config
 
-    cfg_path = write_sample(tmp_path / "s", _imagery="first")
+    cfg_path = _copy(first_scene_sample, tmp_path) / "assessment.yaml"
     cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
     scene = tmp_path / "s" / cfg["imagery"]["2024"][0]["path"]
     (scene / "B08.tif").unlink()
@@ -69,3 +83,26 @@ def test_validate_lists_each_problem_of_a_sentinel2_product(tmp_path):
     scene_problems = [p for p in err.value.problems if p.startswith("imagery.2024[0]")]
     assert len(scene_problems) == 2 and "B08.tif" in scene_problems[0] + scene_problems[1] \
         and "B11.tif" in scene_problems[0] + scene_problems[1], err.value.problems
+
+
+def test_a_scene_whose_cloud_mask_file_is_missing_is_warned_about(tmp_path, first_scene_sample):
+    """A partial download: the STAC item lists SCL, its file is not there; validate says so (the audit found two
+    false red-line patches from such a scene, and validate had said OK)."""
+    from ecoassess.config import load_config
+    from ecoassess.validate import cloud_mask_warnings
+
+    import yaml
+
+    root = _copy(first_scene_sample, tmp_path)
+    raw = yaml.safe_load((root / "assessment.yaml").read_text(encoding="utf-8"))
+    raw["imagery"] = {"2024": raw["imagery"]["2024"][:1]}
+    for key in ("baseline_year", "thermal", "land_cover"):
+        raw.pop(key, None)
+    (root / "one.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    cfg = load_config(root / "one.yaml")
+    assert cloud_mask_warnings(cfg) == []
+    scene = cfg.imagery[2024][0].path
+    (scene / "SCL.tif").unlink()
+    (warning,) = cloud_mask_warnings(cfg)
+    assert warning.startswith("imagery.2024[0]: ") and scene.name in warning
+    assert "no cloud mask (its metadata lists the mask (scl) but the file is missing)" in warning
