@@ -146,3 +146,13 @@ def test_one_cell_reading_for_registry_and_to_number():
     assert _number("0.8 mg/m³", "ugm3")[0] is None and to_number(pd.Series(["0.8 mg/m³"]))[0] == 0.8
     with pytest.raises(InputError, match="unknown text 'a'"):
         to_number(pd.Series(["35a"], name="pm25_ugm3"))
+
+
+def test_observations_all_of_another_year_are_a_problem_of_the_run(tmp_path):
+    """The audit's case: every air row dated 2023 in a 2024 assessment gave exit 0 and a table of empty statistics."""
+    _write_area(tmp_path)
+    (tmp_path / "air_daily.csv").write_bytes(OBS_GBK.replace("2024", "2023").encode("gbk"))
+    result = run(_config(tmp_path), tmp_path / "out", stages=["network"])
+    (problem,) = result.problems
+    assert problem.startswith("stations.air.observations: no row of air_daily.csv could be used for 2024: all 5 rows")
+    assert "network_rejected_rows" in problem and "2023" in problem

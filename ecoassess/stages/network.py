@@ -68,6 +68,14 @@ def _run(ctx: RunContext) -> None:
             obs_of[kind] = obs.table if obs is not None else pd.DataFrame({"station_id": [], "time": [],
                                                                            "source_row": []})
             rejected += _rejected(kind, sites, obs)
+            if obs is not None and not len(obs.table) and len(obs.rejected):
+                # every row left out (all of another year, all of unknown stations): nothing graded is a failure
+                # of the run, not a table of empty statistics (exit code 3; the rows are in network_rejected_rows)
+                reasons = obs.rejected["reason"].astype(str).value_counts()
+                ctx.result.problems.append(
+                    f"stations.{kind}.observations: no row of {obs.path.name} could be used for {year}: all "
+                    f"{int(obs.rejected['row'].nunique())} rows were left out (most often: {reasons.index[0]}); "
+                    "see network_rejected_rows")
     stations = gpd.GeoDataFrame(pd.concat(overlaid, ignore_index=True), geometry="geometry", crs="EPSG:4326")
     stations["lon"], stations["lat"] = stations.geometry.x.round(6), stations.geometry.y.round(6)
     out["stations"] = stations
