@@ -212,15 +212,16 @@ def run_stages(ctx: RunContext, stages) -> None:
 
 
 def write_alerts(ctx: RunContext) -> None:
-    """The run's early warnings (预警) of every stage as one table, ``early_warnings``, when there are any."""
+    """The run's early warnings (预警) of every stage as one table, ``early_warnings``; written also when empty, so
+    that "no warning" is told apart from "not computed" (a script reading it finds it in every results folder)."""
     import pandas as pd
 
     from ecoassess.stages.base import ALERT_COLUMNS
     from ecoassess.stages.common import formats
 
-    if not ctx.result.alerts:
-        return
     table = pd.DataFrame(ctx.result.alerts, columns=list(ALERT_COLUMNS))
+    if not len(table):   # typed columns, so that an empty layer has the same schema as a full one
+        table = table.astype({c: "float64" if c in ("value", "limit") else "object" for c in ALERT_COLUMNS})
     ctx.store.write_table("early_warnings", table, **formats(ctx.config),
                           description="early warnings (预警) of the run, one row per finding, with rule and source")
     ctx.result.tables["early_warnings"] = table

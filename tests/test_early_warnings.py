@@ -59,3 +59,24 @@ def test_a_record_half_written_when_the_run_was_killed_is_removed_without_a_warn
     with caplog.at_level("WARNING"):
         assert list(_records(tmp_path)) == ["ei"]
     assert not half.exists() and "cannot be read" not in caplog.text
+
+
+def test_a_run_without_warnings_writes_an_empty_table_with_every_column(tmp_path):
+    import pandas as pd
+    import pyogrio
+
+    from ecoassess.config import parse_config
+    from ecoassess.pipeline import write_alerts
+    from ecoassess.store import ResultsStore
+
+    (tmp_path / "x.gpkg").write_bytes(b"")   # the schema wants the file to exist; nothing reads it here
+    cfg = parse_config({"year": 2024, "study_area": {"path": "x.gpkg", "id_field": "c", "name_field": "n"},
+                        "outputs": {"tables": ["gpkg", "csv"], "maps": False}}, base_dir=tmp_path)
+    with ResultsStore(tmp_path / "out") as store:
+        ctx = RunContext(config=cfg, grid=None, study_area=None, zone_sets={}, inside=None, store=store, timer=None,
+                         result=RunResult(out_dir=tmp_path / "out", grid=None), inputs=None)
+        write_alerts(ctx)
+        store.path("manifest.json").write_text("{}", encoding="utf-8")
+    table = pd.read_csv(tmp_path / "out" / "tables" / "early_warnings.csv")
+    assert table.empty and list(table.columns) == list(ALERT_COLUMNS)
+    assert pyogrio.read_info(tmp_path / "out" / "results.gpkg", layer="early_warnings")["features"] == 0
