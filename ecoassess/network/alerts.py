@@ -19,7 +19,10 @@ STAGE_RULES = {
 
 
 def _subject(row, kind: str) -> dict:
-    return {"county_code": row.get("county_code"), "county_name": row.get("county_name"), "subject_type": kind,
+    """The subject columns of an alert row; ``subject_type`` in the keys' style of every stage (``air_station``,
+    ``redline_patch``)."""
+    return {"county_code": row.get("county_code"), "county_name": row.get("county_name"),
+            "subject_type": kind.replace(" ", "_").replace("-", "_"),
             "subject_id": row.get("station_id"), "subject_name": row.get("name")}
 
 

@@ -240,7 +240,7 @@ def _summaries(ctx, res, units, zone, ledger, table, wgrid, prepare_units) -> li
     for uid, g in zip(ug["unit_id"], ug.geometry):
         for code, name, cg in zip(counties["code"], counties["name"], counties.geometry):
             part = shapely.intersection(g, cg)
-            if part.area > 0:
+            if part.area >= 0.01 * wgrid.resolution ** 2:   # not the slivers where unit and county edges touch
                 pieces.append({"county_code": code, "county_name": name, "unit_id": uid, "unit_name": uid})
                 geoms.append(part)
     pieces = gpd.GeoDataFrame(pieces, geometry=geoms, crs=ug.crs) if pieces else None
