@@ -276,6 +276,8 @@ def _print_outputs(result) -> None:
         click.echo(f"  layer  {name}: {path}")
     for name, path in sorted(result.maps.items()):
         click.echo(f"  map    {name}: {path}")
+    for name, path in sorted(result.files.items()):
+        click.echo(f"  file   {name}: {path}")
     click.echo(f"  manifest: {Path(result.out_dir) / 'manifest.json'}")
 
 

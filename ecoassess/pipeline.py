@@ -188,6 +188,7 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False, force
                      sum(resumed["parts_s"].values()))
         result.layers = {k: result.out_dir / v for k, v in result.layers.items()}
         result.maps = {k: result.out_dir / v for k, v in result.maps.items()}
+        result.files = {k: result.out_dir / v for k, v in result.files.items()}
         return result
     finally:
         if client is not None:

@@ -42,8 +42,9 @@ def sample(tmp_path_factory):
 @pytest.fixture(scope="module")
 def first(sample):
     out = sample.parent / "first"
-    res = CliRunner().invoke(main, ["-q", "redline", str(sample / "assessment.yaml"), "--out", str(out)])
+    res = CliRunner().invoke(main, ["redline", str(sample / "assessment.yaml"), "--out", str(out)])
     assert res.exit_code == 0, res.output
+    (sample.parent / "first.summary").write_text(res.stdout, encoding="utf-8")   # the run summary, for a test
     return out
 
 
@@ -81,6 +82,10 @@ def test_outputs_of_the_redline_command(first):
     assert red["activity_table_version"] and red["ledger_version"]
     outputs = [o["path"] for o in manifest["outputs"]]
     assert "redline/redline_ledger.xlsx" in outputs and any(k.startswith("redline/chips/") for k in outputs)
+    # the run summary names the files staff open: the ledger workbook and the chips
+    summary = (first.parent / "first.summary").read_text(encoding="utf-8").splitlines()
+    assert f"  file   redline_ledger: {first / 'redline' / 'redline_ledger.xlsx'}" in summary, summary
+    assert f"  file   redline_chips: {first / 'redline' / 'chips'}" in summary
 
 
 def test_excel_ledger_opens_with_chinese_headers_and_staff_lists(first):

@@ -42,6 +42,8 @@ class RunResult:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     layers: dict[str, Path] = field(default_factory=dict)
     maps: dict[str, Path] = field(default_factory=dict)
+    #: other outputs a user opens (the red-line ledger workbook, its chips folder), listed in the run summary
+    files: dict[str, Path] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     #: what a reader of the results must know but did not stop any part (a scene without a cloud mask, ...): in the
     #: manifest's ``warnings`` and the run summary

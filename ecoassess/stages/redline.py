@@ -192,6 +192,9 @@ def _redline(ctx: RunContext) -> None:
                        (CSV_NAME, "the patch ledger (台账) as CSV, outlines as WKT")):
         store.path(folder / name, kind="ledger", description=what)
     write_ledger(ledger, store.path(folder / XLSX_NAME).parent)
+    result.files["redline_ledger"] = folder / XLSX_NAME
+    if chips:
+        result.files["redline_chips"] = folder / "chips"
     fmt = formats(config)
     store.write_table("redline_patches", ledger, gpkg=fmt["gpkg"], csv=fmt["csv"], xlsx=False,
                       description="red-line patch ledger (台账), one row per patch part, English keys")
