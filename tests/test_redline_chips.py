@@ -90,3 +90,25 @@ def test_images_must_be_three_bands():
     before, after = _images(ledger)
     with pytest.raises(InputError, match=r"\[before\].*3 bands in the order red, green, blue"):
         write_chips(ledger, before.isel(band=[0, 1]), after, "unused")
+
+
+def test_the_red_line_unit_boundary_is_drawn_in_both_dates(tmp_path):
+    import geopandas as gpd
+    import matplotlib.image as mpimg
+
+    from ecoassess.redline.chips import UNIT_LINE
+
+    ledger = update_ledger(patch_table([(rect(0, 0, 100, 80), {})]), year=2024)
+    before, after = _images(ledger)
+    unit = gpd.GeoDataFrame({"unit_id": ["U1"]}, geometry=[rect(50, -200, 600, 600)], crs=ledger.crs)
+    (plain,) = write_chips(ledger, before, after, tmp_path / "a", dpi=100)
+    (drawn,) = write_chips(ledger, before, after, tmp_path / "b", dpi=100, units=unit)
+    red = np.array([int(UNIT_LINE[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    rows = slice(int(500 * (1 - 0.84)) + 2, int(500 * (1 - 0.06)) - 2)
+
+    def reddish(path, cols):
+        img = mpimg.imread(path)[rows, cols, :3]
+        return int((np.abs(img - red).max(axis=2) < 0.12).sum())
+
+    for cols in (slice(18, 18 + 423), slice(459, 459 + 423)):      # before and after panels
+        assert reddish(plain, cols) == 0 and reddish(drawn, cols) > 50

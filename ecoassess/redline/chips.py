@@ -26,6 +26,8 @@ MIN_PAD_PIXELS = 20
 OUTLINE = "#ffff00"
 #: beyond the images' edges (as the maps' no-data face)
 NO_DATA = "#d9d9d9"
+#: red-line unit boundaries, dashed
+UNIT_LINE = "#e8003d"
 
 
 def chip_window(geom, res_m: float) -> tuple[float, float, float, float]:
@@ -104,10 +106,11 @@ def _check_rgb(rgb, name: str) -> None:
 
 
 def write_chips(ledger, before_rgb, after_rgb, out_dir, *, only_reported: bool = False, dpi: int = 120,
-                percent=(2, 98)) -> list[Path]:
+                percent=(2, 98), units=None) -> list[Path]:
     """One PNG per patch, ``<out_dir>/<patch_id>.png``; ``before_rgb`` / ``after_rgb``: (band, y, x) red, green, blue
-    reflectance with a CRS. ``only_reported``: only this run's findings (本期上报). Patches outside the images are
-    left out (logged). Returns the files written."""
+    reflectance with a CRS. ``only_reported``: only this run's findings (本期上报). ``units``: the red-line units
+    (GeoDataFrame), whose boundaries are drawn, so a reviewer sees why a patch is 红线内 or 缓冲区. Patches outside
+    the images are left out (logged). Returns the files written."""
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -121,6 +124,7 @@ def write_chips(ledger, before_rgb, after_rgb, out_dir, *, only_reported: bool =
         after_rgb = after_rgb.rio.reproject_match(before_rgb)
     table = ledger[ledger["reported"]] if only_reported else ledger
     geoms = table.geometry.to_crs(before_rgb.rio.crs)
+    boundaries = None if units is None else units.geometry.to_crs(before_rgb.rio.crs).boundary
     res = _res(before_rgb)
     lo, hi = common_stretch(_sample(before_rgb), _sample(after_rgb), percent)
     out_dir = Path(out_dir)
@@ -149,6 +153,8 @@ def write_chips(ledger, before_rgb, after_rgb, out_dir, *, only_reported: bool =
                      (after, row.get("after_period"), row.get("after_sensor"), "后时相"))):
                 ax = fig.add_axes((0.02 + 0.49 * k, 0.06, 0.47, 0.78), facecolor=NO_DATA)
                 ax.imshow(stretched(values, lo, hi), extent=extent, interpolation="nearest")
+                if boundaries is not None:
+                    _unit_boundaries(ax, boundaries, window)
                 _outline(ax, geom.buffer(res, join_style="mitre"))
                 ax.set_xlim(window[0], window[2])
                 ax.set_ylim(window[1], window[3])
@@ -156,6 +162,7 @@ def write_chips(ledger, before_rgb, after_rgb, out_dir, *, only_reported: bool =
                 ax.set_yticks([])
                 ax.set_title(f"{what} {period or ''}  {sensor or ''}", fontsize=10)
                 _scale_bar(ax, before_rgb.rio.crs, window)
+            _legend(fig, boundaries is not None)
             path = out_dir / f"{row['patch_id']}.png"
             with atomic_path(path, suffix=".png") as tmp:
                 fig.savefig(tmp, dpi=dpi, format="png", facecolor="white", metadata={"Software": None})
@@ -173,6 +180,31 @@ def _outline(ax, geom) -> None:
         for ring in [poly.exterior, *poly.interiors]:
             x, y = ring.xy
             ax.plot(x, y, color=OUTLINE, linewidth=1.6, path_effects=halo)
+
+
+def _unit_boundaries(ax, boundaries, window) -> None:
+    """Red-line unit boundaries in the window, dashed red (the patch outline stays yellow on top)."""
+    from shapely.geometry import box
+
+    frame = box(*window)
+    for line in boundaries[boundaries.intersects(frame)]:
+        for part in getattr(line, "geoms", [line]):
+            x, y = part.xy
+            ax.plot(x, y, color=UNIT_LINE, linewidth=1.3, linestyle=(0, (4, 2)))
+
+
+def _legend(fig, with_units: bool) -> None:
+    """What the outline, the dashed line and the grey mean, under the two images."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Line2D([], [], color=OUTLINE, linewidth=1.6, label="图斑边界 patch")]
+    if with_units:
+        handles.append(Line2D([], [], color=UNIT_LINE, linewidth=1.3, linestyle=(0, (4, 2)),
+                              label="生态保护红线 red-line unit"))
+    handles.append(Patch(facecolor=NO_DATA, edgecolor="#999999", label="未观测 (云/阴影/无数据) not observed"))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, -0.005))
 
 
 def _scale_bar(ax, crs, window) -> None:

@@ -184,7 +184,7 @@ def _redline(ctx: RunContext) -> None:
 
         chip_dir = store.path(folder / "chips" / "x").parent
         rgb = [ds[["red", "green", "blue"]].to_array("band").rio.write_crs(grid.crs.to_wkt()) for ds in (before, after)]
-        for path in write_chips(ledger, rgb[0], rgb[1], chip_dir):
+        for path in write_chips(ledger, rgb[0], rgb[1], chip_dir, units=units):
             rel = folder / "chips" / path.name
             store.path(rel, kind="chip", description="before/after image chip of a patch")
             chips.append(rel.as_posix())
