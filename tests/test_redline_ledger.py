@@ -329,8 +329,8 @@ def test_edited_outline_names_the_row(first):
             if ws.cell(row=r, column=1).value == "HX-510101-2024-0004":
                 ws.cell(row=r, column=3).value = ws.cell(row=r, column=3).value.replace("103.", "103.1", 1)
     _edit(paths["xlsx"], move)
-    with pytest.raises(InputError, match=r"row 6 \(patch HX-510101-2024-0004\): its outline \(sheet 几何 row 5\) "
-                                         "was edited"):
+    with pytest.raises(InputError, match=r"row 6 \(patch HX-510101-2024-0004\): its id or its outline \(sheet 几何 "
+                                         r"row 5\) was edited"):
         read_ledger(paths["xlsx"])
 
 
@@ -339,7 +339,18 @@ def test_edited_outline_in_the_csv_names_the_row(first):
     lines = paths["csv"].read_text(encoding="utf-8-sig").split("\n")
     lines[3] = lines[3].replace("POLYGON ((103.", "POLYGON ((104.", 1)  # row 4 of the file
     paths["csv"].write_text("\n".join(lines), encoding="utf-8-sig")
-    with pytest.raises(InputError, match=r"row 4 \(patch HX-510101-2024-0003\): its outline \(row 4\) was edited"):
+    with pytest.raises(InputError, match=r"row 4 \(patch HX-510101-2024-0003\): its id or its outline \(row 4\) "
+                                         "was edited"):
+        read_ledger(paths["csv"])
+
+
+def test_an_edited_id_in_the_csv_names_the_row(first):
+    """The audit's case: in the CSV the id and the outline sit in one row, so only the checksum over both tells."""
+    _, paths = first
+    lines = paths["csv"].read_text(encoding="utf-8-sig").split("\n")
+    lines[3] = lines[3].replace("HX-510101-2024-0003", "HX-510101-2024-0099", 1)
+    paths["csv"].write_text("\n".join(lines), encoding="utf-8-sig")
+    with pytest.raises(InputError, match=r"row 4 \(patch HX-510101-2024-0099\): its id or its outline"):
         read_ledger(paths["csv"])
 
 

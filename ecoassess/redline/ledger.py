@@ -293,14 +293,16 @@ def _is_missing(v) -> bool:
 
 # -- writing ----------------------------------------------------------------------------------------------------
 
-def geometry_text(geom) -> tuple[str, str]:
-    """(WKT in WGS84 to ``geometry.decimals`` decimals, the first 16 hex digits of its SHA-256) of a WGS84 geometry."""
+def geometry_text(geom, patch_id: str) -> tuple[str, str]:
+    """(WKT in WGS84 to ``geometry.decimals`` decimals, its checksum with the patch id) of a WGS84 geometry."""
     wkt = shapely.to_wkt(geom, rounding_precision=ledger_spec()["geometry"]["decimals"], trim=True)
-    return wkt, _checksum(wkt)
+    return wkt, _checksum(wkt, patch_id)
 
 
-def _checksum(wkt: str) -> str:
-    return hashlib.sha256(wkt.encode("utf-8")).hexdigest()[:16]
+def _checksum(wkt: str, patch_id: str) -> str:
+    """The first 16 hex digits of SHA-256 over the id and the outline: an edited outline, and in the CSV (where
+    both sit in one row) an edited id, no longer match."""
+    return hashlib.sha256(f"{patch_id}\n{wkt}".encode("utf-8")).hexdigest()[:16]
 
 
 def _cells(ledger: gpd.GeoDataFrame) -> list[list]:
@@ -332,7 +334,7 @@ def write_ledger(ledger: gpd.GeoDataFrame, out_dir) -> dict[str, Path]:
     The GeoPackage layer is the run's: ``store.write_table("redline_ledger", ledger, csv=False, xlsx=False)``."""
     out_dir = Path(out_dir)
     wgs = ledger.geometry.to_crs(4326)
-    geoms = [geometry_text(g) for g in wgs]
+    geoms = [geometry_text(g, pid) for g, pid in zip(wgs, ledger["patch_id"])]
     cells = _cells(ledger)
     headers = [c["zh"] for c in _columns()]
     gspec = ledger_spec()["geometry"]
@@ -543,10 +545,10 @@ def _ledger_from_rows(path: Path, header, rows, outlines) -> Ledger:
             raise InputError(f"row {n}: patch {rec['patch_id']} has no outline on the hidden sheet "
                              f"{gspec['sheet']} (its 图斑编号 was edited?)", path=path, field="图斑编号",
                              expected="the ids ecoassess wrote")
-        if wkt is None or sha is None or _checksum(str(wkt)) != str(sha).strip():
-            raise InputError(f"row {n} (patch {rec['patch_id']}): its outline ({where}) was edited: it does not "
-                             "match its checksum", path=path, field=gspec["wkt"]["zh"],
-                             expected="outlines as ecoassess wrote them; put corrections in 备注")
+        if wkt is None or sha is None or _checksum(str(wkt), rec["patch_id"]) != str(sha).strip():
+            raise InputError(f"row {n} (patch {rec['patch_id']}): its id or its outline ({where}) was edited: they "
+                             "do not match their checksum", path=path, field=gspec["wkt"]["zh"],
+                             expected="ids and outlines as ecoassess wrote them; put corrections in 备注")
         try:
             geoms.append(shapely.from_wkt(str(wkt)))
         except Exception as exc:  # noqa: BLE001 - shapely's GEOS errors
