@@ -114,10 +114,11 @@ def stack_features(layers: dict[str, xr.DataArray], description: dict | None = N
     datas = [datas[0]] + [d.rechunk(datas[0].chunks) for d in datas[1:]]
     data = da.stack(datas, axis=0).rechunk({0: -1})
     stacked = xr.DataArray(data, dims=("feature", *first.dims),
-                           coords={"feature": names, **{k: v for k, v in first.coords.items() if k != "band"}},
+                           coords={"feature": names, **{k: v for k, v in first.coords.items() if k not in ("band", "feature")}},
                            name="features")
     valid = xr.DataArray(da.isfinite(data).all(axis=0), dims=first.dims,
-                         coords={k: v for k, v in first.coords.items() if k != "band"}, name="features_valid")
+                         coords={k: v for k, v in first.coords.items() if k not in ("band", "feature")},
+                         name="features_valid")
     return FeatureStack(stacked, valid, dict(description or {}, features=names))
 
 

@@ -252,9 +252,10 @@ def _polygon_cells(geom, grid: AnalysisGrid) -> tuple[np.ndarray, np.ndarray]:
     from rasterio.windows import from_bounds
 
     h, w = grid.shape
-    win = from_bounds(*geom.bounds, transform=grid.transform).round_offsets("floor").round_lengths("ceil")
-    r0, c0 = max(int(win.row_off), 0), max(int(win.col_off), 0)
-    r1, c1 = min(int(win.row_off + win.height) + 1, h), min(int(win.col_off + win.width) + 1, w)
+    win = from_bounds(*geom.bounds, transform=grid.transform)
+    r0, c0 = max(int(np.floor(win.row_off)), 0), max(int(np.floor(win.col_off)), 0)
+    r1 = min(int(np.ceil(win.row_off + win.height)) + 1, h)
+    c1 = min(int(np.ceil(win.col_off + win.width)) + 1, w)
     if r1 <= r0 or c1 <= c0:
         return np.empty(0, "int64"), np.empty(0, "int64")
     burned = features.rasterize([(geom, 1)], out_shape=(r1 - r0, c1 - c0), fill=0, dtype="uint8",
