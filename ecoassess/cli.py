@@ -400,7 +400,8 @@ def landcover_assess(config, out, map_path, reference, class_field, force):
     done = assess(validate_config(config), out, map_path=map_path, reference=reference, class_field=class_field,
                   force=force)
     summary = done["summary"]
-    click.echo(f"overall accuracy {summary.overall:.3f} ({int(done['confusion'].to_numpy().sum())} samples)")
+    click.echo(f"overall accuracy {summary.overall:.3f} ({int(done['confusion'].to_numpy().sum())} samples; "
+               "area-weighted, Olofsson et al. 2014)")
     adjusted = done["adjusted"]
     click.echo(f"{'class':>6} {'users':>6} {'producers':>9} {'mapped km²':>11} {'adjusted km²':>13} {'95 % interval':>22}")
     for code, row in adjusted.iterrows():

@@ -270,8 +270,10 @@ def assess(config, out, *, map_path, reference=None, class_field: str | None = N
         areas = mapped_areas(map_path, grid, spec.legend).set_index("class_code")["area_km2"]
         classes = sorted(set(areas.index) | set(reference_codes.tolist()) | set(mapped.tolist()))
         confusion = accuracy.confusion_matrix(mapped, reference_codes, classes=classes)
-        summary = accuracy.accuracy_summary(confusion)
-        adjusted = accuracy.error_adjusted_areas(confusion, areas.reindex(confusion.index).fillna(0.0))
+        mapped_km2 = areas.reindex(confusion.index).fillna(0.0)
+        # a stratified sample (one stratum per map class): accuracies weighted by the mapped areas, Olofsson 2014
+        summary = accuracy.accuracy_summary(confusion, mapped_km2)
+        adjusted = accuracy.error_adjusted_areas(confusion, mapped_km2)
         fmt = formats(config)
         store.write_table("landcover_confusion", confusion_table(confusion), **fmt,
                           description="sample counts: rows = map class, columns = reference class")
