@@ -161,3 +161,29 @@ def test_validate_names_landcover_model_problems(area):
     assert r.exit_code == 1
     assert "landcover_model.indices: 'NDXI' is not an index of the catalog" in r.output
     assert "landcover_model.training:" in r.output and "has no column '类别'" in r.output
+
+
+def test_several_seasons_are_stacked_from_the_scenes_of_their_months(area):
+    from ecoassess.config import LandcoverModelSpec, SeasonSpec
+    from ecoassess.landcover.features import build_features, sample_features
+    from ecoassess.sources import composite
+    from ecoassess.stages.base import RunInputs
+
+    config = load_config(area["config"])
+    inputs = RunInputs(config, area["grid"])
+    spec = LandcoverModelSpec(seasons=[SeasonSpec(months=[5, 6]), SeasonSpec(months=[7, 8, 9])], bands=["red", "nir"],
+                              indices=["NDVI"], terrain=["slope"])
+    stack = build_features(inputs, spec, 2024)
+    assert stack.names == ["m5-6:red", "m5-6:nir", "m5-6:NDVI", "m7-9:red", "m7-9:nir", "m7-9:NDVI", "slope_deg"]
+    seasons = stack.description["seasons"]
+    # the sample's 2024 scenes: 22 May (first season), 16 July and 4 September (second)
+    assert [s["scenes"] for s in seasons] == [["2024-05-22"], ["2024-07-16", "2024-09-04"]]
+    # the second season's red is the median of the clear observations of July and September: the composite of
+    # those scenes alone, built here without the feature code
+    july_sept = composite(inputs.scenes(2024), method="median", months=(7, 8, 9)).bands["red"].values
+    rows, cols = np.array([100, 400, 700]), np.array([50, 300, 600])
+    got = sample_features(stack, rows, cols)
+    np.testing.assert_array_equal(got[:, 3], july_sept[rows, cols])
+    # NDVI of the first season from its own red and nir
+    red, nir = got[:, 0], got[:, 1]
+    np.testing.assert_allclose(got[:, 2], (nir - red) / (nir + red), rtol=1e-5)
