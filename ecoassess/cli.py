@@ -332,3 +332,81 @@ def indices_compute(names, config_path, out, year, catalog_path):
     for name, info in written.items():
         click.echo(f"{name}: {info['path']}  ({info['share_outside_valid_range']:.2%} of pixels outside "
                    f"the valid range {info['valid_range']})")
+
+
+@main.group()
+def landcover():
+    """Land-cover classification (issue 21): train a classifier, predict a year's map, assess its accuracy."""
+
+
+_OUT_OPTION = click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
+                           help="Results folder (as for run: a new or empty folder, or earlier ecoassess results).")
+_FORCE_OPTION = click.option("--force", is_flag=True,
+                             help="When OUT holds files that are not earlier ecoassess results, write into a new "
+                                  "subfolder OUT/ecoassess-results instead of refusing.")
+
+
+@landcover.command("train")
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@_OUT_OPTION
+@_FORCE_OPTION
+def landcover_train(config, out, force):
+    """Train the classifier of CONFIG (landcover_model) and save it in OUT/model."""
+    from ecoassess.landcover.commands import train
+    from ecoassess.validate import validate_config
+
+    done = train(validate_config(config), out, force=force)
+    model = done["model"]
+    click.echo(f"model: {done['out'] / 'model' / 'model.json'} — {len(model.classes)} classes, "
+               f"{len(model.feature_names)} features, {model.extra['n_pixels']} training pixels, out-of-bag "
+               f"accuracy {model.extra['oob_accuracy']:.3f} (not independent: assess with a validation sample)")
+    if len(done["rejected"]):
+        click.secho(f"{len(done['rejected'])} sample(s) set aside: {done['out'] / 'tables'} "
+                    "landcover_rejected_samples", fg="yellow", err=True)
+        for line in done["messages"]:
+            click.secho(f"  - {line}", fg="yellow", err=True)
+
+
+@landcover.command("predict")
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@_OUT_OPTION
+@click.option("--year", type=int, default=None, help="Imagery year to classify (default: the assessment year).")
+@click.option("--model", "model_path", type=click.Path(path_type=Path), default=None,
+              help="A saved model (its folder or model.json; default landcover_model.model, else train now).")
+@_FORCE_OPTION
+def landcover_predict(config, out, year, model_path, force):
+    """Classify a year of CONFIG's imagery into OUT/layers/landcover_<year>.tif with its class areas."""
+    from ecoassess.landcover.commands import predict
+    from ecoassess.validate import validate_config
+
+    done = predict(validate_config(config), out, year=year, model_path=model_path, force=force)
+    click.echo(f"map: {done['map']}")
+    for row in done["areas"].itertuples():
+        click.echo(f"  {row.class_code:>4} {row.class_name:<8} {row.area_km2:12.3f} km²")
+
+
+@landcover.command("assess")
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@_OUT_OPTION
+@click.option("--map", "map_path", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The classified map (e.g. OUT/layers/landcover_2024.tif).")
+@click.option("--reference", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="Labelled reference sample (default landcover_model.validation).")
+@click.option("--class-field", default=None, help="Label column of the reference (default reference_class).")
+@_FORCE_OPTION
+def landcover_assess(config, out, map_path, reference, class_field, force):
+    """Accuracy of a map: confusion matrix, user's/producer's accuracy, error-adjusted areas with 95 % intervals."""
+    from ecoassess.landcover.commands import assess
+    from ecoassess.validate import validate_config
+
+    done = assess(validate_config(config), out, map_path=map_path, reference=reference, class_field=class_field,
+                  force=force)
+    summary = done["summary"]
+    click.echo(f"overall accuracy {summary.overall:.3f} ({int(done['confusion'].to_numpy().sum())} samples; "
+               "area-weighted, Olofsson et al. 2014)")
+    adjusted = done["adjusted"]
+    click.echo(f"{'class':>6} {'users':>6} {'producers':>9} {'mapped km²':>11} {'adjusted km²':>13} {'95 % interval':>22}")
+    for code, row in adjusted.iterrows():
+        click.echo(f"{code:>6} {row['users']:6.3f} {row['producers']:9.3f} {row['mapped_area']:11.3f} "
+                   f"{row['adjusted_area']:13.3f} {row['ci_low']:10.3f}–{row['ci_high']:<10.3f}")
+    click.echo(f"tables: {done['out'] / 'tables'}")

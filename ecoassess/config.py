@@ -440,6 +440,60 @@ class RedlineSpec(_Strict):
     max_cells: int = Field(20_000_000, gt=0)
 
 
+class SampleSource(_Georeferenced):
+    """Land-cover samples (issue 21 part 1): points or polygons with a class label — a GeoPackage / shapefile layer,
+    or a CSV / Excel table with coordinate columns ``x_field`` / ``y_field`` (default: lon/lat, x/y, 经度/纬度 ...)
+    in ``crs`` (tables: default EPSG:4490; ``gcj02`` / ``bd09`` converted). ``class_field``: the label column
+    (codes or names of ``legend``); ``id_field``: a sample id column (default: the row number)."""
+
+    path: InputPath
+    class_field: str = "class"
+    legend: str = "cas_lucc"
+    id_field: str | None = None
+    x_field: str | None = None
+    y_field: str | None = None
+    layer: str | None = None
+    sheet: str | None = None
+
+
+class SeasonSpec(_Strict):
+    """One season of the feature stack: the median composite of the year's scenes acquired in ``months``."""
+
+    months: list[Annotated[int, Field(ge=1, le=12)]] = Field(min_length=1)
+
+
+class LandcoverModelSpec(_Strict):
+    """Land-cover classification (issue 21): samples, features, classifier and post-processing. Defaults and their
+    sources: ``indices/landcover_model.yaml``.
+
+    ``training``: labelled samples; ``validation``: an independent reference sample (``ecoassess landcover
+    assess``; its label column is usually ``reference_class``). ``legend``: the map's legend. ``training_year``:
+    the imagery year the training samples describe (default ``year``). Features: ``bands`` (band roles of the
+    median composite; default every band the imagery has), ``indices`` (catalog names), ``seasons`` (default one
+    season: ``composite.months``), ``terrain`` (``elevation``, ``slope`` from ``dem``). Classifier: a random
+    forest of ``n_estimators`` trees, ``min_samples_leaf``, seeded by ``seed`` (deterministic). ``model``: a saved
+    model (``model.json`` or its folder) to reuse instead of training. Post-processing: ``mmu_cells`` (sieve;
+    1 = none), ``majority_size`` (3 or 5; none by default), ``update`` (change last year's map only where the
+    spectral change agrees; needs land cover of the year before)."""
+
+    training: SampleSource | None = None
+    validation: SampleSource | None = None
+    legend: str = "cas_lucc"
+    training_year: int | None = Field(None, ge=1972, le=2100)
+    bands: list[str] | None = None
+    indices: list[str] | None = None
+    seasons: list[SeasonSpec] | None = None
+    terrain: list[Literal["elevation", "slope"]] = Field(default_factory=list)
+    n_estimators: int | None = Field(None, ge=1, le=5000)
+    min_samples_leaf: int | None = Field(None, ge=1)
+    seed: int = 0
+    min_samples_per_class: int | None = Field(None, ge=1)
+    model: InputPath | None = None
+    mmu_cells: int | None = Field(None, ge=1)
+    majority_size: Literal[3, 5] | None = None
+    update: bool = False
+
+
 class AssessmentConfig(_Strict):
     """The whole assessment: study area, year(s), sources per year, zones, stations, tables, outputs."""
 
@@ -468,6 +522,7 @@ class AssessmentConfig(_Strict):
     constraint_events: TableSource | None = None
     change_truth: VectorSource | None = None
     redline: RedlineSpec | None = None
+    landcover_model: LandcoverModelSpec | None = None
     outputs: OutputSpec = Field(default_factory=OutputSpec)
     run: RunSpec = Field(default_factory=RunSpec)
 

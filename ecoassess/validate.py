@@ -224,6 +224,9 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
         from ecoassess.redline.checks import redline_problems
 
         problems += redline_problems(config)
+    from ecoassess.landcover.checks import landcover_problems
+
+    problems += landcover_problems(config)
     return problems
 
 
