@@ -184,7 +184,8 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
     for year, raster in config.land_cover.items():
         raster_problems = _check_raster(f"land_cover.{year}", raster.path, raster.crs, area, MIN_RASTER_COVER)
         problems += raster_problems
-        problems += _check_legend(year, raster, check_codes=not raster_problems)
+        # the codes only of a raster known to cover the study area (else its footprint problem says enough)
+        problems += _check_legend(year, raster, check_codes=area is not None and not raster_problems)
     if config.dem is not None:
         dem_problems = _check_raster("dem", config.dem.path, config.dem.crs, area, MIN_RASTER_COVER)
         if not dem_problems:  # a readable DEM: its height unit, voids and plausible heights
