@@ -213,7 +213,9 @@ def run_stages(ctx: RunContext, stages) -> None:
         except EcoassessError as exc:
             ctx.failed(stage.name, exc)
     if not ctx.result.tables:
-        raise EcoassessError("no part of the run completed:\n  " + "\n  ".join(ctx.result.problems))
+        why = ctx.result.problems + [f"{s['stage']} skipped: {s['reason']}"
+                                     for s in ctx.result.manifest.get("skipped_stages", [])]
+        raise EcoassessError("no part of the run completed:\n  " + "\n  ".join(why or ["the config enables no stage"]))
 
 
 def write_alerts(ctx: RunContext) -> None:

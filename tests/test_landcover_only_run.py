@@ -193,3 +193,14 @@ def test_validate_passed_the_land_cover_only_config(tmp_path):
 
     config = validate_config(write_world(tmp_path))
     assert sorted(config.land_cover) == [2015, 2020, 2024] and not config.imagery
+
+
+def test_asking_a_land_cover_only_run_for_an_imagery_stage_says_why_nothing_was_made(tmp_path):
+    import ecoassess
+    from ecoassess.errors import EcoassessError
+
+    config = write_world(tmp_path / "in")
+    with pytest.raises(EcoassessError, match=r"no part of the run completed:\n  vegetation skipped: needs imagery"):
+        ecoassess.run(config, out=tmp_path / "out", stages=["vegetation"])
+    result = ecoassess.run(config, out=tmp_path / "out", stages=["land cover"])
+    assert "landcover_transitions" in result.tables and result.manifest["extra"].get("skipped_stages") is None
