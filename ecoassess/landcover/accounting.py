@@ -89,6 +89,12 @@ def _index_of(codes: np.ndarray):
     """A per-chunk function: class code → its index in ``codes`` (sorted), len(codes) for anything else."""
     def index(x):
         x = np.asarray(x)
+        if x.dtype.kind in "iu" and x.dtype.itemsize <= 2:  # small integer codes: one lookup table
+            info = np.iinfo(x.dtype)
+            lut = np.full(int(info.max) - int(info.min) + 1, codes.size, np.int32)
+            inside = codes[(codes >= info.min) & (codes <= info.max)]
+            lut[inside - info.min] = np.searchsorted(codes, inside)
+            return lut[x.astype(np.int64) - info.min] if info.min else lut[x]
         if x.dtype.kind == "f":
             ok = np.isfinite(x)
             x = np.where(ok, x, codes[0] - 1 if codes.size else 0)
@@ -131,26 +137,20 @@ def transition_table(zones, before: xr.DataArray, after: xr.DataArray, legend_be
     layer.name = f"transition_{from_year}_{to_year}"
     layer.attrs = {"nodata": -1}
     wide = zonal_class_areas(zones, layer, nodata=-1)
-    names = dict(zip(zones.ids, zones.names))
     from_codes = np.append(codes_a, NO_DATA)
     to_codes = np.append(codes_b, NO_DATA)
-
-    def label(legend, code):
-        return _NO_DATA_NAME.get(lang, "no data") if code == NO_DATA else legend.label(int(code), lang)
-
-    rows = []
-    for p, col in sorted(wide.attrs["class_columns"].items()):
-        fi, ti = divmod(int(p), kb)
-        fc, tc = int(from_codes[fi]), int(to_codes[ti])
-        for zone_id, km2 in wide[col].items():
-            if km2 > 0:
-                rows.append({"zone_set": zone_set, "zone_id": str(zone_id), "zone_name": names.get(zone_id),
-                             "from_year": int(from_year), "to_year": int(to_year), "from_class": fc,
-                             "from_name": label(legend_before, fc), "to_class": tc,
-                             "to_name": label(legend_after, tc), "area_km2": float(km2)})
-    columns = ["zone_set", "zone_id", "zone_name", "from_year", "to_year", "from_class", "from_name", "to_class",
-               "to_name", "area_km2"]
-    return pd.DataFrame(rows, columns=columns)
+    no_data = _NO_DATA_NAME.get(lang, "no data")
+    from_names = np.array([legend_before.label(int(c), lang) for c in codes_a] + [no_data], dtype=object)
+    to_names = np.array([legend_after.label(int(c), lang) for c in codes_b] + [no_data], dtype=object)
+    pairs = np.array(sorted(wide.attrs["class_columns"]), dtype=np.int64)
+    km2 = wide[[wide.attrs["class_columns"][p] for p in pairs]].to_numpy(dtype=float).reshape(len(wide), pairs.size)
+    zi, pi = np.nonzero(km2 > 0)                      # zone-major: every zone's cells in pair order
+    fi, ti = np.divmod(pairs[pi], kb)
+    return pd.DataFrame({
+        "zone_set": zone_set, "zone_id": np.asarray([str(i) for i in zones.ids], dtype=object)[zi],
+        "zone_name": np.asarray(zones.names, dtype=object)[zi], "from_year": int(from_year), "to_year": int(to_year),
+        "from_class": from_codes[fi].astype(int), "from_name": from_names[fi], "to_class": to_codes[ti].astype(int),
+        "to_name": to_names[ti], "area_km2": km2[zi, pi]})
 
 
 def transition_matrix(transitions: pd.DataFrame, zone_id, from_year: int, to_year: int,
@@ -167,21 +167,28 @@ def change_summary(transitions: pd.DataFrame, legend, *, lang: str = "zh") -> pd
     """Net and gross change per zone, year pair and class over the cells with data in both years (module
     docstring; Pontius et al. 2004): ``start_km2, end_km2, persistence_km2, gain_km2, loss_km2, net_change_km2
     (= end − start), gross_change_km2 (= gain + loss), swap_km2 (= 2·min(gain, loss))``; every legend class."""
-    keys = ["zone_set", "zone_id", "zone_name", "from_year", "to_year"]
-    rows = []
-    for key, g in transitions.groupby(keys, sort=True, dropna=False):
-        sub = g[(g["from_class"] != NO_DATA) & (g["to_class"] != NO_DATA)]
-        start = sub.groupby("from_class")["area_km2"].sum()
-        end = sub.groupby("to_class")["area_km2"].sum()
-        same = sub[sub["from_class"] == sub["to_class"]].groupby("from_class")["area_km2"].sum()
-        for code in sorted(legend.classes):
-            s, e, p = float(start.get(code, 0.0)), float(end.get(code, 0.0)), float(same.get(code, 0.0))
-            gain, loss = e - p, s - p
-            rows.append({**dict(zip(keys, key)), "class_code": int(code), "class_name": legend.label(code, lang),
-                         "start_km2": s, "end_km2": e, "persistence_km2": p, "gain_km2": gain, "loss_km2": loss,
-                         "net_change_km2": gain - loss, "gross_change_km2": gain + loss,
-                         "swap_km2": 2.0 * min(gain, loss)})
-    return pd.DataFrame(rows)
+    keys = ["zone_set", "zone_id", "from_year", "to_year"]
+    t = transitions[(transitions["from_class"] != NO_DATA) & (transitions["to_class"] != NO_DATA)]
+    groups = transitions[keys + ["zone_name"]].drop_duplicates(keys)
+    classes = pd.DataFrame({"class_code": sorted(legend.classes)})
+    classes["class_name"] = [legend.label(c, lang) for c in classes["class_code"]]
+    out = groups.merge(classes, how="cross")
+
+    def total(frame, by, name):
+        got = frame.groupby(keys + [by])["area_km2"].sum().rename(name).reset_index()
+        return got.rename(columns={by: "class_code"})
+
+    for part in (total(t, "from_class", "start_km2"), total(t, "to_class", "end_km2"),
+                 total(t[t["from_class"] == t["to_class"]], "from_class", "persistence_km2")):
+        out = out.merge(part, on=keys + ["class_code"], how="left")
+    out[["start_km2", "end_km2", "persistence_km2"]] = out[["start_km2", "end_km2", "persistence_km2"]].fillna(0.0)
+    out["gain_km2"] = out["end_km2"] - out["persistence_km2"]
+    out["loss_km2"] = out["start_km2"] - out["persistence_km2"]
+    out["net_change_km2"] = out["gain_km2"] - out["loss_km2"]
+    out["gross_change_km2"] = out["gain_km2"] + out["loss_km2"]
+    out["swap_km2"] = 2.0 * np.minimum(out["gain_km2"], out["loss_km2"])
+    first = ["zone_set", "zone_id", "zone_name", "from_year", "to_year", "class_code", "class_name"]
+    return out[first + [c for c in out.columns if c not in first]].reset_index(drop=True)
 
 
 def habitat_rows(wide: pd.DataFrame, zones, legend, *, zone_set: str, year: int,
