@@ -180,3 +180,24 @@ def test_an_igbp_raster_runs_with_the_shipped_legend(tmp_path):
     b = areas[(areas["zone_id"] == "519902") & (areas["year"] == 2020)]
     assert b["nodata_km2"].iloc[0] == pytest.approx(20 * CELL_KM2)
     assert set(b["class_name"]) >= {"水体", "草地", "常绿针叶林"}
+
+
+def test_sampled_codes_skip_nodata_and_read_windows_of_a_large_raster(tmp_path):
+    """validate's code check: the file's and the legend's nodata are not codes; a raster above ``max_cells`` is
+    read in windows (here the windows cover this small raster, so the stray code is found either way)."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from ecoassess.landcover.accounting import sampled_unknown_codes
+
+    values = np.full((H, W), 21, "int16")
+    values[:, :3] = -9999                                   # the file's own nodata
+    values[4, 7] = 77
+    path = tmp_path / "lc.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=W, height=H, count=1, dtype="int16", crs="EPSG:4490",
+                       transform=from_origin(104.0, 30.0, 0.001, 0.001), nodata=-9999) as dst:
+        dst.write(values, 1)
+    cas = load_legend("cas_lucc")
+    assert sampled_unknown_codes(path, cas) == [77]
+    assert sampled_unknown_codes(path, cas, max_cells=100) == [77]
+    assert sampled_unknown_codes(tmp_path / "missing.tif", cas) == []     # the raster checks name a missing file

@@ -154,7 +154,8 @@ class RunInputs:
         return self._once(("table", str(path), sheet), str(path), lambda: read_table(path, sheet)).copy()
 
     def legend(self, year: int):
-        """The legend of the year's land cover (``land_cover.<year>.legend``; ``layers/<legend>.yaml``)."""
+        """The legend of the year's land cover (``land_cover.<year>.legend``: a shipped ``layers/<legend>.yaml`` or
+        the path of the user's legend file)."""
         from ecoassess.legends import load_legend
 
         return load_legend(self.config.land_cover[year].legend)
