@@ -204,3 +204,22 @@ def test_asking_a_land_cover_only_run_for_an_imagery_stage_says_why_nothing_was_
         ecoassess.run(config, out=tmp_path / "out", stages=["vegetation"])
     result = ecoassess.run(config, out=tmp_path / "out", stages=["land cover"])
     assert "landcover_transitions" in result.tables and result.manifest["extra"].get("skipped_stages") is None
+
+
+def test_a_year_with_a_code_outside_its_legend_is_a_problem_and_the_rest_is_accounted(tmp_path, monkeypatch):
+    """A rare code that validate's sample missed: the run names the year, the file and the code, and accounts the
+    other two years (their transitions included) instead of failing as a whole."""
+    import ecoassess
+    import ecoassess.landcover.accounting as accounting
+
+    years = land_cover_years()
+    years[2020][7, 7] = 77
+    config = write_world(tmp_path / "in", codes=years)
+    monkeypatch.setattr(accounting, "sampled_unknown_codes", lambda *a, **k: [])
+    result = ecoassess.run(config, out=tmp_path / "out")
+    assert len(result.problems) == 1
+    assert "land cover 2020" in result.problems[0] and "lc_2020.tif" in result.problems[0]
+    assert "[77]" in result.problems[0]
+    assert sorted(result.tables["landcover_class_areas"]["year"].unique()) == [2015, 2024]
+    t = result.tables["landcover_transitions"]
+    assert set(zip(t["from_year"], t["to_year"])) == {(2015, 2024)}

@@ -47,84 +47,105 @@ class LandCoverStage(Stage):
 
 
 def _land_cover_part(ctx: RunContext) -> None:
-    from ecoassess.assess.ei_inputs import grass_fvc_km2, needs_grass_split
-    from ecoassess.landcover.accounting import (change_summary, class_area_rows, class_areas_km2, habitat_rows,
-                                                transition_pairs, transition_table)
+    """The stage's work. A year whose land cover fails (unreadable, codes outside its legend) is a problem of the
+    run and left out of the transitions; a failing HJ 192 part (e.g. a RUSLE estimate without a DEM) does not
+    take the accounting tables with it."""
+    from ecoassess.landcover.accounting import change_summary, transition_pairs, transition_table
 
     config, timer = ctx.config, ctx.timer
     lang = config.outputs.lang
-    years = sorted(config.land_cover)
-    try:
-        legends = {y: ctx.inputs.legend(y) for y in years}
-        layers = {y: ctx.inputs.land_cover(y) for y in years}
-        vegetation = ctx.product("vegetation", {}) or {}
-        areas, habitat, transitions, change, notes = [], [], [], [], []
-        wide: dict[tuple[str, int], pd.DataFrame] = {}
-        for set_name, zones in ctx.zone_sets.items():
-            for y in years:
-                with timer.stage(f"land cover {y} {set_name}"):
-                    w = class_areas_km2(zones, layers[y], legends[y])
-                    wide[(set_name, y)] = w
-                    areas.append(class_area_rows(w, zones, legends[y], zone_set=set_name, year=y, lang=lang))
-                    grass = None
-                    veg = vegetation.get(y)
-                    if veg is not None and needs_grass_split(legends[y]):
-                        grass = grass_fvc_km2(zones, veg.fvc, layers[y], legends[y])
-                    rows, assumed = habitat_rows(w, zones, legends[y], zone_set=set_name, year=y,
-                                                 grass_fvc_areas=grass, coefficients=config.hj192.coefficients)
-                    habitat.append(rows)
-                    notes += [{"year": y, "zone_set": set_name, "assumption": a} for a in assumed]
-            for a, b in transition_pairs(years):
-                with timer.stage(f"land cover {a}-{b} {set_name}"):
-                    same = legends[a].source == legends[b].source
-                    t = transition_table(zones, layers[a], layers[b], legends[a], None if same else legends[b],
-                                         zone_set=set_name, from_year=a, to_year=b, lang=lang)
-                    transitions.append(t)
-                    if same:
-                        change.append(change_summary(t, legends[a], lang=lang))
-                    else:
-                        notes.append({"year": b, "zone_set": set_name, "assumption":
-                                      f"{a}→{b}: the years use different legends ({legends[a].name}, "
-                                      f"{legends[b].name}); the transitions cross-tabulate them, net and gross "
-                                      "change per class are not computed"})
-        tables = {
-            "landcover_class_areas": (pd.concat(areas, ignore_index=True),
-                                      "km² per land-cover class, zone and year (equal-area grid, coverage-weighted)"),
-            "landcover_habitat": (pd.concat(habitat, ignore_index=True),
-                                  "km² per HJ 192-2015 habitat sub-class, zone and year (STANDARDS §2.2 crosswalk)"),
-        }
-        if transitions:
-            tables["landcover_transitions"] = (pd.concat(transitions, ignore_index=True),
-                                               "transition matrices (km², from-class × to-class; -1 = no data)")
-        if change:
-            tables["landcover_change"] = (pd.concat(change, ignore_index=True),
-                                          "per class: start, end, persistence, gain, loss, net, gross, swap (km²; "
-                                          "Pontius et al. 2004)")
-        parts_years = [y for y in years if config.hj192.enabled and y not in ei_years(config)]
-        if parts_years:
-            parts, part_notes = [], []
-            for y in parts_years:
-                with timer.stage(f"hj192 land-cover parts {y}"):
-                    table, assumed = ei_land_cover_parts(ctx, y, layers[y], legends[y],
-                                                         {s: wide[(s, y)] for s in _EI_ZONE_SETS})
-                    parts.append(table)
-                    part_notes += [{"year": y, "zone_set": "county", "assumption": a} for a in assumed]
-            tables["county_ei_landcover_parts"] = (pd.concat(parts, ignore_index=True),
-                                                   "HJ 192-2015 biological abundance and land stress from land cover "
-                                                   "(years without the full EI)")
-            notes += part_notes
-        if notes:
-            tables["landcover_assumptions"] = (pd.DataFrame(notes).drop_duplicates(ignore_index=True),
-                                               "crosswalk defaults and [C] mappings behind the land-cover tables")
-        for name, (table, description) in tables.items():
-            ctx.result.tables[name] = table
-            ctx.store.write_table(name, table, **formats(config), description=description)
-        ctx.result.manifest["land_cover"] = {
-            "years": years, "pairs": [f"{a}-{b}" for a, b in transition_pairs(years)],
-            "legends": {str(y): {"name": lg.name, "version": lg.version, "file": lg.source} for y, lg in legends.items()},
-            "zone_sets": list(ctx.zone_sets), "hj192_parts_years": parts_years}
-    except EcoassessError as exc:
-        ctx.failed("land cover", exc)
+    areas, habitat, transitions, change, notes = [], [], [], [], []
+    wide: dict[tuple[str, int], pd.DataFrame] = {}
+    legends, layers = {}, {}
+    for y in sorted(config.land_cover):
+        try:
+            with timer.stage(f"land cover {y}"):
+                legends[y], layers[y] = ctx.inputs.legend(y), ctx.inputs.land_cover(y)
+                year_areas, year_habitat, year_notes = _year_tables(ctx, y, legends[y], layers[y], wide)
+        except EcoassessError as exc:
+            ctx.failed(f"land cover {y}", exc)
+            legends.pop(y, None)
+            continue
+        areas += year_areas
+        habitat += year_habitat
+        notes += year_notes
+    if not areas:
+        raise EcoassessError("no land-cover year could be accounted (the problems of each year are listed above)")
+    years = sorted(legends)
+    for set_name, zones in ctx.zone_sets.items():
+        for a, b in transition_pairs(years):
+            with timer.stage(f"land cover {a}-{b} {set_name}"):
+                same = legends[a].source == legends[b].source
+                t = transition_table(zones, layers[a], layers[b], legends[a], None if same else legends[b],
+                                     zone_set=set_name, from_year=a, to_year=b, lang=lang)
+                transitions.append(t)
+                if same:
+                    change.append(change_summary(t, legends[a], lang=lang))
+                else:
+                    notes.append({"year": b, "zone_set": set_name, "assumption":
+                                  f"{a}→{b}: the years use different legends ({legends[a].name}, "
+                                  f"{legends[b].name}); the transitions cross-tabulate them, net and gross "
+                                  "change per class are not computed"})
+    tables = {
+        "landcover_class_areas": (pd.concat(areas, ignore_index=True),
+                                  "km² per land-cover class, zone and year (equal-area grid, coverage-weighted)"),
+        "landcover_habitat": (pd.concat(habitat, ignore_index=True),
+                              "km² per HJ 192-2015 habitat sub-class, zone and year (STANDARDS §2.2 crosswalk)"),
+    }
+    if transitions:
+        tables["landcover_transitions"] = (pd.concat(transitions, ignore_index=True),
+                                           "transition matrices (km², from-class × to-class; -1 = no data)")
+    if change:
+        tables["landcover_change"] = (pd.concat(change, ignore_index=True),
+                                      "per class: start, end, persistence, gain, loss, net, gross, swap (km²; "
+                                      "Pontius et al. 2004)")
+    parts_years = [y for y in years if config.hj192.enabled and y not in ei_years(config)]
+    parts = []
+    for y in parts_years:
+        try:
+            with timer.stage(f"hj192 land-cover parts {y}"):
+                table, assumed = ei_land_cover_parts(ctx, y, layers[y], legends[y],
+                                                     {s: wide[(s, y)] for s in _EI_ZONE_SETS})
+        except EcoassessError as exc:
+            ctx.failed(f"land cover: HJ 192 parts {y}", exc)
+            continue
+        parts.append(table)
+        notes += [{"year": y, "zone_set": "county", "assumption": a} for a in assumed]
+    if parts:
+        tables["county_ei_landcover_parts"] = (pd.concat(parts, ignore_index=True),
+                                               "HJ 192-2015 biological abundance and land stress from land cover "
+                                               "(years without the full EI)")
+    if notes:
+        tables["landcover_assumptions"] = (pd.DataFrame(notes).drop_duplicates(ignore_index=True),
+                                           "crosswalk defaults and [C] mappings behind the land-cover tables")
+    for name, (table, description) in tables.items():
+        ctx.result.tables[name] = table
+        ctx.store.write_table(name, table, **formats(config), description=description)
+    ctx.result.manifest["land_cover"] = {
+        "years": years, "pairs": [f"{a}-{b}" for a, b in transition_pairs(years)],
+        "legends": {str(y): {"name": lg.name, "version": lg.version, "file": lg.source} for y, lg in legends.items()},
+        "zone_sets": list(ctx.zone_sets), "hj192_parts_years": [int(t["year"].iloc[0]) for t in parts]}
+
+
+def _year_tables(ctx: RunContext, year: int, legend, layer, wide: dict):
+    """Class-area and habitat rows of one year over every zone set (and its wide class areas into ``wide``)."""
+    from ecoassess.assess.ei_inputs import grass_fvc_km2, needs_grass_split
+    from ecoassess.landcover.accounting import class_area_rows, class_areas_km2, habitat_rows
+
+    config = ctx.config
+    veg = (ctx.product("vegetation", {}) or {}).get(year)
+    areas, habitat, notes = [], [], []
+    for set_name, zones in ctx.zone_sets.items():
+        w = class_areas_km2(zones, layer, legend)
+        wide[(set_name, year)] = w
+        areas.append(class_area_rows(w, zones, legend, zone_set=set_name, year=year, lang=config.outputs.lang))
+        # grass split by this year's FVC when the vegetation stage made it (as the EI does), else the default
+        grass = grass_fvc_km2(zones, veg.fvc, layer, legend) if veg is not None and needs_grass_split(legend) else None
+        rows, assumed = habitat_rows(w, zones, legend, zone_set=set_name, year=year, grass_fvc_areas=grass,
+                                     coefficients=config.hj192.coefficients)
+        habitat.append(rows)
+        notes += [{"year": year, "zone_set": set_name, "assumption": a} for a in assumed]
+    return areas, habitat, notes
 
 
 def ei_land_cover_parts(ctx: RunContext, year: int, land_cover, legend, wide: dict) -> tuple[pd.DataFrame, list[str]]:
