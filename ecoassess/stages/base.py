@@ -239,7 +239,7 @@ class Stage:
         """Why the stage is skipped although the assessment would include it (said in the log, the manifest's
         ``skipped_stages`` and warnings, and the run summary); None when it runs or is simply not configured."""
         if self.needs_imagery and not config.imagery and not config.thermal:
-            return f"needs imagery for {self.needs_imagery}; the run has none (land cover only)"
+            return f"needs imagery for {self.needs_imagery}; the run has none (imagery.<year>)"
         return None
 
     def run(self, ctx: RunContext) -> None:
