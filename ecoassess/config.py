@@ -46,6 +46,20 @@ def _resolve_path(value: Path, info: ValidationInfo) -> Path:
 InputPath = Annotated[Path, AfterValidator(_resolve_path)]
 
 
+def _legend_ref(value, info: ValidationInfo):
+    """A land-cover legend: a shipped name (``cas_lucc``) stays a name; a path (``legends/mine.yaml``) is resolved
+    against the config's folder and must exist (it is then an input of the run: hashed in the manifest)."""
+    from ecoassess.legends import is_legend_path
+
+    if value is None or not is_legend_path(value):
+        return value
+    return _resolve_path(Path(value), info)
+
+
+#: ``land_cover.<year>.legend``: the name of a shipped legend (``layers/<name>.yaml``) or the path of one's own
+LegendRef = Annotated[str | Path | None, AfterValidator(_legend_ref)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
@@ -282,7 +296,7 @@ class RasterSource(_Strict):
 
     path: InputPath
     band: int = Field(1, ge=1)
-    legend: str | None = None
+    legend: LegendRef = None
     crs: str | None = None
 
 

@@ -21,6 +21,7 @@ from ecoassess.grid import AnalysisGrid
 from ecoassess.stages.base import (RunContext, RunInputs, RunResult, check_stage_order, open_year_scenes,
                                    select_stages)
 from ecoassess.stages.ei import EiStage
+from ecoassess.stages.landcover import LandCoverStage
 from ecoassess.stages.network import NetworkStage
 from ecoassess.stages.redline import RedlineStage
 from ecoassess.stages.rsei import RseiStage
@@ -34,8 +35,8 @@ log = logging.getLogger(__name__)
 
 
 #: The stages of a run, in order (ecoassess/stages/base.py: the contract). Adding a stage = its module + a line here.
-STAGES = (VegetationStage(), RseiStage(), EiStage(), VegetationChangeStage(), SceneQualityStage(), NetworkStage(),
-          RedlineStage())
+STAGES = (VegetationStage(), RseiStage(), EiStage(), LandCoverStage(), VegetationChangeStage(), SceneQualityStage(),
+          NetworkStage(), RedlineStage())
 check_stage_order(STAGES)
 
 
@@ -200,6 +201,12 @@ def run_stages(ctx: RunContext, stages) -> None:
     stages go on (``run.on_error: stop`` and a full disk stop the run); when no stage completed anything, the run
     fails with every problem listed."""
     for stage in stages:
+        reason = stage.skip_reason(ctx.config)
+        if reason is not None:
+            log.warning("stage %s skipped: %s", stage.name, reason)
+            ctx.result.warnings.append(f"stage {stage.name} skipped: {reason}")
+            ctx.result.manifest.setdefault("skipped_stages", []).append({"stage": stage.name, "reason": reason})
+            continue
         if not stage.enabled(ctx.config):
             log.debug("stage %s: not asked for by the config", stage.name)
             continue
@@ -209,7 +216,9 @@ def run_stages(ctx: RunContext, stages) -> None:
         except EcoassessError as exc:
             ctx.failed(stage.name, exc)
     if not ctx.result.tables:
-        raise EcoassessError("no part of the run completed:\n  " + "\n  ".join(ctx.result.problems))
+        why = ctx.result.problems + [f"{s['stage']} skipped: {s['reason']}"
+                                     for s in ctx.result.manifest.get("skipped_stages", [])]
+        raise EcoassessError("no part of the run completed:\n  " + "\n  ".join(why or ["the config enables no stage"]))
 
 
 def write_alerts(ctx: RunContext) -> None:

@@ -183,13 +183,10 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
     if config.change_truth is not None:
         problems += _check_vector("change_truth", config.change_truth, geometry="polygon")
     for year, raster in config.land_cover.items():
-        problems += _check_raster(f"land_cover.{year}", raster.path, raster.crs, area, MIN_RASTER_COVER)
-        legends = available_legends()
-        if raster.legend is None:
-            problems.append(f"land_cover.{year}: 'legend' is missing (one of {', '.join(legends)})")
-        elif raster.legend not in legends:
-            problems.append(f"land_cover.{year}.legend: unknown legend '{raster.legend}' "
-                            f"(expected one of {', '.join(legends)})")
+        raster_problems = _check_raster(f"land_cover.{year}", raster.path, raster.crs, area, MIN_RASTER_COVER)
+        problems += raster_problems
+        # the codes only of a raster known to cover the study area (else its footprint problem says enough)
+        problems += _check_legend(year, raster, check_codes=area is not None and not raster_problems)
     if config.dem is not None:
         dem_problems = _check_raster("dem", config.dem.path, config.dem.crs, area, MIN_RASTER_COVER)
         if not dem_problems:  # a readable DEM: its height unit, voids and plausible heights
@@ -446,6 +443,30 @@ def _check_raster(key: str, path: Path, declared_crs: str | None, area: StudyExt
     if area is None:
         return []
     return _check_footprint(key, path, info["crs"] or declared_crs, info["bounds"], area, min_cover)
+
+
+def _check_legend(year: int, raster, *, check_codes: bool) -> list[str]:
+    """``land_cover.<year>.legend``: a shipped legend or a legend file, with the checks of
+    :func:`ecoassess.legends.legend_problems`; and the raster's codes (read at a reduced resolution) all in it."""
+    from ecoassess.landcover.accounting import sampled_unknown_codes
+    from ecoassess.legends import load_legend
+
+    key = f"land_cover.{year}.legend"
+    if raster.legend is None:
+        return [f"land_cover.{year}: 'legend' is missing (one of {', '.join(available_legends())}, or the path of a "
+                "legend YAML file)"]
+    try:
+        legend = load_legend(raster.legend)
+    except InputError as exc:
+        return [f"{key}: {exc}"]
+    if not check_codes:
+        return []
+    unknown = sampled_unknown_codes(raster.path, legend, band=raster.band)
+    if unknown:
+        return [f"land_cover.{year}.path: {raster.path} holds code(s) {unknown} that legend '{legend.name}' "
+                f"({legend.source}) does not define (expected every raster code in the legend, codes "
+                f"{sorted(legend.classes)}, nodata {legend.nodata})"]
+    return []
 
 
 def _crs_name(crs) -> str:

@@ -43,11 +43,11 @@ def habitat_km2(zones, land_cover: xr.DataArray, legend, *,
     if not class_areas.attrs["class_columns"]:
         raise InputError("has no land-cover class anywhere in the study area (only nodata)",
                          path=land_cover.attrs.get("source"),
-                         expected=f"codes of layers/{legend.name}.yaml over the study area (check its CRS and nodata)")
+                         expected=f"codes of {legend.source} over the study area (check its CRS and nodata)")
     unknown = legend.unknown_codes(class_areas.attrs["class_columns"])
     if unknown:
         raise InputError(f"land-cover codes {unknown} are not in the legend '{legend.name}'",
-                         path=land_cover.attrs.get("source"), expected=f"codes of layers/{legend.name}.yaml")
+                         path=land_cover.attrs.get("source"), expected=f"codes of {legend.source}")
     return habitat_areas(class_areas, legend, grass_fvc_areas=grass_fvc_areas)
 
 

@@ -87,7 +87,7 @@ def check_legend(legend, coefficients=None) -> None:
             problems.append(f"class {code}: default {c.get('default')!r} is not a target of {rule.name} "
                             f"{list(rule.targets)}")
     if problems:
-        raise InputError("; ".join(problems), path=f"layers/{lg.name}.yaml", field="classes.hj192",
+        raise InputError("; ".join(problems), path=lg.source, field="classes.hj192",
                          expected="HJ 192 sub-classes from indices/hj192_2015.yaml")
 
 
@@ -193,7 +193,7 @@ def habitat_areas(class_areas: pd.DataFrame, legend, *, grass_fvc_areas: pd.Data
     unknown = sorted(c for c in cols if c not in lg.classes and c != lg.nodata)
     if unknown:
         raise InputError(f"class code(s) {unknown} are not in legend '{lg.name}' (codes: {sorted(lg.classes)})",
-                         path=f"layers/{lg.name}.yaml", field="classes", expected="every raster code in the legend")
+                         path=lg.source, field="classes", expected="every raster code in the legend")
 
     aux = dict(splits or {})
     for rule_name, value in (("fvc_5_20_50", grass_fvc_areas), ("paddy_layer", paddy_share),

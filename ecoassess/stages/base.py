@@ -187,7 +187,8 @@ class RunInputs:
         return self._once(("table", str(path), sheet), str(path), lambda: read_table(path, sheet)).copy()
 
     def legend(self, year: int):
-        """The legend of the year's land cover (``land_cover.<year>.legend``; ``layers/<legend>.yaml``)."""
+        """The legend of the year's land cover (``land_cover.<year>.legend``: a shipped ``layers/<legend>.yaml`` or
+        the path of the user's legend file)."""
         from ecoassess.legends import load_legend
 
         return load_legend(self.config.land_cover[year].legend)
@@ -260,9 +261,19 @@ class Stage:
     needs: tuple[str, ...] = ()
     uses: tuple[str, ...] = ()
     provides: tuple[str, ...] = ()
+    #: what the stage makes from imagery (e.g. "NDVI and FVC"); a stage that sets it is skipped, with that said,
+    #: in a run without imagery (a land-cover-only assessment)
+    needs_imagery: str = ""
 
     def enabled(self, config: AssessmentConfig) -> bool:
         return True
+
+    def skip_reason(self, config: AssessmentConfig) -> str | None:
+        """Why the stage is skipped although the assessment would include it (said in the log, the manifest's
+        ``skipped_stages`` and warnings, and the run summary); None when it runs or is simply not configured."""
+        if self.needs_imagery and not config.imagery and not config.thermal:
+            return f"needs imagery for {self.needs_imagery}; the run has none (imagery.<year>)"
+        return None
 
     def run(self, ctx: RunContext) -> None:
         raise NotImplementedError(f"stage {self.name!r} has no run()")

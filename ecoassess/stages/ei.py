@@ -81,6 +81,14 @@ class EiStage(Stage):
     name = "hj192 ei"
     uses = ("vegetation",)
 
+    def skip_reason(self, config: AssessmentConfig) -> str | None:
+        """In a run without imagery: the EI needs vegetation cover (NDVI); the land-cover stage gives its
+        land-cover parts instead."""
+        if config.hj192.enabled and config.land_cover and not config.imagery:
+            return ("the EI needs imagery for its vegetation-cover index (NDVI); the run has land cover only, so "
+                    "biological abundance and land stress are given alone (county_ei_landcover_parts)")
+        return None
+
     def enabled(self, config: AssessmentConfig) -> bool:
         if not config.hj192.enabled:
             return False

@@ -62,6 +62,10 @@ class RedlineStage(Stage):
     """Red-line patches, ledger, chips and summaries; one resumable part (``redline``)."""
 
     name = "redline"
+    needs_imagery = "red-line change patches (composites of both years)"
+
+    def skip_reason(self, config: AssessmentConfig) -> str | None:
+        return super().skip_reason(config) if "redline" in config.zones else None
 
     def enabled(self, config: AssessmentConfig) -> bool:
         return redline_problem(config) is None

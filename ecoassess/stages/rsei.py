@@ -167,6 +167,10 @@ class RseiStage(Stage):
     """RSEI layers, per-zone RSEI tables and the PCA report (skipped without thermal imagery); one resumable part."""
 
     name = "rsei"
+    needs_imagery = "RSEI (optical and thermal bands)"
+
+    def skip_reason(self, config: AssessmentConfig) -> str | None:
+        return super().skip_reason(config) if config.rsei.enabled else None
 
     def enabled(self, config: AssessmentConfig) -> bool:
         return bool(config.thermal) and config.rsei.enabled

@@ -22,6 +22,7 @@ class SceneQualityStage(Stage):
     is left out here: the stage that needs it reports it."""
 
     name = "scene quality"
+    needs_imagery = "the reflectance screening of each scene (scene_quality)"
 
     def enabled(self, config) -> bool:
         return bool(config.imagery) or bool(config.thermal)

@@ -141,6 +141,7 @@ class VegetationStage(Stage):
     interrupted run's staging is not in it; the EI stage then makes what it needs itself)."""
 
     name = "vegetation"
+    needs_imagery = "NDVI and FVC (county_vegetation)"
     provides = ("vegetation",)
 
     def run(self, ctx: RunContext) -> None:

@@ -224,6 +224,11 @@ class VegetationChangeStage(Stage):
     """ΔNDVI/ΔFVC layers and ``county_vegetation_change`` between two dates; one resumable part."""
 
     name = "vegetation change"
+    needs_imagery = "NDVI/FVC change between two dates"
+
+    def skip_reason(self, config: AssessmentConfig) -> str | None:
+        asked = config.vegetation_change.enabled and config.baseline_year is not None
+        return super().skip_reason(config) if asked else None
     uses = ("vegetation",)
 
     def enabled(self, config: AssessmentConfig) -> bool:
