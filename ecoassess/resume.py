@@ -132,14 +132,16 @@ class Parts:
 
     def _snapshot(self) -> dict:
         r = self.result
-        return {"tables": dict(r.tables), "layers": dict(r.layers), "maps": dict(r.maps), "files": dict(r.files),
+        return {"tables": dict(r.tables), "layers": dict(r.layers), "maps": dict(r.maps), "result_files": dict(r.files),
                 "manifest": copy.deepcopy(r.manifest), "problems": len(r.problems), "warnings": len(r.warnings),
                 "alerts": len(r.alerts), "registry": dict(self.store._registry)}
 
     def _delta(self, before: dict) -> dict:
         r = self.result
         changed = {field: {k: v for k, v in getattr(r, field).items() if before[field].get(k) is not v}
-                   for field in ("tables", "layers", "maps", "files")}
+                   for field in ("tables", "layers", "maps")}
+        # RunResult.files under its own key: a record's "files" are the files the part wrote (keep_completed)
+        changed["result_files"] = {k: v for k, v in r.files.items() if before["result_files"].get(k) is not v}
         changed["manifest"] = {k: v for k, v in r.manifest.items() if k not in before["manifest"]
                                or before["manifest"][k] != v}
         for field in ("problems", "warnings", "alerts"):   # lists the part appended to
@@ -150,8 +152,9 @@ class Parts:
     def _replay(self, record: dict) -> None:
         for name, table, options in record["table_writes"]:
             self.store.write_table(name, table, **options)
-        for field in ("tables", "layers", "maps", "files", "manifest"):
-            getattr(self.result, field).update(record.get(field, {}))
+        for field in ("tables", "layers", "maps", "manifest"):
+            getattr(self.result, field).update(record[field])
+        self.result.files.update(record.get("result_files", {}))
         for field in ("problems", "warnings", "alerts"):
             getattr(self.result, field).extend(record.get(field, []))
         self.store._registry.update(record["registry"])

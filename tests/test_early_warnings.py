@@ -80,3 +80,29 @@ def test_a_run_without_warnings_writes_an_empty_table_with_every_column(tmp_path
     table = pd.read_csv(tmp_path / "out" / "tables" / "early_warnings.csv")
     assert table.empty and list(table.columns) == list(ALERT_COLUMNS)
     assert pyogrio.read_info(tmp_path / "out" / "results.gpkg", layer="early_warnings")["features"] == 0
+
+
+def test_the_files_a_part_wrote_and_the_files_it_listed_for_the_user_are_both_kept(tmp_path):
+    """RunResult.files (the ledger for the run summary) and the record's own list of written files share a name:
+    the first version let one overwrite the other, and a resumed run deleted every layer of its reused parts."""
+    from ecoassess.resume import _records
+
+    class _FileStore(_Store):
+        def path(self, rel):
+            self.recorder.append(("file", rel))
+            return self.staging / rel
+
+    first = RunResult(out_dir=tmp_path, grid=None)
+    store = _FileStore(tmp_path)
+
+    def part():
+        store.path("layers/ndvi_2024.tif").write_text("layer")
+        first.files["redline_ledger"] = "redline/redline_ledger.xlsx"
+
+    (tmp_path / "layers").mkdir()
+    Parts(store, first, key="k").run("vegetation 2024", part)
+    (record,) = _records(tmp_path).values()
+    assert record["files"] == ["layers/ndvi_2024.tif"]
+    second = RunResult(out_dir=tmp_path, grid=None)
+    Parts(_Store(tmp_path), second, key="k").run("vegetation 2024", lambda: pytest.fail("must be reused"))
+    assert second.files == {"redline_ledger": "redline/redline_ledger.xlsx"}

@@ -233,7 +233,7 @@ class _Result:
 
     def __init__(self):
         self.tables, self.layers, self.maps, self.manifest, self.problems = {}, {}, {}, {}, []
-        self.warnings, self.alerts = [], []
+        self.warnings, self.alerts, self.files = [], [], {}
 
 
 def _part(store, result, calls):
