@@ -112,18 +112,23 @@ def resolve_county(code, name, study: pd.DataFrame, aliases: dict[str, str]) -> 
     return None, f"{code or name} is not a county of the study area"
 
 
-def _locate(points: gpd.GeoSeries, counties: gpd.GeoDataFrame) -> np.ndarray:
-    """County code of the polygon holding each point (None outside; on a shared edge the smaller code)."""
+def _join_smallest(points: gpd.GeoSeries, polygons: gpd.GeoDataFrame, ids) -> np.ndarray:
+    """The id (of ``ids``, one per polygon) of the polygon holding each point; None outside. A point in several
+    (on a shared edge, or in overlapping zones) takes the smallest id."""
     out = np.full(len(points), None, dtype=object)
     ok = ~(points.isna() | points.is_empty).values
     if not ok.any():
         return out
-    pidx, cidx = counties.sindex.query(points.values[ok], predicate="intersects")
+    pidx, gidx = polygons.sindex.query(points.values[ok], predicate="intersects")
     rows = np.flatnonzero(ok)[pidx]
-    codes = counties["county_code"].values[cidx]
-    for r, c in sorted(zip(rows.tolist(), codes.tolist()), key=lambda t: (t[0], t[1]), reverse=True):
-        out[r] = c                                          # the smallest code is written last
+    for r, i in sorted(zip(rows.tolist(), np.asarray(ids)[gidx].tolist()), reverse=True):
+        out[r] = i                                          # the smallest id is written last
     return out
+
+
+def _locate(points: gpd.GeoSeries, counties: gpd.GeoDataFrame) -> np.ndarray:
+    """County code of the polygon holding each point (None outside; on a shared edge the smaller code)."""
+    return _join_smallest(points, counties, counties["county_code"].values)
 
 
 def _zone_spec(name: str, spec):
@@ -149,16 +154,8 @@ def _zone_spec(name: str, spec):
 
 
 def _zone_join(points: gpd.GeoSeries, zones: gpd.GeoDataFrame, id_field: str):
-    out = np.full(len(points), None, dtype=object)
-    ok = ~(points.isna() | points.is_empty).values
-    if not ok.any():
-        return out
-    pidx, zidx = zones.sindex.query(points.values[ok], predicate="intersects")
-    rows = np.flatnonzero(ok)[pidx]
-    ids = zones[id_field].astype(str).values[zidx]
-    for r, z in sorted(zip(rows.tolist(), ids.tolist()), reverse=True):
-        out[r] = z                                          # overlapping zones: the smallest id
-    return out
+    """Zone id of each point (None outside; overlapping zones: the smallest id)."""
+    return _join_smallest(points, zones, zones[id_field].astype(str).values)
 
 
 def land_cover_at(points: gpd.GeoSeries, land_cover, legend=None):
