@@ -866,6 +866,8 @@ def station_warnings(config: AssessmentConfig) -> list[str]:
                          f"({', '.join(sites.outside['station_id'].astype(str)[:10])})")
         if obs is not None and len(obs.rejected):
             found.append(rejected_summary(f"stations.{kind}.observations", obs.rejected))
+        if obs is not None:
+            found += obs.warnings
     return found
 
 

@@ -156,3 +156,20 @@ def test_observations_all_of_another_year_are_a_problem_of_the_run(tmp_path):
     (problem,) = result.problems
     assert problem.startswith("stations.air.observations: no row of air_daily.csv could be used for 2024: all 5 rows")
     assert "network_rejected_rows" in problem and "2023" in problem
+
+
+def test_values_in_another_unit_than_the_header_are_warned_about(tmp_path):
+    """The audit's case: PM2.5 in mg/m³ under a µg/m³ header (0.066 for 66) became annual means of 0.0 µg/m³
+    without a word. The median is three orders of magnitude off any station: validate warns, naming the column."""
+    from ecoassess.validate import station_warnings
+
+    _write_area(tmp_path)
+    mg = OBS_GBK.replace(",66,", ",0.066,").replace(",20,40,", ",0.020,40,").replace(",abc,", ",0.05,")
+    mg = mg.replace(",３５,", ",0.035,").replace(",—,", ",0.04,")
+    (tmp_path / "air_daily.csv").write_bytes(mg.encode("gbk"))
+    warnings = station_warnings(load_config(_config(tmp_path)))
+    (doubt,) = [w for w in warnings if "another unit" in w]
+    assert "air_daily.csv column 'pm25_ugm3': median 0.04 µg/m³ is outside the 1–1000 µg/m³" in doubt
+    # the file as published (µg/m³) raises no such doubt
+    _write_area(tmp_path)
+    assert not [w for w in station_warnings(load_config(_config(tmp_path))) if "another unit" in w]

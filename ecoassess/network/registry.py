@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from ecoassess.errors import InputError
-from ecoassess.network.units import _fold, _number, column_kind, quantities, station_spec, unit_label
+from ecoassess.network.units import (_fold, _number, column_kind, column_name, quantities, station_spec,
+                                     unit_label)
 from ecoassess.readers import code_text, normalise_code, read_table, read_vector
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ class Observations:
     rejected: pd.DataFrame
     units: dict = field(default_factory=dict)
     path: Path | None = None
+    #: doubts that do not leave values out (a column whose median looks like another unit), for validate's warnings
+    warnings: list = field(default_factory=list)
 
 
 def _refuse(path: Path, problems: list[str], field_name: str | None = None):
@@ -565,10 +568,32 @@ def read_observations(spec, sites: Sites, year: int) -> Observations:
     ordered = ["station_id", "time", *units, *passthrough, "source_row"]
     out = out[ordered].sort_values(["station_id", "time"], kind="stable").reset_index(drop=True)
     out["time"] = pd.to_datetime(out["time"])
-    result = Observations(out, rejected.frame(), units, path)
+    result = Observations(out, rejected.frame(), units, path, _unit_doubts(out, units, sites.station_type, key, path))
     if len(result.rejected):
         log.warning("%s", rejected_summary(f"{key}.observations", result.rejected))
     return result
+
+
+def _unit_doubts(out: pd.DataFrame, units: dict, station_type: str, key: str, path: Path) -> list[str]:
+    """Columns whose median lies outside the quantity's ``typical_median``: values in another unit than the header
+    says (mg/m³ under a µg/m³ header gives medians a thousand times too small; ``station_observations.yaml``).
+    ``units``: column → unit label."""
+    doubts = []
+    specs = quantities(station_type)
+    for col, unit in units.items():
+        quantity = next((q for q in specs if column_name(station_type, q) == col), None)
+        typical = (specs.get(quantity) or {}).get("typical_median")
+        values = out[col].to_numpy(dtype=float)
+        if typical is None or not np.isfinite(values).any():
+            continue
+        median = float(np.nanmedian(values))
+        if not typical[0] <= median <= typical[1]:
+            doubts.append(f"{key}.observations: {Path(path).name} column '{col}': median {median:g} {unit} is "
+                          f"outside the {typical[0]:g}–{typical[1]:g} {unit} any station records: are the values in "
+                          f"another unit than {unit} (mg/m³ and µg/m³ differ 1000-fold)?")
+    for doubt in doubts:
+        log.warning("%s", doubt)
+    return doubts
 
 
 def _values(series: pd.Series, kind, station_type: str, rows, col: str, rejected: _Rejected, ids) -> np.ndarray:
