@@ -28,3 +28,15 @@ def write_two_counties(root: Path) -> Path:
                      geometry=[box(104.0, 30.0, 104.1, 30.1), box(104.1, 30.0, 104.2, 30.1)],
                      crs="EPSG:4490").to_file(root / "v" / "counties.gpkg")
     return root
+
+
+def validate_problems(config_path) -> list[str]:
+    """The problems ``validate_config`` lists for ``config_path`` (it must refuse the config)."""
+    import pytest
+
+    from ecoassess.errors import ConfigError
+    from ecoassess.validate import validate_config
+
+    with pytest.raises(ConfigError) as caught:
+        validate_config(config_path)
+    return caught.value.problems

@@ -13,8 +13,7 @@ from click.testing import CliRunner
 from shapely.geometry import box
 
 from ecoassess.validate import validate_config
-from ecoassess.errors import ConfigError
-from tests.builders import write_statistics_csv
+from tests.builders import validate_problems, write_statistics_csv
 
 
 def _counties(root):
@@ -32,11 +31,6 @@ def _write_config(root, **more):
     return path
 
 
-def _problems(config_path) -> list[str]:
-    with pytest.raises(ConfigError) as err:
-        validate_config(config_path)
-    return err.value.problems
-
 
 # -- 9a: codes in a statistics table ----------------------------------------------------------------------------
 
@@ -49,7 +43,7 @@ def test_full_width_digits_are_read_as_codes_with_a_warning_and_bad_codes_are_na
     table.to_csv(tmp_path / "stats.csv", index=False)
     path = _write_config(tmp_path, statistics={"path": "stats.csv"})
     with caplog.at_level(logging.WARNING):
-        problems = _problems(path)
+        problems = validate_problems(path)
     assert problems == ["statistics: stats.csv line 3, field 'county_code': '5199O1' is not a 6-digit GB/T 2260 "
                         "code",
                         "statistics: stats.csv: no row for county 519901 in year 2024 (line(s) 3 hold no valid "
@@ -77,7 +71,7 @@ def test_bad_codes_in_a_text_study_area_field_are_named(tmp_path):
                                 geometry=[box(104.0, 30.0, 104.1, 30.1), box(104.1, 30.0, 104.2, 30.1)],
                                 crs="EPSG:4490")
     counties.to_file(tmp_path / "counties.gpkg")
-    problems = _problems(_write_config(tmp_path))
+    problems = validate_problems(_write_config(tmp_path))
     assert any("51990X" in p and "GB/T 2260" in p for p in problems), problems
 
 
@@ -91,7 +85,7 @@ def test_a_zipped_sentinel2_product_is_named_an_archive_with_how_to_unpack_it(tm
         z.writestr("S2A_MSIL2A_20240705.SAFE/MTD_MSIL2A.xml", "<xml/>")
     scenes = {"2023": [{"kind": "sentinel2_l2a", "path": "S2A_MSIL2A_20240705.zip"}],
               "2024": [{"kind": "sentinel2_l2a", "path": "S2A_MSIL2A_20240705.zip"}]}
-    problems = _problems(_write_config(tmp_path, imagery=scenes))
+    problems = validate_problems(_write_config(tmp_path, imagery=scenes))
     zipped = tmp_path / "S2A_MSIL2A_20240705.zip"
     assert problems == [f"imagery.{y}[0].path: {zipped}: is a ZIP archive, not a Sentinel-2 L2A SAFE folder, a folder "
                         f"of band COGs or a STAC item; unpack it first, e.g. unzip '{zipped}' -d "
@@ -131,7 +125,7 @@ def test_a_symlink_loop_in_a_config_path_is_one_problem_naming_it(tmp_path):
     _counties(tmp_path)
     loop = _loop(tmp_path)
     path = _write_config(tmp_path, dem={"path": "a"})
-    (problem,) = _problems(path)  # the words in brackets are Python's, and differ between its versions
+    (problem,) = validate_problems(path)  # the words in brackets are Python's, and differ between its versions
     assert problem.startswith(f"dem.path: {loop}: a symlink loop (")
     assert problem.endswith("); point the link at the real file or folder")
     res = CliRunner().invoke(main, ["validate", str(path)])
@@ -254,7 +248,7 @@ def test_zone_prefixed_eastings_under_a_crs_without_prefix_are_said_once_naming_
                                                                                   "legend": "cas_lucc"}})
     text = path.read_text(encoding="utf-8").replace("counties.gpkg", "gk.gpkg")
     path.write_text(text, encoding="utf-8")
-    problems = _problems(path)
+    problems = validate_problems(path)
     assert len(problems) == 1, problems  # not one "does not overlap" per raster
     (problem,) = problems
     assert problem.startswith(f"study_area: {tmp_path / 'gk.gpkg'} has eastings 354")

@@ -17,8 +17,9 @@ from shapely.geometry import box
 
 from ecoassess.config import load_config
 from ecoassess.validate import validate_config
-from ecoassess.errors import ConfigError, InputError
+from ecoassess.errors import InputError
 from ecoassess.sample import write_sample
+from tests.builders import validate_problems
 
 UTM = "EPSG:32648"
 FULL = dict(x0=403000, y0=3331000, res=200, width=100, height=60)   # covers both counties below
@@ -37,17 +38,12 @@ def _config_with(sample_config, name, extra_2024):
     return path, raw
 
 
-def _problems(path) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        validate_config(path)
-    return caught.value.problems
-
 
 def test_a_product_listed_twice_is_refused_naming_both_entries(sample_config):
     raw = yaml.safe_load(sample_config.read_text(encoding="utf-8"))
     first = raw["imagery"]["2024"][0]
     path, _ = _config_with(sample_config, "twice.yaml", [dict(first)])
-    problems = _problems(path)
+    problems = validate_problems(path)
     assert len(problems) == 1, problems
     product = os.path.basename(first["path"])
     assert problems[0].startswith("imagery.2024[3]: the same scene as imagery.2024[0]: the same product "
@@ -64,7 +60,7 @@ def test_a_copied_or_symlinked_product_is_the_same_product(sample_config, tmp_pa
     link.symlink_to(two, target_is_directory=True)
     path, _ = _config_with(sample_config, "copies.yaml", [{"kind": "sentinel2_l2a", "path": str(copy)},
                                                          {"kind": "sentinel2_l2a", "path": str(link)}])
-    problems = _problems(path)
+    problems = validate_problems(path)
     assert len(problems) == 2, problems
     assert problems[0].startswith("imagery.2024[3]: the same scene as imagery.2024[1]") and str(copy) in problems[0]
     assert problems[1].startswith("imagery.2024[4]: the same scene as imagery.2024[2]") and one.name not in problems[1]
@@ -133,7 +129,7 @@ def test_a_geotiff_copy_under_another_name_and_date_is_found_by_its_content(geot
     shutil.copy(geotiff_area / "nir_1.tif", geotiff_area / "nir_copy.tif")
     (geotiff_area / "linked").mkdir()
     (geotiff_area / "linked" / "red.tif").symlink_to(geotiff_area / "red_2.tif")
-    problems = _problems(_geotiff_config(geotiff_area, [("2024-06-01", "red_0.tif", "nir_0.tif"),
+    problems = validate_problems(_geotiff_config(geotiff_area, [("2024-06-01", "red_0.tif", "nir_0.tif"),
                                                         ("2024-07-01", "red_1.tif", "nir_1.tif"),
                                                         ("2024-08-01", "red_2.tif", "nir_2.tif"),
                                                         ("2024-08-15", "red_copy.tif", "nir_copy.tif"),
@@ -181,7 +177,7 @@ def test_one_acquisition_downloaded_twice_under_two_product_ids_is_refused(sampl
         meta["id"] = again.name
         item.write_text(json.dumps(meta), encoding="utf-8")
     path, _ = _config_with(sample_config, "reprocessed.yaml", [{"kind": "sentinel2_l2a", "path": str(again)}])
-    problems = _problems(path)
+    problems = validate_problems(path)
     assert len(problems) == 1, problems
     assert problems[0].startswith("imagery.2024[3]: the same scene as imagery.2024[0]: its largest band file ")
     assert "the same content (SHA-256" in problems[0]

@@ -19,12 +19,12 @@ from rasterio.crs import CRS
 from click.testing import CliRunner
 
 from ecoassess.config import load_config
-from ecoassess.errors import ConfigError, InputError
+from ecoassess.errors import InputError
 from ecoassess.grid import AnalysisGrid
 from ecoassess.sources import open_landsat_c2l2
 from ecoassess.stages.base import open_product
 from ecoassess.validate import validate_config
-from tests.builders import write_two_counties
+from tests.builders import write_two_counties, validate_problems
 
 UTM = "EPSG:32648"
 X0, Y0, RES, W, H = 403000.0, 3331000.0, 200.0, 100, 60          # covers both counties below
@@ -123,11 +123,6 @@ def write_config(root, imagery, thermal=None, tables=("csv",), name="assessment.
     return path
 
 
-def problems_of(path) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        validate_config(path)
-    return caught.value.problems
-
 
 # -- 1. a folder holds the bands the configured stages read ---------------------------------------------------
 
@@ -144,7 +139,7 @@ def test_validate_asks_only_for_the_bands_the_configured_stages_read(area):
     folder = write_landsat(area / PID, bands=VEGETATION_BANDS)
     spec = {"kind": "landsat_c2l2", "path": PID}
     validate_config(write_config(area, [spec]))  # vegetation only: SR_B2–SR_B7 are enough
-    problems = problems_of(write_config(area, [spec], thermal=spec, name="rsei.yaml"))
+    problems = validate_problems(write_config(area, [spec], thermal=spec, name="rsei.yaml"))
     st = [p for p in problems if "ST_B10" in p]
     assert len(st) == 2, problems  # listed by imagery.2024[0] and thermal.2024: the same product serves both
     assert "ST_B10 missing" in st[0] and "RSEI (thermal.2024) needs the surface temperature" in st[0]
@@ -154,7 +149,7 @@ def test_validate_asks_only_for_the_bands_the_configured_stages_read(area):
 
 def test_a_missing_reflectance_band_names_the_stage_that_needs_it(tmp_path, area):
     folder = write_landsat(area / PID, bands=tuple(b for b in VEGETATION_BANDS if b != "SR_B5"))
-    problems = problems_of(write_config(area, [{"kind": "landsat_c2l2", "path": PID}]))
+    problems = validate_problems(write_config(area, [{"kind": "landsat_c2l2", "path": PID}]))
     assert len(problems) == 1, problems
     assert problems[0].startswith("imagery.2024[0].path: ")
     assert "SR_B5 missing" in problems[0] and "the vegetation stages (imagery.2024[0]) need the nir reflectance" \
@@ -188,7 +183,7 @@ def test_validate_lists_every_problem_of_a_product_in_one_run(area):
     write_landsat(area / PID, bands=("SR_B2", "SR_B3", "SR_B4", "SR_B6", "QA_PIXEL"),
                   drop_keys=("REFLECTANCE_ADD_BAND_3",), crs_of={"SR_B2": None})
     spec = {"kind": "landsat_c2l2", "path": PID}
-    problems = problems_of(write_config(area, [spec], thermal=spec))
+    problems = validate_problems(write_config(area, [spec], thermal=spec))
     mine = [p for p in problems if p.startswith("imagery.2024[0].path")]
     text = "\n".join(mine)
     for expected in ("SR_B5 missing", "SR_B7 missing", "ST_B10 missing", "REFLECTANCE_ADD_BAND_3",
@@ -264,7 +259,7 @@ def test_a_band_without_crs_takes_the_declared_one_and_the_suggested_key_is_acce
         _write(area / f"B{k}.tif", sr_dn(f["refl"][k]), crs=None)
     plain = {"kind": "geotiff", "date": "2024-07-15", "scale": SR_MULT, "offset": SR_ADD,
              "bands": {"red": "B4.tif", "nir": "B5.tif"}}
-    problems = problems_of(write_config(area, [plain]))
+    problems = validate_problems(write_config(area, [plain]))
     assert any("has no CRS" in p and "imagery.2024[0].bands.red.crs" in p for p in problems)  # the key suggested ...
     declared = {**plain, "bands": {"red": {"path": "B4.tif", "crs": UTM}, "nir": {"path": "B5.tif", "crs": UTM}}}
     config = validate_config(write_config(area, [declared], name="declared.yaml"))  # ... is accepted
@@ -272,7 +267,7 @@ def test_a_band_without_crs_takes_the_declared_one_and_the_suggested_key_is_acce
     np.testing.assert_allclose(scene.bands["red"].values, sr_dn(f["refl"][4]) * SR_MULT + SR_ADD, atol=1e-6)
 
     wrong = {**plain, "bands": {"red": {"path": "B4.tif", "crs": "EPSG:32649"}, "nir": {"path": "B5.tif", "crs": UTM}}}
-    problems = problems_of(write_config(area, [wrong], name="wrong.yaml"))
+    problems = validate_problems(write_config(area, [wrong], name="wrong.yaml"))
     assert any(p.startswith("imagery.2024[0].bands.red") and "does not overlap" in p for p in problems), problems
 
 
@@ -282,7 +277,7 @@ def test_a_raster_without_any_georeference_takes_a_declared_transform(area):
         _write(area / f"B{k}.tif", sr_dn(f["refl"][k]), crs=None, transform=None)
     bare = {"kind": "geotiff", "date": "2024-07-15", "scale": SR_MULT, "offset": SR_ADD,
             "bands": {"red": {"path": "B4.tif", "crs": UTM}, "nir": {"path": "B5.tif", "crs": UTM}}}
-    problems = problems_of(write_config(area, [bare]))
+    problems = validate_problems(write_config(area, [bare]))
     assert any("imagery.2024[0].bands.red.transform" in p and "no georeference" in p for p in problems), problems
     gt = [X0, RES, 0, Y0, 0, -RES]
     placed = {**bare, "bands": {r: {**ref, "transform": gt} for r, ref in bare["bands"].items()}}
