@@ -130,6 +130,17 @@ class ResultsStore:
         """Record an output (relative path → kind, description) for the manifest."""
         self._registry[Path(relpath).as_posix()] = {"kind": kind, "description": description or ""}
 
+    def discard(self, folder) -> None:
+        """Remove ``folder`` (relative) from the results being written, files and registrations: what a failed part
+        wrote there is not left half-done beside the failure."""
+        import shutil
+
+        self._check_open()
+        rel = Path(folder).as_posix().rstrip("/")
+        shutil.rmtree(self.staging / rel, ignore_errors=True)
+        for key in [k for k in self._registry if k == rel or k.startswith(rel + "/")]:
+            del self._registry[key]
+
     @property
     def outputs(self) -> dict[str, dict]:
         """Registered outputs, sorted by relative path."""

@@ -170,7 +170,7 @@ def _land_cover(arr, grid: AnalysisGrid, legend: str, table: ActivityTable, labe
     return out
 
 
-def _prepare_units(units, crs, id_field: str, name_field: str | None) -> gpd.GeoDataFrame:
+def prepare_units(units, crs, id_field: str, name_field: str | None) -> gpd.GeoDataFrame:
     label = str(getattr(units, "attrs", {}).get("path", "units")) if isinstance(units, gpd.GeoDataFrame) else "units"
     if not isinstance(units, gpd.GeoDataFrame):
         raise InputError(f"is a {type(units).__name__}", path=label, expected="a GeoDataFrame of red-line units")
@@ -369,7 +369,7 @@ def detect_patches(before: xr.Dataset, after: xr.Dataset, units: gpd.GeoDataFram
     buffer = float(s["buffer_m"] if buffer_m is None else buffer_m)
     if not buffer >= 0:
         raise InputError(f"buffer_m = {buffer_m}", field="buffer_m", expected="a distance >= 0 m")
-    units_g = _prepare_units(units, grid.crs, unit_id_field, unit_name_field)
+    units_g = prepare_units(units, grid.crs, unit_id_field, unit_name_field)
     counties_g = _prepare_counties(counties, grid.crs, county_code_field, county_name_field)
 
     dilate_px = int(np.ceil(float(s["mask_dilation_m"]) / grid.resolution - 1e-9))

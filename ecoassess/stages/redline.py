@@ -83,11 +83,7 @@ def _redline_part(ctx: RunContext) -> None:
         with ctx.timer.stage("redline"):
             _redline(ctx)
     except EcoassessError as exc:
-        import shutil
-
-        shutil.rmtree(ctx.store.staging / "redline", ignore_errors=True)
-        for rel in [k for k in ctx.store._registry if k.startswith("redline/")]:
-            del ctx.store._registry[rel]
+        ctx.store.discard("redline")
         ctx.failed("redline", exc)
 
 
@@ -141,7 +137,7 @@ def _land_cover(ctx: RunContext, years, rows, cols):
 def _redline(ctx: RunContext) -> None:
     from ecoassess.grid import grid_of
     from ecoassess.redline.activity import load_activity_table
-    from ecoassess.redline.detect import _prepare_units, detect_patches
+    from ecoassess.redline.detect import detect_patches
     from ecoassess.redline.evidence import load_settings
     from ecoassess.redline.ledger import CSV_NAME, XLSX_NAME, ledger_spec, read_ledger, update_ledger, write_ledger
 
@@ -177,7 +173,7 @@ def _redline(ctx: RunContext) -> None:
                          before_sensor=meta_b["sensor"], after_sensor=meta_a["sensor"], settings=settings)
     previous = read_ledger(spec.ledger) if spec.ledger is not None else None
     ledger = update_ledger(res.patches, previous, year=after_year)
-    summaries = _summaries(ctx, res, units, zone, ledger, table, grid_of(before), _prepare_units)
+    summaries = _summaries(ctx, res, units, zone, ledger, table, grid_of(before))
 
     # written only now that everything is computed; chips first: a failure there leaves no ledger (and
     # _redline_part removes what this stage wrote)
@@ -226,14 +222,14 @@ def _redline(ctx: RunContext) -> None:
         "chips": len(chips)}, default=_jsonable))
 
 
-def _summaries(ctx, res, units, zone, ledger, table, wgrid, prepare_units) -> list:
+def _summaries(ctx, res, units, zone, ledger, table, wgrid) -> list:
     """[(name, table, description)] of ``redline_unit_summary`` and ``redline_county_summary``; ``wgrid``: the
     detection window's grid."""
     import geopandas as gpd
     import pandas as pd
     import shapely
 
-    from ecoassess.redline.detect import unit_observability
+    from ecoassess.redline.detect import prepare_units, unit_observability
     from ecoassess.redline.ledger import ledger_spec
     from ecoassess.redline.summary import county_summary, unit_summary
 
