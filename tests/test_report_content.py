@@ -37,7 +37,8 @@ def _county_ei():
 
 def _county_ei_change():
     return pd.DataFrame({
-        "code": CODES + ["000000"], "years": ["2023-2024"] * 6, "name": NAMES + ["全区"],
+        "code": CODES + ["000000"], "years": ["2023-2024"] * 6,
+        "name": NAMES + ["全区"],
         "ei_baseline": [60, 65, 62, 66, 58, 62.0], "ei": [58.0, 65.5, 54.9, 75.2, 58.0, 62.0],
         "delta_ei": [-2.0, 0.5, -7.1, 9.2, 0.0, 0.0], "delta_ei_before_constraint": [-2.0, 0.5, -7.1, 9.2, 0, 0],
         "change_class": ["略微变差", "无明显变化", "明显变差", "显著变好", "无明显变化", "无明显变化"],
@@ -256,3 +257,15 @@ def test_title_page_names_the_area_year_counties_and_version(full):
 def test_the_chinese_catalog_translates_every_message():
     files = [REPORT / "content.py", *sorted((REPORT / "sections").glob("*.py"))]
     assert untranslated("zh", "report", files) == []
+
+
+def test_a_year_without_imagery_is_named_and_a_column_an_older_run_lacks_is_left_out(tmp_path):
+    vegetation = pd.DataFrame({"code": CODES[:2], "year": [2023, 2023], "name": NAMES[:2], "ndvi_mean": [0.7, 0.6],
+                               "fvc_mean": [0.55, 0.5], "ndvi_valid_km2": [80.0, 90.0]})  # no n_scenes
+    report = build_report(_results(tmp_path, {"county_vegetation": vegetation}), [], "en")
+    section = _section(report, "vegetation")
+    assert section.missing is None
+    assert "No imagery for 2024 was configured: vegetation is shown for 2023 only." in _text(section)
+    table = next(b for b in section.blocks if isinstance(b, Table))
+    assert [c.key for c in table.columns] == ["name", "year", "ndvi_mean", "fvc_mean", "ndvi_valid_km2"]
+    assert table.rows == [["青岗县", "2023", 0.7, 55.0, 80.0], ["柏溪县", "2023", 0.6, 50.0, 90.0]]

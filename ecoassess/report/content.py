@@ -1,4 +1,5 @@
-"""What the county ecological status report (县域生态环境状况报告) says, built from a results folder in one language.
+"""What the county ecological status report (县域生态环境状况报告) says, built from a results folder in one
+language.
 
 :func:`build_report` returns a :class:`~ecoassess.report.model.Report`: title page data, the summary (opening with
 the early warnings, 预警), a section per part of the assessment (HJ 192-2015 EI, RSEI, vegetation, land cover,

@@ -101,7 +101,7 @@ def make_table(ctx: Ctx, table_id: str, caption: str, df, columns, note: str | N
         for c in cols:
             v = cell(rec.get(c.key), ctx._)
             if c.key in scale and isinstance(v, (int, float)) and not isinstance(v, bool):
-                v = v * scale[c.key]
+                v = round(v * scale[c.key], 10)  # 0.55 × 100 is 55, not 55.00000000000001 in Excel
             row.append(v)
         rows.append(row)
     return Table(table_id, caption, cols, rows, note)

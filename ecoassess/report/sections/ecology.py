@@ -122,9 +122,10 @@ def vegetation_section(ctx: Ctx) -> Section:
             ("fvc_marked_increase_km2", _("FVC marked increase"), "km²", 2)],
             scale={"fvc_before_mean": 100, "fvc_after_mean": 100, "fvc_change_mean": 100}))
         first = change.iloc[0]
+        before = period_span(ctx, first.get("before_dates") or first.get("before"))
+        after = period_span(ctx, first.get("after_dates") or first.get("after"))
         blocks.append(Paragraph(_("The change compares {before} with {after} over the cells clear on both "
-                                  "dates.").format(before=period_span(ctx, first.get("before_dates") or first.get("before")),
-                                                   after=period_span(ctx, first.get("after_dates") or first.get("after")))))
+                                  "dates.").format(before=before, after=after)))
     else:
         blocks.append(Paragraph(why_missing(ctx, "vegetation change", "county_vegetation_change", _(
             "The change of vegetation was not computed: it needs imagery of two dates (vegetation_change in the "

@@ -17,8 +17,8 @@ SHA_CHARS = 12
 
 def methods_section(ctx: Ctx) -> Section:
     _ = ctx._
-    blocks: list = [Paragraph(_("The ecological index follows HJ 192-2015 (生态环境状况评价技术规范); the RSEI "
-                                "follows Xu (2013); station results are graded to GB 3095-2012, GB 3838-2002, "
+    blocks: list = [Paragraph(_("The ecological index follows HJ 192-2015 (生态环境状况评价技术规范); "
+                                "the RSEI follows Xu (2013); station results are graded to GB 3095-2012, GB 3838-2002, "
                                 "GB 15618-2018 and GB 3096-2008. The coefficients and class tables used are kept "
                                 "as versioned catalogs:"))]
     catalogs = ctx.results.manifest.get("catalogs") or {}

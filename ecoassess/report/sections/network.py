@@ -5,7 +5,18 @@ GB 3096-2008 noise), and where new points would help most."""
 from __future__ import annotations
 
 from ecoassess.report.model import Paragraph, Section
-from ecoassess.report.sections.common import Ctx, make_table, missing_section, read, rule_labels, why_missing
+from ecoassess.report.sections.common import Ctx, make_table, missing_section, read, why_missing
+
+#: GB 15618-2018 farmland classes, in the standard's order (data: the standard's class names).
+SOIL_CLASSES = ("优先保护类", "安全利用类", "严格管控类")
+
+
+def requirement_labels(_) -> dict[str, str]:
+    """The coverage rules as requirements (the coverage table shows met ones too)."""
+    return {"county_seat_air_2": _("At least 2 air stations in the county seat"),
+            "hj664_city_air": _("Urban air stations by population and area (HJ 664-2013)"),
+            "river_exit_section": _("A section where each river leaves the county"),
+            "soil_every_county": _("At least 1 soil point per county")}
 
 
 def station_types(_) -> dict[str, str]:
@@ -36,7 +47,7 @@ def network_section(ctx: Ctx) -> Section:
     blocks.append(make_table(ctx, "network_sites", _("Monitoring sites by county and type"), wide, cols))
     cov = read(ctx, "network_coverage")
     if cov is not None and len(cov):
-        rules = rule_labels(_)
+        rules = requirement_labels(_)
         cov = cov[cov["required"].notna()].assign(
             type_label=lambda d: d["station_type"].map(lambda t: types.get(t, t)),
             rule_label=lambda d: d["rule_id"].map(lambda r: rules.get(r, r)))
@@ -55,7 +66,8 @@ def network_section(ctx: Ctx) -> Section:
             ("good_day_ratio", _("Good days"), "%", 1), ("pm25_annual_ugm3", _("PM2.5 annual mean"), "µg/m³", 0),
             ("pm10_annual_ugm3", _("PM10 annual mean"), "µg/m³", 0),
             ("o3_8h_p90_ugm3", _("O3 8-h 90th percentile"), "µg/m³", 0),
-            ("no2_annual_ugm3", _("NO2 annual mean"), "µg/m³", 0), ("compliant", _("Meets GB 3095-2012"), None, None)],
+            ("no2_annual_ugm3", _("NO2 annual mean"), "µg/m³", 0),
+            ("compliant", _("Meets GB 3095-2012"), None, None)],
             scale={"good_day_ratio": 100}))
     for name, table_id, caption in (("water_sections", "water_sections", _("Surface water sections")),
                                     ("drinking_water_sources", "drinking_water",
@@ -71,8 +83,8 @@ def network_section(ctx: Ctx) -> Section:
     if soil is not None and len(soil):
         wide = soil.pivot_table(index=["county_code", "county_name"], columns="soil_class", values="station_id",
                                 aggfunc="count", fill_value=0).reset_index().sort_values("county_code")
-        classes = [c for c in ("优先保护类", "安全利用类", "严格管控类") if c in wide.columns] + sorted(
-            c for c in wide.columns if c not in ("county_code", "county_name", "优先保护类", "安全利用类", "严格管控类"))
+        classes = [c for c in SOIL_CLASSES if c in wide.columns] + sorted(
+            c for c in wide.columns if c not in ("county_code", "county_name", *SOIL_CLASSES))
         blocks.append(make_table(ctx, "soil_points", _("Soil points by county and class (GB 15618-2018)"), wide,
                                  [("county_name", _("County"), None, None)] + [(c, c, None, 0) for c in classes]))
     noise = read(ctx, "noise_measurements")
@@ -86,7 +98,7 @@ def network_section(ctx: Ctx) -> Section:
             scale={"day": 100, "night": 100}))
     proposed = read(ctx, "proposed_sites")
     if proposed is not None and len(proposed):
-        rules = rule_labels(_)
+        rules = requirement_labels(_)
         proposed = proposed.assign(type_label=proposed["station_type"].map(lambda t: types.get(t, t)),
                                    rule_label=proposed["rule_id"].map(lambda r: rules.get(r, r)))
         blocks.append(make_table(ctx, "proposed_sites", _("Proposed new monitoring sites"), proposed, [
