@@ -33,7 +33,7 @@ def ei_section(ctx: Ctx) -> Section:
             ("ei_before_constraint", _("EI before restriction"), None, 2),
             ("constraint_events", _("Restriction events"), None, 0),
             ("ei", _("EI"), None, 2), ("grade", _("Grade"), None, None)]
-    cols = [c for c in cols if c[0] in ei.columns]
+    blocks += ei_range_paragraphs(ctx, ei)
     blocks.append(make_table(ctx, "ei_counties", _("Ecological index and sub-indices by county"),
                              sort_counties(ei), cols))
     change = read(ctx, "county_ei_change")
@@ -49,6 +49,22 @@ def ei_section(ctx: Ctx) -> Section:
                                   "(baseline_year or hj192.previous_results in the config).")))
     blocks += ctx.take_figures("ei")
     return Section("ei", title, blocks)
+
+
+def ei_range_paragraphs(ctx: Ctx, ei) -> list[Paragraph]:
+    """The lowest and highest county EI of each year, in words."""
+    _ = ctx._
+    out = []
+    counties = counties_only(ei).dropna(subset=["ei"])
+    for year, rows in counties.groupby(counties["year"].astype(int)):
+        if len(rows) < 2:
+            continue
+        low, high = rows.loc[rows["ei"].idxmin()], rows.loc[rows["ei"].idxmax()]
+        out.append(Paragraph(_("In {year}, the county EI ranges from {low} ({low_name}, {low_grade}) to {high} "
+                               "({high_name}, {high_grade}).").format(
+            year=year, low=ctx.num(float(low["ei"]), 2), low_name=low["name"], low_grade=low["grade"],
+            high=ctx.num(float(high["ei"]), 2), high_name=high["name"], high_grade=high["grade"])))
+    return out
 
 
 def rsei_section(ctx: Ctx) -> Section:
@@ -121,6 +137,15 @@ def vegetation_section(ctx: Ctx) -> Section:
             ("fvc_marked_decrease_km2", _("FVC marked decrease"), "km²", 2),
             ("fvc_marked_increase_km2", _("FVC marked increase"), "km²", 2)],
             scale={"fvc_before_mean": 100, "fvc_after_mean": 100, "fvc_change_mean": 100}))
+        whole = change[change["code"].astype(str) == "000000"] if "code" in change.columns else change.iloc[0:0]
+        if len(whole) and "fvc_before_mean" in whole.columns:
+            w = whole.iloc[0]
+            blocks.append(Paragraph(_("Over the whole study area, the mean vegetation cover went from {before} % to "
+                                      "{after} % ({change} percentage points); {down} km² show a marked decrease "
+                                      "and {up} km² a marked increase.").format(
+                before=ctx.num(w["fvc_before_mean"] * 100, 1), after=ctx.num(w["fvc_after_mean"] * 100, 1),
+                change=ctx.num(w["fvc_change_mean"] * 100, 1), down=ctx.num(w["fvc_marked_decrease_km2"], 2),
+                up=ctx.num(w["fvc_marked_increase_km2"], 2))))
         first = change.iloc[0]
         before = period_span(ctx, first.get("before_dates") or first.get("before"))
         after = period_span(ctx, first.get("after_dates") or first.get("after"))
