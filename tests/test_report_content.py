@@ -159,6 +159,8 @@ def test_a_missing_table_gives_a_section_that_says_why(tmp_path):
     assert "did not write the table county_vegetation" in vegetation.missing
     for s in (rsei, redline, network, vegetation):
         assert s.blocks == [Paragraph(s.missing)]  # the reason, never an empty table
+    # the EI stage ran, but the config gives no function zones: that is the reason, not "a table was not written"
+    assert "No function zones were configured (zones.function_zones" in _section(report, "function_zones").missing
     assert "ei" not in {s.id for s in report.sections if s.missing}
     zh = build_report(results, [], "zh")
     assert "跳过了“rsei”环节" in _section(zh, "rsei").missing

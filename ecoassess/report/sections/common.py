@@ -126,10 +126,11 @@ def configured(ctx: Ctx, key: str) -> bool:
     return True
 
 
-def why_missing(ctx: Ctx, stage: str, table: str, not_configured: str) -> str:
+def why_missing(ctx: Ctx, stage: str, table: str, not_configured: str, config_key: str | None = None) -> str:
     """Why ``table`` of ``stage`` is absent, in the reader's words: the stage was skipped (with the run's reason),
     failed (with the run's problem), was not configured (``not_configured``, already translated), or else the
-    table was simply not written."""
+    table was simply not written. ``config_key``: the config entry the table needs (e.g. zones.function_zones);
+    when the config does not give it, the reason is ``not_configured`` even though the stage ran."""
     _ = ctx._
     extra = ctx.results.extra
     for s in extra.get("skipped_stages") or ctx.results.manifest.get("skipped_stages") or []:
@@ -139,7 +140,7 @@ def why_missing(ctx: Ctx, stage: str, table: str, not_configured: str) -> str:
     if problems:
         return _("The {stage} stage failed in this run: {problem}.").format(stage=stage, problem="; ".join(problems))
     stages = extra.get("stages")
-    if stages is not None and stage not in stages:
+    if stages is not None and stage not in stages or config_key and not configured(ctx, config_key):
         return not_configured
     return _("The run did not write the table {table}.").format(table=table)
 

@@ -170,7 +170,7 @@ def function_zone_section(ctx: Ctx) -> Section:
     if fz is None and not has_change:
         return missing_section(ctx, "function_zones", title, why_missing(
             ctx, "hj192 ei", "function_zone_indicators", _("No function zones were configured (zones."
-                                                            "function_zones in the config).")))
+                                                            "function_zones in the config)."), "zones.function_zones"))
     blocks: list = []
     if fz is not None and len(fz):
         cols = [("name", _("Function zone"), None, None), ("year", _("Year"), None, None),

@@ -70,7 +70,7 @@ def landcover_section(ctx: Ctx) -> Section:
     if areas is None:
         return missing_section(ctx, "landcover", title, why_missing(
             ctx, "land cover", "landcover_class_areas", _("No land-cover map was configured (land_cover in the "
-                                                          "config).")))
+                                                          "config)."), "land_cover"))
     blocks: list = list(map_paragraphs(ctx))
     sa = _study_area(areas)
     group = ["year", "class_code", "class_name"]
