@@ -19,7 +19,7 @@ from ecoassess.errors import InputError  # noqa: E402
 from ecoassess.report.docx import write_docx  # noqa: E402
 from ecoassess.report.i18n import untranslated  # noqa: E402
 from ecoassess.report.model import Column, Figure, Paragraph, Report, Section, Table  # noqa: E402
-from ecoassess.report.xlsx import sheet_names, write_xlsx  # noqa: E402
+from ecoassess.report.xlsx import number_format, sheet_names, write_xlsx  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NAN = float("nan")
@@ -130,6 +130,11 @@ def test_every_docx_table_matches_its_workbook_sheet_cell_by_cell(written):
                         decimals = len(text.split(".")[1]) if "." in text else 0
                         assert decimals == col.digits, (table.id, i, j, text)
                         assert round(value, col.digits) == value
+                    # what Excel shows: its number format "#,##0.00" read as Python's ",.2f"
+                    fmt = ws.cell(row=3 + i, column=j + 1).number_format
+                    assert re.fullmatch(r"#,##0(\.0+)?", fmt), fmt
+                    shown_decimals = len(fmt.partition(".")[2])
+                    assert f"{value:,.{shown_decimals}f}" == text, (table.id, i, j, fmt, text)
                 else:
                     assert text == value, (table.id, i, j)
 
@@ -152,7 +157,7 @@ def test_table_values_are_what_a_person_writes_by_hand(written):
     assert ws.cell(row=3, column=2).number_format == "#,##0.00"
     assert ws.cell(row=3, column=2).data_type == "n"
     sub = wb[wb.sheetnames[2]]
-    assert sub.cell(row=3, column=3).number_format == "General" and sub.cell(row=4, column=3).value == 0
+    assert sub.cell(row=3, column=3).number_format == "#,##0" and sub.cell(row=4, column=3).value == 0   # "1,200"
 
 
 def test_none_is_an_empty_cell_in_both(written):
@@ -162,6 +167,15 @@ def test_none_is_an_empty_cell_in_both(written):
     assert doc_table.rows[3].cells[2].text == ""                                             # NaN
     ws = openpyxl.load_workbook(xlsx_path).worksheets[1]
     assert ws["B4"].value is None and ws["D5"].value is None and ws["C5"].value is None
+
+
+def test_a_negative_value_that_rounds_to_zero_has_no_minus_sign():
+    from ecoassess.report.i18n import format_number
+
+    assert format_number(-0.4, "zh", 0) == "0" and format_number(-0.004, "en", 2) == "0.00"
+    assert format_number(-0.0, "en") == "0" and format_number(-1e-9, "en") == "0"
+    assert format_number(-0.5, "en", 0) == "0" and format_number(-1.5, "en", 0) == "-2"   # half to even
+    assert format_number(-0.006, "en", 2) == "-0.01"
 
 
 def test_numbers_are_right_aligned_and_text_left(written):
@@ -296,6 +310,14 @@ def test_sheet_names_follow_excels_rules():
     assert names["what/is:this?"] == "what_is_this_"
     assert names["目录"] == "目录~2"
     assert all(len(n) <= 31 for n in names.values())
+
+
+def test_a_number_without_digits_shows_the_decimals_it_has():
+    assert number_format(None, 1200) == "#,##0"                # 1,200
+    assert number_format(None, 0.125) == "#,##0.000"           # 0.125
+    assert number_format(None, 2.0) == "#,##0"                 # 2
+    assert number_format(None, 1 / 3) == "#,##0.000000"        # 0.333333 (at most six, as the text)
+    assert number_format(1, 1 / 3) == "#,##0.0"
 
 
 def test_cjk_characters_count_double_in_column_widths(tmp_path):

@@ -32,6 +32,8 @@ _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
 _ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _FIXED_TIME = "2000-01-01T00:00:00Z"
 MAX_WIDTH, MIN_WIDTH = 60, 8
+#: a header wider than this (half-width characters) wraps onto more lines
+HEADER_MAX_WIDTH = 40
 HEADER_FILL = "D9D9D9"
 
 
@@ -91,11 +93,13 @@ def write_xlsx(report: Report, path: Path) -> Path:
         ws["A1"] = _text(_("Table {n}. {caption}").replace("{n}", str(n)).replace("{caption}", table.caption))
         ws["A1"].font = Font(bold=True, size=12)
         headers = [header_text(c, _) for c in table.columns]
-        widths = [max(display_width(w) for w in (h.split() or [""])) for h in headers]
-        for j, (head, col) in enumerate(zip(headers, table.columns), start=1):
+        widths = [min(display_width(h), HEADER_MAX_WIDTH) for h in headers]
+        for j, head in enumerate(headers, start=1):
             cell = ws.cell(row=2, column=j, value=_text(head))
             cell.font, cell.fill, cell.border, cell.alignment = bold, head_fill, head_border, wrap_centre
-            widths[j - 1] = max(widths[j - 1], math.ceil(display_width(head) / 2))
+        lines = max((math.ceil(display_width(h) / HEADER_MAX_WIDTH) for h in headers), default=1)
+        if lines > 1:  # a very long header wraps: Excel does not grow the row by itself
+            ws.row_dimensions[2].height = 15 * lines
         for i, row in enumerate(table.rows, start=3):
             for j, (value, col) in enumerate(zip(row, table.columns), start=1):
                 cell = ws.cell(row=i, column=j)
@@ -106,7 +110,7 @@ def write_xlsx(report: Report, path: Path) -> Path:
                 if isinstance(cell_value, str):
                     cell.data_type = "s"  # never a formula, whatever the text starts with
                 else:
-                    cell.number_format = number_format(col.digits)
+                    cell.number_format = number_format(col.digits, cell_value)
                 widths[j - 1] = max(widths[j - 1], display_width(format_value(value, report.lang, col.digits)))
         if table.note:
             ws.cell(row=3 + len(table.rows) + 1, column=1, value=_text(table.note)).font = Font(italic=True)
@@ -163,10 +167,15 @@ def excel_value(value, digits: int | None):
     return _text(str(value))
 
 
-def number_format(digits: int | None) -> str:
-    """Excel number format of a column with ``digits`` decimals (grouped thousands, as the text)."""
+def number_format(digits: int | None, value=None) -> str:
+    """Excel number format showing ``value`` as the report's text does: grouped thousands and ``digits``
+    decimals; with no ``digits``, the decimals the value has (up to 6, as
+    :func:`ecoassess.report.i18n.format_number`)."""
     if digits is None:
-        return "General"
+        if value is None or float(value).is_integer():
+            digits = 0
+        else:
+            digits = len(f"{Decimal(str(value)):f}".partition(".")[2].rstrip("0")[:6])
     return "#,##0" + ("." + "0" * digits if digits > 0 else "")
 
 
