@@ -63,7 +63,8 @@ def write_xlsx(report: Report, path: Path) -> Path:
     # the contents sheet
     contents["A1"] = _text(report.title)
     contents["A1"].font = Font(bold=True, size=14)
-    contents["A2"] = _text(" ".join(x for x in (report.subtitle, report.date) if x))
+    contents["A2"] = _text(report.subtitle)
+    contents["A3"] = _text(report.date)
     heads = [_("No."), _("Caption"), _("Sheet")]
     contents.append([])
     contents.append(heads)
