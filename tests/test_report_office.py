@@ -117,6 +117,7 @@ def test_every_docx_table_matches_its_workbook_sheet_cell_by_cell(written):
     for table, doc_table in zip(tables, document.tables):
         ws = wb[names[table.id]]
         doc_rows = [[c.text for c in row.cells] for row in doc_table.rows]
+        doc_rows[0] = [" ".join(t.split()) for t in doc_rows[0]]  # a unit may be on a line of its own
         assert doc_rows[0] == [ws.cell(row=2, column=j + 1).value for j in range(len(table.columns))]
         assert len(doc_rows) - 1 == len(table.rows)
         for i, doc_row in enumerate(doc_rows[1:]):
@@ -360,3 +361,23 @@ def test_a_row_of_the_wrong_length_is_named(tmp_path):
 def test_the_office_wording_is_all_translated():
     files = [ROOT / "ecoassess/report/docx.py", ROOT / "ecoassess/report/xlsx.py"]
     assert untranslated("zh", "office", files) == []
+
+
+def test_a_wide_table_fills_the_text_width_and_wraps_headers_not_numbers(tmp_path):
+    from docx.shared import Pt
+
+    heads = ["县（市、区）", "面积", "生物丰度指数", "植被覆盖指数", "水网密度指数", "土地胁迫指数", "污染负荷指数",
+             "生态环境状况指数 EI", "等级"]
+    columns = [Column(f"c{j}", h, "km²" if j == 1 else None, 2 if 0 < j < 8 else None) for j, h in enumerate(heads)]
+    rows = [["青岗县", 111.0123, 49.57, 84.73, 31.85, 19.88, 1.18, 65.26, "一般"]]
+    report = Report("zh", "t", "", "", [Section("s", "s", [Table("wide", "c", columns, rows)])])
+    document = docx.Document(str(write_docx(report, tmp_path / "w.docx")))
+    sec = document.sections[0]
+    text_width = sec.page_width - sec.left_margin - sec.right_margin
+    table = document.tables[0]
+    widths = [table.columns[j].cells[1].width for j in range(len(heads))]
+    assert abs(sum(widths) - text_width) < Cm(0.05)
+    # "111.01": six characters of half an em (digits of Times at 10.5 pt) plus Word's 0.19 cm cell margins
+    assert widths[1] >= 6 * Pt(10.5) / 2 + Cm(0.38)
+    assert widths[8] >= 2 * Pt(10.5) + Cm(0.38)          # "一般": two full-width characters on one line
+    assert table.rows[0].cells[1].text == "面积\n(km²)"   # the unit on a line of its own, not split itself

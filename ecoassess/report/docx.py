@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import math
 import numbers
+import re
 from pathlib import Path
 
 from docx import Document
@@ -50,6 +51,8 @@ FIGURE_MAX_HEIGHT = Cm(20)
 BODY_PT, TABLE_PT, NOTE_PT = 12, 10.5, 9  # 小四, 五号, 小五
 HEADING_PT = {1: 16, 2: 14, 3: 12}        # 三号, 四号, 小四
 HEADER_SHADING = "D9D9D9"                 # light grey: stays readable in grayscale print
+_UNIT = Pt(TABLE_PT) * 0.55  # a half-width character in a table (a CJK one is two), with room for bold Latin
+_PAD = Cm(0.5)               # a table cell's left and right margins
 
 
 def write_docx(report: Report, path: Path) -> Path:
@@ -302,7 +305,8 @@ class _Writer:
             self._para(r.subtitle, "Subtitle")
         date = self._para(r.date, "Subtitle")
         date.paragraph_format.space_before = Cm(4)
-        date.runs[0].font.size = Pt(14) if date.runs else None
+        for run in date.runs:
+            run.font.size = Pt(14)
         date.add_run().add_break(WD_BREAK.PAGE)
 
     def contents(self) -> None:
@@ -379,10 +383,18 @@ class _Writer:
         _set_grid(doc_table, widths)
         header_row = doc_table.rows[0]
         _mark_header(header_row)
-        for j, text in enumerate(headers):
+        for j, (text, column) in enumerate(zip(headers, table.columns)):
             cell = header_row.cells[j]
             _shade(cell, HEADER_SHADING)
-            self._cell(cell, text, WD_ALIGN_PARAGRAPH.CENTER, bold=True)
+            lines = [text]
+            if column.unit and _text_emu(text) > widths[j]:  # the unit on a line of its own: 面积 / (km²)
+                lines = self._header_lines(column)
+            self._cell(cell, lines[0], WD_ALIGN_PARAGRAPH.CENTER, bold=True)
+            for line in lines[1:]:
+                run = cell.paragraphs[0].add_run()
+                run.add_break()
+                run.add_text(line)
+                run.bold = True
         for i, row in enumerate(texts):
             doc_row = doc_table.rows[i + 1]
             _cant_split(doc_row)
@@ -397,6 +409,17 @@ class _Writer:
         else:  # a little air between the table and the next paragraph
             spacer = self.doc.add_paragraph(style="Table Note")
             spacer.paragraph_format.space_before = Pt(0)
+
+    def _header_lines(self, column) -> list[str]:
+        """A header with its unit split where the catalog's wording has a space before the unit's part."""
+        template = self._("{label} ({unit})")
+        head, _, tail = template.partition("{unit}")
+        cut = head.rstrip().rfind(" ")
+        if "{label}" not in head or cut < head.index("{label}") + len("{label}"):
+            return [header_text(column, self._)]
+        first = head[:cut].replace("{label}", column.label)
+        second = (head[cut:].strip() + column.unit + tail).replace("{label}", column.label)
+        return [first, second]
 
     def _cell(self, cell, text: str, align, bold: bool = False) -> None:
         para = cell.paragraphs[0]
@@ -430,22 +453,32 @@ def _is_number(value) -> bool:
             and not (isinstance(value, float) and math.isnan(value)))
 
 
+def _text_emu(text: str) -> int:
+    """Width (EMU) a table cell needs to hold ``text`` on one line."""
+    return int(max(display_width(text), 4) * _UNIT + _PAD)
+
+
 def _column_widths(headers: list[str], texts: list[list[str]]) -> list[int]:
     """Column widths (EMU) filling the text width, from the text they hold (CJK characters count double): each
-    header on one line when the table fits so, else headers wrap (never inside a word) before the values do."""
-    unit = Pt(TABLE_PT) * 0.55  # one half-width character (a CJK one is two), with room for bold Latin
-    pad = Cm(0.5)               # the cell's left and right margins
+    header on one line when the table fits so; else the headers wrap (between Chinese characters, never inside a
+    word) and the values keep their line; only a table too wide even so wraps its values."""
+    unit, pad = _UNIT, _PAD
     want, least = [], []
     for j, head in enumerate(headers):
         body = max((display_width(row[j]) for row in texts), default=0)
-        longest_word = max((display_width(w) for w in head.split()), default=0)
+        token = max((display_width(t) for t in _UNBREAKABLE.findall(head)), default=0)
         want.append(int(max(body, display_width(head), 4) * unit + pad))
-        least.append(int(max(body, math.ceil(display_width(head) / 2), longest_word, 4) * unit + pad))
+        least.append(int(max(body, token, 2) * unit + pad))
     if sum(want) <= TEXT_WIDTH:
-        return _spread(want, [w for w in want], TEXT_WIDTH)
+        return _spread(want, want, TEXT_WIDTH)
     if sum(least) <= TEXT_WIDTH:
         return _spread(least, [w - m for w, m in zip(want, least)], TEXT_WIDTH)
     return [int(m * TEXT_WIDTH / sum(least)) for m in least]  # too wide whatever: the values wrap too
+
+
+#: where a header may not break: inside a run of Latin letters/digits/signs ("(km²)"); a CJK character alone
+_CJK = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f"
+_UNBREAKABLE = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+")
 
 
 def _spread(base: list[int], weights: list[int], total: int) -> list[int]:
