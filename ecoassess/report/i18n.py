@@ -77,7 +77,15 @@ def format_number(value, lang: str, digits: int | None = None) -> str:
         fmt = "#,##0.######" if not float(value).is_integer() else "#,##0"
     else:
         fmt = "#,##0" + ("." + "0" * digits if digits > 0 else "")
+    if math.copysign(1.0, float(value)) < 0 and _rounds_to_zero(value, 6 if digits is None else digits):
+        value = 0  # -0.004 at two decimals is "0.00", not "-0.00" (and Excel shows it so)
     return format_decimal(value, format=fmt, locale=BABEL_LOCALES[check_language(lang)], decimal_quantization=True)
+
+
+def _rounds_to_zero(value, digits: int) -> bool:
+    from decimal import ROUND_HALF_EVEN, Decimal
+
+    return Decimal(str(float(value))).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_EVEN) == 0
 
 
 def format_value(value, lang: str, digits: int | None = None) -> str:
