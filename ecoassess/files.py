@@ -46,3 +46,36 @@ def _sha256_file(path: str, size: int, mtime_ns: int, chunk: int) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+#: The timestamp written into Office files and GeoPackages, so that equal results give equal bytes.
+FIXED_TIME = "2000-01-01T00:00:00Z"
+
+
+def display_width(text) -> int:
+    """Width of ``text`` in half-width characters (Excel column units, Word layout): CJK (wide, fullwidth)
+    characters count double."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in str(text))
+
+
+def deterministic_zip(data: bytes) -> bytes:
+    """Rewrite an Office file (a zip: .xlsx, .docx) with fixed entry times and fixed document timestamps, so that
+    equal input gives equal bytes."""
+    import io
+    import re
+    import zipfile
+
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            body = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                body = re.sub(rb"(<dcterms:(created|modified)[^>]*>)[^<]*", rb"\g<1>" + FIXED_TIME.encode(), body)
+            zi = zipfile.ZipInfo(info.filename, date_time=(2000, 1, 1, 0, 0, 0))
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            zi.external_attr = 0o644 << 16
+            dst.writestr(zi, body)
+    return out.getvalue()

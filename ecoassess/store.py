@@ -37,19 +37,18 @@ import logging
 import os
 import re
 import shutil
-import zipfile
 from pathlib import Path
 
 import pyproj
 
 from ecoassess.errors import EcoassessError, space_errors
-from ecoassess.files import MANIFEST_NAME, RESUME_DIR, atomic_path, sha256_file
+from ecoassess.files import (FIXED_TIME, MANIFEST_NAME, RESUME_DIR, atomic_path, deterministic_zip,
+                             display_width, sha256_file)
 
 log = logging.getLogger(__name__)
 
 GPKG_NAME = "results.gpkg"
 XLSX_RELPATH = "tables/results.xlsx"
-_FIXED_TIME = "2000-01-01T00:00:00Z"
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
 
 
@@ -190,7 +189,7 @@ class ResultsStore:
 
         if getattr(frame, "crs", None) is not None:
             frame = frame.set_crs(_EpsgCachedCRS(frame.crs.to_wkt()), allow_override=True)
-        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": _FIXED_TIME})
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": FIXED_TIME})
         try:
             path = self.path(GPKG_NAME)
             kwargs = {"layer": name, "driver": "GPKG"}
@@ -242,12 +241,12 @@ class ResultsStore:
                 ws.append([_cell(v) for v in row])
             for j, col in enumerate(df.columns, start=1):
                 values = [str(col)] + [str(v) for v in df.iloc[:200, j - 1].tolist()]
-                ws.column_dimensions[get_column_letter(j)].width = min(60, max(_text_width(v) for v in values) + 2)
+                ws.column_dimensions[get_column_letter(j)].width = min(60, max(display_width(v) for v in values) + 2)
             ws.freeze_panes = "A2"
         buf = io.BytesIO()
         wb.save(buf)
         with atomic_path(self.path(XLSX_RELPATH)) as tmp:
-            tmp.write_bytes(_deterministic_zip(buf.getvalue()))
+            tmp.write_bytes(deterministic_zip(buf.getvalue()))
 
     # -- end of the run ------------------------------------------------------------------------------------------
     def commit(self, target=None) -> Path:
@@ -570,28 +569,6 @@ def _cell(v):
         pass
     return str(v)
 
-
-def _text_width(text: str) -> int:
-    """Display width in Excel character units: CJK (wide) characters count twice."""
-    import unicodedata
-
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _deterministic_zip(data: bytes) -> bytes:
-    """Rewrite an .xlsx (zip) with fixed entry times and fixed document timestamps."""
-    src = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            body = src.read(info.filename)
-            if info.filename == "docProps/core.xml":
-                body = re.sub(rb"(<dcterms:(created|modified)[^>]*>)[^<]*", rb"\g<1>" + _FIXED_TIME.encode(), body)
-            zi = zipfile.ZipInfo(info.filename, date_time=(2000, 1, 1, 0, 0, 0))
-            zi.compress_type = zipfile.ZIP_DEFLATED
-            zi.external_attr = 0o644 << 16
-            dst.writestr(zi, body)
-    return out.getvalue()
 
 
 __all__ = ["ResultsStore", "OutFolderError", "atomic_path", "usable_out_dir", "recover_interrupted", "GPKG_NAME",

@@ -355,7 +355,7 @@ def _workbook_bytes(ledger, cells, geoms) -> bytes:
     from openpyxl.utils import get_column_letter
     from openpyxl.worksheet.datavalidation import DataValidation
 
-    from ecoassess.store import _deterministic_zip, _text_width
+    from ecoassess.files import deterministic_zip, display_width
 
     spec = ledger_spec()
     gspec = spec["geometry"]
@@ -382,7 +382,7 @@ def _workbook_bytes(ledger, cells, geoms) -> bytes:
                 cell.fill = staff_fill
     for j, col in enumerate(cols, start=1):
         shown = [col["zh"]] + [_shown(row[j - 1], col) for row in cells[:200]]
-        ws.column_dimensions[get_column_letter(j)].width = min(40, max(_text_width(s) for s in shown) + 2)
+        ws.column_dimensions[get_column_letter(j)].width = min(40, max(display_width(s) for s in shown) + 2)
     last = max(len(cells) + 1, 2)
     for key, staff in spec["staff_columns"].items():
         if not staff.get("values"):
@@ -405,7 +405,7 @@ def _workbook_bytes(ledger, cells, geoms) -> bytes:
     gs.sheet_state = "hidden"
     buf = io.BytesIO()
     wb.save(buf)
-    return _deterministic_zip(buf.getvalue())
+    return deterministic_zip(buf.getvalue())
 
 
 def _shown(v, col) -> str:

@@ -34,7 +34,8 @@ from ecoassess.errors import InputError
 from ecoassess.files import atomic_path
 from ecoassess.report.i18n import check_language, format_value, translator
 from ecoassess.report.model import Figure, Paragraph, Report, Section, Table
-from ecoassess.report.xlsx import check_rows, deterministic_zip, display_width, header_text
+from ecoassess.files import deterministic_zip, display_width
+from ecoassess.report.xlsx import check_rows, header_text
 
 DOMAIN = "office"
 #: East Asian fonts named in the styles: present on every Chinese Windows/Office PC (not embedded in a DOCX).

@@ -15,13 +15,11 @@ import io
 import math
 import numbers
 import re
-import unicodedata
-import zipfile
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 from ecoassess.errors import InputError
-from ecoassess.files import atomic_path
+from ecoassess.files import atomic_path, deterministic_zip, display_width
 from ecoassess.report.i18n import check_language, format_value, translator
 from ecoassess.report.model import Column, Report, Table
 
@@ -30,7 +28,6 @@ DOMAIN = "office"
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
 #: control characters an XML file cannot hold (openpyxl refuses them)
 _ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-_FIXED_TIME = "2000-01-01T00:00:00Z"
 MAX_WIDTH, MIN_WIDTH = 60, 8
 #: a header wider than this (half-width characters) wraps onto more lines
 HEADER_MAX_WIDTH = 40
@@ -210,31 +207,8 @@ def _text(value: str) -> str:
     return _ILLEGAL.sub("", value)
 
 
-def display_width(text: str) -> int:
-    """Width of ``text`` in half-width characters: CJK (wide, fullwidth) characters count double."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in str(text))
-
-
 def _width(chars: int) -> float:
     return float(min(MAX_WIDTH, max(MIN_WIDTH, chars + 2)))
 
 
-def deterministic_zip(data: bytes) -> bytes:
-    """Rewrite an Office file (a zip: .xlsx, .docx) with fixed entry times and fixed document timestamps, so that
-    equal input gives equal bytes."""
-    src = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            body = src.read(info.filename)
-            if info.filename == "docProps/core.xml":
-                body = re.sub(rb"(<dcterms:(created|modified)[^>]*>)[^<]*", rb"\g<1>" + _FIXED_TIME.encode(), body)
-            zi = zipfile.ZipInfo(info.filename, date_time=(2000, 1, 1, 0, 0, 0))
-            zi.compress_type = zipfile.ZIP_DEFLATED
-            zi.external_attr = 0o644 << 16
-            dst.writestr(zi, body)
-    return out.getvalue()
-
-
-__all__ = ["write_xlsx", "check_rows", "sheet_names", "excel_value", "number_format", "header_text", "display_width",
-           "deterministic_zip"]
+__all__ = ["write_xlsx", "check_rows", "sheet_names", "excel_value", "number_format", "header_text"]
