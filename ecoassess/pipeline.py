@@ -222,18 +222,17 @@ def run_stages(ctx: RunContext, stages) -> None:
 
 
 def write_alerts(ctx: RunContext) -> None:
-    """The run's early warnings (预警) of every stage as one table, ``early_warnings``; written also when empty, so
-    that "no warning" is told apart from "not computed" (a script reading it finds it in every results folder)."""
-    import pandas as pd
-
-    from ecoassess.stages.base import ALERT_COLUMNS
+    """The run's early warnings (预警) as one table, ``early_warnings``: the rules of ``indices/early_warning.yaml``
+    applied to the tables of the run (:func:`ecoassess.report.warnings.derive_warnings`), worded in the run's
+    language. Written also when empty, so that "no warning" is told apart from "not computed" (a script reading
+    it finds it in every results folder)."""
+    from ecoassess.report.warnings import derive_warnings
     from ecoassess.stages.common import formats
 
-    table = pd.DataFrame(ctx.result.alerts, columns=list(ALERT_COLUMNS))
-    if not len(table):   # typed columns, so that an empty layer has the same schema as a full one
-        table = table.astype({c: "float64" if c in ("value", "limit") else "object" for c in ALERT_COLUMNS})
+    table = derive_warnings(ctx.result.tables, lang=ctx.config.outputs.lang)
     ctx.store.write_table("early_warnings", table, **formats(ctx.config),
-                          description="early warnings (预警) of the run, one row per finding, with rule and source")
+                          description="early warnings (预警) of the run, one row per finding, with level, rule and "
+                                      "source (indices/early_warning.yaml)")
     ctx.result.tables["early_warnings"] = table
 
 
@@ -304,9 +303,11 @@ def _catalog_versions() -> dict:
     from ecoassess.layers.vegetation_change import change_spec
     from ecoassess.legends import available_legends
 
+    from ecoassess.report.warnings import load_rules
     from ecoassess.sources.reflectance_range import reflectance_spec
 
     versions = {"indices/spectral.yaml": load_catalog().version, "indices/rsei.yaml": rsei_spec()["version"],
+                "indices/early_warning.yaml": str(load_rules()["version"]),
                 "indices/reflectance.yaml": reflectance_spec()["version"],
                 "indices/statistics_table.yaml": statistics_spec()["version"],
                 "indices/hj192_2015.yaml": load_hj192().version, "indices/rusle.yaml": rusle_table().get("version", ""),

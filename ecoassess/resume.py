@@ -93,7 +93,7 @@ class Parts:
     """Runs the parts of a run, or replays a part that an interrupted run with the same key completed.
 
     ``result``: the run's result object (``tables``, ``layers``, ``maps`` dicts, ``manifest`` dict, ``problems``,
-    ``warnings`` and ``alerts`` lists); a part's additions to it are recorded and replayed."""
+    ``warnings`` lists); a part's additions to it are recorded and replayed."""
 
     def __init__(self, store, result, key: str):
         self.store, self.result, self.key = store, result, key
@@ -134,7 +134,7 @@ class Parts:
         r = self.result
         return {"tables": dict(r.tables), "layers": dict(r.layers), "maps": dict(r.maps), "result_files": dict(r.files),
                 "manifest": copy.deepcopy(r.manifest), "problems": len(r.problems), "warnings": len(r.warnings),
-                "alerts": len(r.alerts), "registry": dict(self.store._registry)}
+                "registry": dict(self.store._registry)}
 
     def _delta(self, before: dict) -> dict:
         r = self.result
@@ -144,7 +144,7 @@ class Parts:
         changed["result_files"] = {k: v for k, v in r.files.items() if before["result_files"].get(k) is not v}
         changed["manifest"] = {k: v for k, v in r.manifest.items() if k not in before["manifest"]
                                or before["manifest"][k] != v}
-        for field in ("problems", "warnings", "alerts"):   # lists the part appended to
+        for field in ("problems", "warnings"):   # lists the part appended to
             changed[field] = getattr(r, field)[before[field]:]
         changed["registry"] = {k: v for k, v in self.store._registry.items() if before["registry"].get(k) != v}
         return changed
@@ -155,7 +155,7 @@ class Parts:
         for field in ("tables", "layers", "maps", "manifest"):
             getattr(self.result, field).update(record[field])
         self.result.files.update(record.get("result_files", {}))
-        for field in ("problems", "warnings", "alerts"):
+        for field in ("problems", "warnings"):
             getattr(self.result, field).extend(record.get(field, []))
         self.store._registry.update(record["registry"])
 

@@ -73,8 +73,10 @@ def test_audit_finds_the_county_without_an_air_station_and_the_proposals_go_ther
     gap = counties.loc[counties["code"] == "519904"].geometry.iloc[0]
     assert all(gap.contains(p) for p in first_two.geometry)
     warnings = result.tables["early_warnings"]
-    short = warnings[(warnings["rule"] == "county_seat_air_2") & (warnings["county_code"] == "519904")].iloc[0]
+    short = warnings[(warnings["rule"] == "network_shortfall") & (warnings["county_code"] == "519904")
+                     & (warnings["indicator"] == "air sites")].iloc[0]
     assert (short["value"], short["limit"]) == (0, 2) and "铜仁市" in short["source"]
+    assert "county_seat_air_2" in short["message"]
 
 
 def test_w01_missing_august_is_a_gap_row_of_the_water_table(result):
@@ -104,7 +106,7 @@ def test_early_warnings_name_value_limit_and_source(result):
     # and limit stay numeric columns in the GeoPackage too
     w02 = w[(w["rule"] == "water_section_target") & (w["subject_id"] == "W02")].iloc[0]
     assert (w02["value"], w02["limit"], w02["county_code"]) == (4, 3, "519901")
-    assert "GB 3838-2002" in w02["source"] and "class IV worse than target III" in w02["message"]
+    assert "GB 3838-2002" in w02["source"] and "水质IV类，劣于目标III类" in w02["message"]
     stored = pyogrio.read_dataframe(result.out_dir / "results.gpkg", layer="early_warnings")
     assert stored["value"].dtype == float and stored["limit"].dtype == float
     noise = w[w["rule"] == "noise_limit"]

@@ -226,8 +226,12 @@ def test_second_run_marks_the_grown_patch_expanded_and_reports_only_changes(seco
     assert len(others) >= 8
     assert set(now.iloc[others]["change_type"]) == {"unchanged"}
     assert not now.iloc[others]["reported"].any()
-    # no new patch: no new-patch warning (the table is there, empty: "no warning", not "not computed")
-    assert pd.read_csv(out / "tables" / "early_warnings.csv").empty
+    # no new patch: no new-patch warning; the grown patch, when inside its unit, is the one warning (扩大). The
+    # table is there also when empty: "no warning", not "not computed"
+    warnings = pd.read_csv(out / "tables" / "early_warnings.csv", dtype=str)
+    inside = now.iloc[grown]["location"] == "inside"
+    assert list(warnings["subject_id"]) == ([now.iloc[grown]["patch_id"]] if inside else [])
+    assert set(warnings["rule"]) <= {"expanded_patch_inside_redline"}
     # the patch staff marked 误判 is not counted as disturbance
     units = layer(out, "redline_unit_summary").set_index("unit_id")
     false_row = now.iloc[false_i]

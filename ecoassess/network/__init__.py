@@ -10,7 +10,7 @@ The submodules are plain functions on tables, usable alone::
 The run's network stage (:mod:`ecoassess.stages.network`, ``ecoassess network CONFIG --out RESULTS``) puts them
 together."""
 
-from ecoassess.network import (air_statistics, alerts, aqi, coverage, noise, overlay, registry, siting, soil,
+from ecoassess.network import (air_statistics, aqi, coverage, noise, overlay, registry, siting, soil,
                                standards, tables, units, values, water)
 from ecoassess.network.air_statistics import annual_compliance, annual_statistics, daily_from_hourly
 from ecoassess.network.aqi import daily_aqi, hourly_aqi, iaqi
@@ -24,7 +24,7 @@ from ecoassess.network.units import parse_cell
 from ecoassess.network.values import to_number
 from ecoassess.network.water import section_annual_class, water_class
 
-__all__ = ["air_statistics", "alerts", "aqi", "coverage", "noise", "overlay", "registry", "siting", "soil",
+__all__ = ["air_statistics", "aqi", "coverage", "noise", "overlay", "registry", "siting", "soil",
            "standards", "tables", "units", "values", "water",
            "annual_compliance", "annual_statistics", "daily_from_hourly", "daily_aqi", "hourly_aqi", "iaqi",
            "coverage_audit", "hj664_min_points", "representativeness", "river_exits", "noise_compliance",

@@ -52,14 +52,14 @@ class RunResult:
     #: when a run with problems found complete results of an earlier run in the folder asked for, it leaves them
     #: there and writes its own beside them (``out_dir`` = ``<out>.incomplete``); this is the folder kept
     kept_earlier: Path | None = None
-    #: early-warning rows (预警) of every stage (:meth:`RunContext.alert`), written as the table ``early_warnings``
-    alerts: list[dict] = field(default_factory=list)
     #: table name → the files (relative to ``out_dir``) it was written to, set when the run ends
     table_files: dict[str, list[str]] = field(default_factory=dict)
 
 
-#: the columns of the run's ``early_warnings`` table (one row per finding, :meth:`RunContext.alert`)
-ALERT_COLUMNS = ("stage", "rule", "county_code", "county_name", "subject_type", "subject_id", "subject_name",
+#: the columns of the run's ``early_warnings`` table (one row per finding, derived from the result tables by the
+#: rules of ``indices/early_warning.yaml``: :func:`ecoassess.report.warnings.derive_warnings`); ``level`` first
+#: (警示/关注), so that a reader sorts by it
+ALERT_COLUMNS = ("level", "stage", "rule", "county_code", "county_name", "subject_type", "subject_id", "subject_name",
                  "indicator", "value", "limit", "unit", "source", "message")
 
 
@@ -237,17 +237,6 @@ class RunContext:
     def product(self, name: str, default=None):
         """A product of an earlier stage, or ``default`` when no earlier stage made it in this run."""
         return self.products.get(name, default)
-
-    def alert(self, *, stage: str, rule: str, message: str, **fields) -> None:
-        """Add an early-warning row (预警: a county whose grade fell, a new patch inside a red line, a station over
-        its limit, a network shortfall) to the run's ``early_warnings`` table. ``fields``: the other
-        :data:`ALERT_COLUMNS` (``value``/``limit`` with their ``unit``; ``source``: the standard's clause or rule)."""
-        unknown = sorted(set(fields) - set(ALERT_COLUMNS))
-        if unknown:
-            raise ValueError(f"alert: unknown field(s) {unknown}; known: {ALERT_COLUMNS}")
-        row = {c: None for c in ALERT_COLUMNS}
-        row.update(fields, stage=stage, rule=rule, message=message)
-        self.result.alerts.append(row)
 
     def failed(self, what: str, exc) -> None:
         """Record a failed part of the run, or re-raise when the config says ``run.on_error: stop``."""

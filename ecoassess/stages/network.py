@@ -1,7 +1,7 @@
 """Monitoring-network stage (issue 20): every configured station type read through the registry, overlaid on
 counties, red-line units, function zones and the assessment year's land cover, graded to the national standards,
 summarised per county and zone, audited for coverage, with proposed new sites where a rule falls short, the rows
-left out, and early warnings (预警) for exceedances and shortfalls. Runs when ``stations`` are configured
+left out (its exceedances and shortfalls become early warnings, 预警, by the rules of indices/early_warning.yaml). Runs when ``stations`` are configured
 (``ecoassess network CONFIG --out RESULTS``: the run limited to this stage).
 
 Tables (README *Monitoring network*): ``stations`` (layer), ``air_daily`` (CSV only: one row per station-day),
@@ -40,7 +40,7 @@ class NetworkStage(Stage):
 
 
 def _run(ctx: RunContext) -> None:
-    from ecoassess.network import alerts, tables
+    from ecoassess.network import tables
     from ecoassess.network.coverage import coverage_audit, read_built_up, representativeness
     from ecoassess.network.overlay import county_summary, overlay_stations, read_aliases, study_counties
     from ecoassess.validate import station_readings
@@ -79,30 +79,25 @@ def _run(ctx: RunContext) -> None:
     stations = gpd.GeoDataFrame(pd.concat(overlaid, ignore_index=True), geometry="geometry", crs="EPSG:4326")
     stations["lon"], stations["lat"] = stations.geometry.x.round(6), stations.geometry.y.round(6)
     out["stations"] = stations
-    found = []
     with ctx.timer.stage("network: grading"):
         if "air" in config.stations:
             sites, obs = sites_of["air"], obs_of["air"]
             out["air_daily"] = tables.air_daily(sites, obs) if len(obs) else None
             out["air_station_annual"] = _located(sites, tables.air_station_annual(sites, obs))
-            found += alerts.air_alerts(out["air_station_annual"])
         for kind, name in (("surface_water", "water_sections"), ("drinking_water", "drinking_water_sources")):
             if kind in config.stations:
                 graded = tables.water_sections(sites_of[kind], obs_of[kind], year)
                 out[name] = _located(sites_of[kind], graded)
-                found += alerts.water_alerts(graded, kind)
                 if kind == "surface_water":
                     out["water_county_shares"] = tables.water_county_shares(graded, study)
         if "soil" in config.stations:
             graded, skipped = tables.soil_points(sites_of["soil"], obs_of["soil"])
             out["soil_points"] = _located(sites_of["soil"], graded)
             rejected += _skipped("soil", config.stations["soil"], skipped)
-            found += alerts.soil_alerts(graded)
         if "noise" in config.stations:
             graded, skipped = tables.noise_measurements(sites_of["noise"], obs_of["noise"])
             out["noise_measurements"] = _located(sites_of["noise"], graded)
             rejected += _skipped("noise", config.stations["noise"], skipped)
-            found += alerts.noise_alerts(graded)
         if "ecology_plots" in config.stations:
             out["ecology_plots"] = _located(sites_of["ecology_plots"],
                                             tables.ecology_plots(sites_of["ecology_plots"], obs_of["ecology_plots"]))
@@ -113,7 +108,6 @@ def _run(ctx: RunContext) -> None:
         audit = _audit(ctx, stations, counties, built_up, coverage_audit)
         out["network_coverage"] = audit.table
         out["network_river_exits"] = audit.exits if len(audit.exits) else None
-        found += alerts.coverage_alerts(audit.table)
         out["network_representativeness"] = representativeness(stations, land_cover=land_cover, legend=legend,
                                                                 zone_sets=zone_sets)
         out["proposed_sites"] = _proposals(ctx, stations, counties, audit, land_cover, legend)
@@ -128,13 +122,10 @@ def _run(ctx: RunContext) -> None:
         else:
             ctx.store.write_table(name, table, **fmt)
         ctx.result.tables[name] = table
-    for row in found:
-        ctx.alert(stage="network", **row)
     ctx.result.manifest["network"] = {"station_types": list(config.stations), "sites": int(len(stations)),
-                                      "rejected_rows": int(len(out["network_rejected_rows"])),
-                                      "alerts": len(found)}
-    log.info("network: %d sites of %d types, %d warnings, %d rows or values left out", len(stations),
-             len(config.stations), len(found), len(out["network_rejected_rows"]))
+                                      "rejected_rows": int(len(out["network_rejected_rows"]))}
+    log.info("network: %d sites of %d types, %d rows or values left out", len(stations), len(config.stations),
+             len(out["network_rejected_rows"]))
 
 
 def _located(sites: gpd.GeoDataFrame, table: pd.DataFrame) -> gpd.GeoDataFrame:

@@ -37,7 +37,6 @@ ROLES = ("blue", "green", "red", "nir", "swir1")
 WINDOW_PAD_CELLS = 8
 #: memory of the detection per window cell (measured on the sample at scale 1 and 4: module docstring)
 BYTES_PER_CELL = 330
-ALERT_SOURCE = "STANDARDS §5.1 (HJ 1141-2020 human disturbance of red lines); issue 19 part 6"
 
 
 def redline_problem(config: AssessmentConfig) -> str | None:
@@ -203,13 +202,6 @@ def _redline(ctx: RunContext) -> None:
         store.write_table(name, t, **fmt, description=what)
         result.tables[name] = t
 
-    for row in ledger[(ledger["change_type"] == "new") & (ledger["location"] == "inside")].itertuples():
-        ctx.alert(stage="redline", rule="new_patch_inside_redline", county_code=row.county_code,
-                  county_name=row.county_name, subject_type="redline_patch", subject_id=row.patch_id,
-                  subject_name=row.unit_name, indicator="area_m2", value=round(float(row.area_m2), 1), unit="m²",
-                  source=ALERT_SOURCE,
-                  message=f"新增人类活动图斑 {row.patch_id}（{row.activity_name}，{row.area_m2:.0f} m²）位于生态保护红线"
-                          f"单元 {row.unit_name}（{row.unit_id}）内")
     info = dict(res.info, land_cover_note=lc_note)
     result.manifest["redline"] = json.loads(json.dumps({
         "before_year": before_year, "after_year": after_year, "before": meta_b, "after": meta_a,
