@@ -11,7 +11,7 @@ import pandas as pd
 import pyogrio
 import pytest
 
-from ecoassess.report.content import build_report, grade_counts, warnings_table
+from ecoassess.report.content import build_report, grade_counts
 from ecoassess.report.i18n import untranslated
 from ecoassess.report.model import Figure, Paragraph, Section, Table
 from ecoassess.report.results import ResultsFolder
@@ -48,18 +48,6 @@ def _county_ei_change():
         "function_zone_change_verified": [False] * 6})
 
 
-def _warnings(levels=True):
-    df = pd.DataFrame({
-        "stage": ["network", "redline", "hj192 ei"], "rule": ["noise_limit", "new_patch_inside_redline", "x_rule"],
-        "county_code": ["519901", "519902", "519903"], "county_name": ["青岗县", "柏溪县", "云台县"],
-        "subject_type": ["noise_site", "redline_unit", "county"], "subject_id": ["N01", "HX-1", "519903"],
-        "subject_name": ["测点", "红线单元", "云台县"], "indicator": ["leq_night", "area_m2", "ei"],
-        "value": [48.2, 38017.6, 54.9], "limit": [45.0, None, 55.0], "unit": ["dB(A)", "m²", None],
-        "source": ["GB 3096-2008", "red line", "HJ 192-2015"], "message": ["a", "b", "c"]})
-    if levels:
-        df["level"] = ["yellow", "red", "orange"]
-    return df
-
 
 def _redline():
     units = pd.DataFrame({"unit_id": ["HX-1", "HX-2"], "unit_name": ["甲红线", "乙红线"],
@@ -94,7 +82,7 @@ def _results(tmp_path, tables: dict, extra: dict | None = None, name="full") -> 
 @pytest.fixture
 def full(tmp_path):
     return _results(tmp_path, {"county_ei": _county_ei(), "county_ei_change": _county_ei_change(),
-                               "early_warnings": _warnings(), **_redline()})
+                               **_redline()})
 
 
 def _section(report, section_id) -> Section:
@@ -119,25 +107,30 @@ def test_the_summary_counts_counties_per_grade_of_the_assessment_year(full):
     assert "5个县域" in zh and "“优”1个、“良”3个、“一般”1个" in zh
 
 
-def test_the_summary_opens_with_the_early_warnings_most_severe_first(full):
+def test_the_summary_opens_with_the_early_warnings_most_serious_first(full):
+    # by hand from the tables of `full` and indices/early_warning.yaml: 云台县 良 → 一般 (EI grade fell, 警示);
+    # 云台县 ΔEI −7.1 明显变差 (关注); 青岗县, a 水土保持 function-zone county, 轻微变差 (关注). The red-line
+    # patches of `full` have no change type (an older run): that rule is left out, not an error
     report = build_report(full, [], "en")
     assert report.sections[0].id == "summary"
     first = report.sections[0].blocks[0]
     assert isinstance(first, Section) and first.id == "summary_warnings" and first.missing is None
     table = first.blocks[0]
     assert isinstance(table, Table) and table.id == "early_warnings" and len(table.rows) == 3
-    assert [c.key for c in table.columns][0] == "level"
-    assert [row[0] for row in table.rows] == ["red", "orange", "yellow"]
+    assert [c.key for c in table.columns] == ["level", "county_name", "rule_title", "message", "source"]
+    assert [row[:3] for row in table.rows] == [
+        ["Warning", "云台县", "EI grade fell"], ["Watch", "云台县", "EI markedly worse"],
+        ["Watch", "青岗县", "Function-zone county quality fell"]]
     assert report.tables()[0] is table  # table 1 of the report
-    # an unknown rule shows its id; a known one its name
-    warnings = [row[2] for row in table.rows]
-    assert warnings == ["New human-activity patch inside a red line", "x_rule", "Noise above the GB 3096-2008 limit"]
-    assert "3 early warnings" in first.blocks[1].text
-    assert warnings_table(full, "zh").rows[0][0] == "红色"
+    assert "3 early warnings (EI grade fell: 1, EI markedly worse: 1, Function-zone county quality fell: 1)" \
+        in first.blocks[1].text
+    zh = build_report(full, [], "zh").tables()[0]
+    assert zh.rows[0][:3] == ["警示", "云台县", "EI 等级下降"]
 
 
 def test_no_warnings_is_said_in_words_and_no_table_is_empty(tmp_path):
-    results = _results(tmp_path, {"county_ei": _county_ei(), "early_warnings": _warnings(False).iloc[0:0]})
+    one_year = _county_ei().query("year == 2023")  # no grade can fall within one year
+    results = _results(tmp_path, {"county_ei": one_year})
     report = build_report(results, [], "en")
     warnings = _section(report, "summary_warnings")
     assert not any(isinstance(b, Table) for b in warnings.blocks)
@@ -168,7 +161,7 @@ def test_a_missing_table_gives_a_section_that_says_why(tmp_path):
 
 
 def test_a_run_without_an_ei_says_so_in_the_summary_and_in_its_section(tmp_path):
-    results = _results(tmp_path, {"early_warnings": _warnings()}, {"stages": ["vegetation"]})
+    results = _results(tmp_path, _redline(), {"stages": ["vegetation"]})
     report = build_report(results, [], "en")
     assert "HJ 192-2015 ecological index was not configured" in _section(report, "ei").missing
     assert "No ecological index was computed" in _text(_section(report, "summary"))

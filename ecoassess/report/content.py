@@ -13,15 +13,14 @@ from __future__ import annotations
 from ecoassess.report.i18n import check_language
 from ecoassess.report.model import Figure, Paragraph, Report, Section, Table
 from ecoassess.report.results import ResultsFolder
-from ecoassess.report.sections.common import EI_GRADES, Ctx, counties_only, make_table, missing_section, \
-    period_words, read, rule_labels, whole_area
+from ecoassess.report.sections.common import EI_GRADES, Ctx, counties_only, make_table, period_words, \
+    read, whole_area
 
 #: Figure id prefix → section id, longest prefix first (ei_change_* before ei_*).
 FIGURE_SECTIONS = (("ei_change_", "ei"), ("ei_", "ei"), ("rsei_", "rsei"), ("ndvi_", "vegetation"),
                    ("fvc_", "vegetation"), ("landcover_", "landcover"), ("redline_", "redline"),
                    ("stations_", "network"), ("network_", "network"))
 #: early_warnings ``level`` values, most severe first (sorting; unknown levels last).
-LEVEL_ORDER = ("red", "orange", "yellow", "blue")
 
 
 def build_report(results: ResultsFolder, figures: list[Figure], lang: str) -> Report:
@@ -88,47 +87,37 @@ def county_names(ctx: Ctx) -> list[str]:
 
 # -- early warnings --------------------------------------------------------------------------------------------
 
-def warnings_table(results: ResultsFolder, lang: str) -> Table | None:
-    """The run's early warnings (预警) as a report table, most severe first; None when the run stored no
-    ``early_warnings`` table (columns: :data:`ecoassess.stages.base.ALERT_COLUMNS`, perhaps with ``level``)."""
-    ctx = Ctx(results, check_language(lang))
+def warnings_frame(results: ResultsFolder, lang: str):
+    """The early warnings (预警), most serious first: the rules of indices/early_warning.yaml applied to the saved
+    results (:func:`ecoassess.report.warnings.derive_warnings`), worded in ``lang``, with each rule's title."""
+    from ecoassess.report.warnings import derive_warnings, rule_titles
+
+    df = derive_warnings(results, lang=check_language(lang), strict=False)
+    titles = rule_titles(lang)
+    df["rule_title"] = [titles.get(str(r), str(r)) for r in df["rule"]]
+    return df
+
+
+def warnings_table(ctx: Ctx, df) -> Table:
     _ = ctx._
-    df = read(ctx, "early_warnings")
-    if df is None:
-        return None
-    labels = rule_labels(_)
-    df = df.copy()
-    df["rule_label"] = [labels.get(str(r), str(r)) for r in df.get("rule", [None] * len(df))]
-    columns = []
-    if "level" in df.columns:
-        df["_order"] = [LEVEL_ORDER.index(v) if v in LEVEL_ORDER else len(LEVEL_ORDER) for v in df["level"]]
-        levels = {"red": _("red"), "orange": _("orange"), "yellow": _("yellow"), "blue": _("blue")}
-        df["level"] = [levels.get(v, v) for v in df["level"]]
-        df = df.sort_values(["_order", "stage", "county_code"], kind="stable")
-        columns.append(("level", _("Level"), None, None))
-    columns += [("county_name", _("County"), None, None), ("rule_label", _("Warning"), None, None),
-                ("subject_name", _("Subject"), None, None), ("indicator", _("Indicator"), None, None),
-                ("value", _("Value"), None, None), ("limit", _("Limit"), None, None),
-                ("unit", _("Unit"), None, None), ("source", _("Basis"), None, None)]
+    columns = [("level", _("Level"), None, None), ("county_name", _("County"), None, None),
+               ("rule_title", _("Warning"), None, None), ("message", _("Finding"), None, None),
+               ("source", _("Basis"), None, None)]
     return make_table(ctx, "early_warnings", _("Early warnings"), df, columns)
 
 
 def warnings_block(ctx: Ctx) -> Section:
+    """The warnings the summary opens with, and how many of each kind."""
     _ = ctx._
     title = _("Early warnings")
-    table = warnings_table(ctx.results, ctx.lang)
-    if table is None:
-        reason = _("The run stored no early warnings table (results of an older ecoassess version).")
-        return missing_section(ctx, "summary_warnings", title, reason)
-    if not table.rows:
+    df = warnings_frame(ctx.results, ctx.lang)
+    if not len(df):
         return Section("summary_warnings", title, [Paragraph(_("No early warning was raised by this run."))])
-    df = read(ctx, "early_warnings")
-    labels = rule_labels(_)
-    counts = df["rule"].map(lambda r: labels.get(str(r), str(r))).value_counts()
+    counts = df["rule_title"].value_counts(sort=False)  # in rule order (the frame is sorted by level, rule)
     parts = [_("{label}: {n}").format(label=label, n=ctx.num(int(n))) for label, n in counts.items()]
     text = _("This run raised {n} early warnings ({parts}); the table gives each with its value, limit and basis. "
-             "Each should be checked on site.").format(n=ctx.num(len(table.rows)), parts=ctx.join(parts))
-    return Section("summary_warnings", title, [table, Paragraph(text)])
+             "Each should be checked on site.").format(n=ctx.num(len(df)), parts=ctx.join(parts))
+    return Section("summary_warnings", title, [warnings_table(ctx, df), Paragraph(text)])
 
 
 # -- summary ---------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ units, sources and level labels are message ids of the gettext domain ``warnings
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import string
@@ -20,6 +21,8 @@ from ecoassess.catalog import data_path, load_yaml
 from ecoassess.errors import InputError
 from ecoassess.report.i18n import DEFAULT_LANGUAGE, check_language, format_number, translator
 from ecoassess.stages.base import ALERT_COLUMNS
+
+log = logging.getLogger(__name__)
 
 DOMAIN = "warnings"
 RULES_FILE = "early_warning.yaml"
@@ -36,10 +39,10 @@ KNOWN_TABLES = frozenset({
     "ecology_plots", "network_county_summary", "network_zone_summary", "network_coverage", "network_river_exits",
     "network_representativeness", "proposed_sites", "network_rejected_rows"})
 OPERATORS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "is_true", "is_false", "notna")
-_RULE_FIELDS = {"id", "stage", "level", "table", "where", "for_each", "across_years", "grades", "when", "subject",
+_RULE_FIELDS = {"id", "title", "stage", "level", "table", "where", "for_each", "across_years", "grades", "when", "subject",
                 "indicator", "value", "limit", "unit", "digits", "dates", "translate", "source", "confidence",
                 "message"}
-_REQUIRED = ("id", "stage", "level", "table", "subject", "indicator", "value", "source", "message")
+_REQUIRED = ("id", "title", "stage", "level", "table", "subject", "indicator", "value", "source", "message")
 _SUBJECT_KEYS = ("type", "id", "name", "county_code", "county_name")
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 
@@ -117,13 +120,14 @@ def check_rules(spec, path=None) -> None:
                 bad(f"for_each[{j}]", "a mapping of variables")
 
 
-def derive_warnings(tables, rules=None, lang: str | None = None) -> pd.DataFrame:
+def derive_warnings(tables, rules=None, lang: str | None = None, strict: bool = True) -> pd.DataFrame:
     """The early warnings of a run: every rule of ``rules`` (a rule file path or its parsed mapping; default the
     shipped ``indices/early_warning.yaml``) applied to ``tables`` (``{name: DataFrame}``, or a
     :class:`~ecoassess.report.results.ResultsFolder`), worded in ``lang`` (default zh).
 
     A rule whose table is absent is skipped; a column a rule names that its table lacks is an
-    :class:`InputError` naming the rule, the field and the table."""
+    :class:`InputError` naming the rule, the field and the table — or, with ``strict=False`` (a report of
+    results saved by an older version), the rule is skipped with a logged warning."""
     lang = check_language(lang or DEFAULT_LANGUAGE)
     spec = load_rules(rules) if rules is None or isinstance(rules, (str, Path)) else rules
     if not isinstance(rules, (str, Path)) and rules is not None:
@@ -137,7 +141,14 @@ def derive_warnings(tables, rules=None, lang: str | None = None) -> pd.DataFrame
         table = tables.get(rule["table"])
         if table is None:
             continue
-        for found in _apply(rule, pd.DataFrame(table), spec.get("maps") or {}, _, lang):
+        try:
+            found_rows = list(_apply(rule, pd.DataFrame(table), spec.get("maps") or {}, _, lang))
+        except InputError as exc:
+            if strict:
+                raise
+            log.warning("early-warning rule %s not applied: %s", rule["id"], exc)
+            continue
+        for found in found_rows:
             rows.append((rank[rule["level"]], order, len(rows), {**found, "level": labels[rule["level"]]}))
     rows.sort(key=lambda r: r[:3])
     out = pd.DataFrame([r[3] for r in rows], columns=list(WARNING_COLUMNS))
@@ -375,13 +386,20 @@ def _date(v) -> str:
         return str(v)
 
 
+def rule_titles(lang: str | None = None, rules=None) -> dict[str, str]:
+    """``{rule id: title}`` in ``lang``: what each kind of warning is called (the report counts warnings by it)."""
+    spec = load_rules(rules) if rules is None or isinstance(rules, (str, Path)) else rules
+    _ = translator(check_language(lang or DEFAULT_LANGUAGE), DOMAIN)
+    return {rule["id"]: _(rule["title"]) for rule in spec["rules"]}
+
+
 def catalog_messages(rules=None) -> list[str]:
     """Every message id the rule file uses (messages, sources, units, for_each labels, level labels): what the
     ``warnings`` catalog must translate."""
     spec = load_rules(rules) if rules is None or isinstance(rules, (str, Path)) else rules
     ids = [lv["label"] for lv in spec["levels"]]
     for rule in spec["rules"]:
-        ids += [rule["message"], rule["source"]]
+        ids += [rule["title"], rule["message"], rule["source"]]
         for variables in rule.get("for_each") or [{}]:
             if rule.get("unit"):
                 ids.append(rule["unit"].format_map(variables) if variables else rule["unit"])

@@ -189,20 +189,3 @@ def period_span(ctx: Ctx, period) -> str:
     return ctx.join(p.strip() for p in text.split(",")) if "," in text else text
 
 
-def rule_labels(_) -> dict[str, str]:
-    """Readable names of the rules behind warnings and coverage checks (an unknown rule shows its id)."""
-    return {
-        "air_annual_limit": _("Air quality above the GB 3095-2012 limit"),
-        "county_seat_air_2": _("Too few air stations in the county seat"),
-        "hj664_city_air": _("Too few urban air stations (HJ 664-2013)"),
-        "drinking_water_target": _("Drinking-water source below its target class"),
-        "water_section_target": _("Water section below its target class"),
-        "noise_limit": _("Noise above the GB 3096-2008 limit"),
-        "river_exit_section": _("River leaving the county without a monitoring section"),
-        "soil_every_county": _("County without a soil monitoring point"),
-        "new_patch_inside_redline": _("New human-activity patch inside a red line"),
-        "ei_grade_drop": _("EI grade dropped"),
-        "ei_change_worse": _("EI became markedly or significantly worse"),
-        "rsei_grade_drop": _("RSEI grade dropped"),
-        "function_zone_worse": _("Ecological quality of a function-zone county fell"),
-    }
