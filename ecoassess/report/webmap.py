@@ -25,6 +25,7 @@ from pathlib import Path
 
 import folium
 import pandas as pd
+import shapely
 from jinja2 import Template
 
 from ecoassess.catalog import data_path, load_yaml
@@ -348,6 +349,8 @@ class _Page:
                                  path=self.results.path / "results.gpkg", field=f"{name}.geometry",
                                  expected="polygons or points with a CRS")
             df = df[df.geometry.notna() & ~df.geometry.is_empty].to_crs(4326)
+            # 6 decimals of a degree are ~0.1 m: enough for any map, and the page is smaller
+            df = df.set_geometry(shapely.set_precision(df.geometry.values, 1e-6))
             if len(df):
                 self.bounds.append(tuple(df.total_bounds))
         return df
