@@ -181,8 +181,13 @@ BIND_POPUP = folium.JsCode("""function(feature, layer) {
 
 def write_webmap(results: ResultsFolder, path: Path, lang: str, tile_url: str | None = None,
                  tile_attribution: str | None = None) -> Path:
-    """Write the offline web map of ``results`` to ``path`` (atomically) in ``lang``; a basemap only from
-    ``tile_url`` (an XYZ template with ``{z}``, ``{x}``, ``{y}``). Returns ``path``."""
+    """Write the offline web map of ``results`` to ``path`` (atomically) in ``lang``; returns ``path``.
+
+    A basemap only from ``tile_url``, an XYZ template with ``{z}``, ``{x}``, ``{y}`` (e.g. an intranet
+    天地图 service); ``tile_attribution`` is HTML shown in the corner (default: the tile host). The layers are in
+    WGS 84 / CGCS2000 longitude-latitude: tiles in GCJ-02 (most commercial Chinese maps) lie a few hundred metres
+    off them. The page refers to nothing outside itself but the tile URL (checked before it is written).
+    """
     check_language(lang)
     if not isinstance(results, ResultsFolder):
         results = ResultsFolder(results)
