@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "ecoassess"
 #: distribution name → the module it installs, where the two differ
-MODULE_OF = {"pyyaml": "yaml", "scikit-learn": "sklearn", "python-docx": "docx"}
+MODULE_OF = {"pyyaml": "yaml", "scikit-learn": "sklearn", "python-docx": "docx", "pillow": "PIL"}
 
 
 def _modules() -> dict[str, Path]:
