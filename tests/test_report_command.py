@@ -298,3 +298,23 @@ def test_demo_results_render_in_every_format(tmp_path_factory):
         for name in ("report.html", "report.pdf", "report.docx", "report.xlsx", "webmap.html"):
             assert (out / "report" / lang / name).stat().st_size > 0
     assert usable_out_dir(out) == out.resolve()
+
+
+def test_the_report_section_of_the_config(sample_config, tmp_path):
+    import yaml
+
+    from ecoassess.config import load_config
+    from ecoassess.errors import ConfigError
+
+    assert load_config(sample_config).report.model_dump() == {
+        "languages": ["zh"], "formats": ["html", "pdf", "docx", "xlsx", "webmap"], "tile_url": None,
+        "tile_attribution": None}
+    config = yaml.safe_load(sample_config.read_text(encoding="utf-8"))
+    for report, message in (({"tile_url": "https://t.example/{z}/{x}/{y}.png"}, "tile_attribution: required"),
+                            ({"tile_url": "https://t.example/tiles.png", "tile_attribution": "x"}, "{z}, {x} and {y}"),
+                            ({"formats": ["odt"]}, "report.formats"), ({"languages": ["fr"]}, "report.languages")):
+        path = sample_config.with_name("assessment-bad-report.yaml")
+        path.write_text(yaml.safe_dump({**config, "report": report}, allow_unicode=True), encoding="utf-8")
+        with pytest.raises(ConfigError) as info:
+            load_config(path)
+        assert message in str(info.value) and "report" in str(info.value)
