@@ -213,3 +213,15 @@ def test_a_missing_figure_is_seen_by_the_browser_check(browser, tmp_path):
         assert widths == [0] and errors   # "Failed to load resource"
     finally:
         page.close()
+
+
+def test_the_same_report_gives_the_same_pdf_wherever_it_is_staged(rendered, tmp_path):
+    """A run's results are byte-identical whichever staging folder they were written in (resume, README): the
+    PDF must not carry the folder's path (WeasyPrint names images by their URL)."""
+    from ecoassess.report.pdf import render_pdf
+
+    _, html_path, pdf_path = rendered
+    other = tmp_path / "elsewhere.partial-99"
+    shutil.copytree(html_path.parent, other)
+    (other / "report.pdf").unlink()
+    assert render_pdf(other / "report.html", other / "report.pdf").read_bytes() == pdf_path.read_bytes()

@@ -36,18 +36,30 @@ def render_pdf(html_path, pdf_path) -> Path:
     html_path, pdf_path = Path(html_path), Path(pdf_path)
     for noisy in ("weasyprint", "fontTools"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
-    document = HTML(filename=str(html_path), base_url=str(html_path.parent.absolute()) + "/",
-                    url_fetcher=_local_fetcher())
+    # the page is laid out as if it lay at a fixed address (its figures fetched from the real folder): WeasyPrint
+    # names images by their URL, and the same results must give the same PDF wherever they are staged
+    document = HTML(string=html_path.read_text(encoding="utf-8"), base_url=_FIXED_BASE,
+                    url_fetcher=_local_fetcher(html_path.parent.absolute().as_uri() + "/"))
     with atomic_path(pdf_path) as tmp:
         document.write_pdf(str(tmp), stylesheets=[CSS(string=font_face_css())])
     return pdf_path
 
 
-def _local_fetcher():
-    """WeasyPrint's fetcher limited to local files and data: URLs (the report never reaches a network)."""
+_FIXED_BASE = "file:///ecoassess-report/"
+
+
+def _local_fetcher(base: str):
+    """WeasyPrint's fetcher limited to local files and data: URLs (the report never reaches a network), reading
+    what lies under :data:`_FIXED_BASE` from the folder ``base``."""
     from weasyprint.urls import URLFetcher
 
-    return URLFetcher(allowed_protocols={"file", "data"}, fail_on_errors=True)
+    class LocalFetcher(URLFetcher):
+        def fetch(self, url, headers=None):
+            if url.startswith(_FIXED_BASE):
+                url = base + url[len(_FIXED_BASE):]
+            return super().fetch(url, headers)
+
+    return LocalFetcher(allowed_protocols={"file", "data"}, fail_on_errors=True)
 
 
 __all__ = ["render_pdf", "font_face_css"]
