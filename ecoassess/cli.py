@@ -1,4 +1,4 @@
-"""Command line: ``ecoassess sample | validate | run | network | redline | demo``. Errors print one clear message, no traceback."""
+"""Command line: ``ecoassess sample | validate | run | network | redline | demo | report``. Errors print one clear message, no traceback."""
 
 from __future__ import annotations
 
@@ -245,6 +245,37 @@ def demo(ctx, out, sample_dir, seed, scale, force, scheduler):
     _run_and_report(validate_config(config_path), out, scheduler, ctx.obj["quiet"], force)
 
 
+@main.command()
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option("--lang", "langs", default=None,
+              help="Language(s) of the report, comma-separated: zh, en (default: the run's report.languages, else zh).")
+@click.option("--format", "formats", default=None,
+              help="Formats, comma-separated: html, pdf, docx, xlsx, webmap (default: the run's report.formats, "
+                   "else all).")
+def report(results, langs, formats):
+    """Render the report of the results folder RESULTS into RESULTS/report/<lang>/ from its saved results
+    (nothing is computed again); prints each file written."""
+    from ecoassess.report import FORMATS, check_formats, write_report
+    from ecoassess.report.i18n import check_language
+    from ecoassess.report.results import ResultsFolder
+
+    folder = ResultsFolder(results)  # a folder that is not results is said before anything else
+    given = (folder.config.get("given") or {}).get("report") or {}
+    lang_list = [x.strip() for x in (langs or ",".join(given.get("languages") or ["zh"])).split(",") if x.strip()]
+    for lang in lang_list:
+        check_language(lang)
+    chosen = check_formats(formats if formats is not None else (given.get("formats") or list(FORMATS)))
+    written = write_report(folder.path, lang_list, chosen, tile_url=given.get("tile_url"),
+                           tile_attribution=given.get("tile_attribution"))
+    _print_report(written)
+
+
+def _print_report(written: dict) -> None:
+    """One line per report file: ``report zh/pdf: RESULTS/report/zh/report.pdf``."""
+    for key, path in written.items():
+        click.echo(f"  report {key}: {path}")
+
+
 def _run_and_report(cfg, out, scheduler, quiet, force=False, stages=None):
     from ecoassess.pipeline import run as run_pipeline
 
@@ -277,7 +308,10 @@ def _print_outputs(result) -> None:
     for name, path in sorted(result.maps.items()):
         click.echo(f"  map    {name}: {path}")
     for name, path in sorted(result.files.items()):
-        click.echo(f"  file   {name}: {path}")
+        if not name.startswith("report "):
+            click.echo(f"  file   {name}: {path}")
+    _print_report({name.removeprefix("report "): path for name, path in result.files.items()
+                   if name.startswith("report ")})
     click.echo(f"  manifest: {Path(result.out_dir) / 'manifest.json'}")
 
 

@@ -420,6 +420,29 @@ class OutputSpec(_Strict):
     compression: Literal["deflate", "zstd"] = "deflate"
 
 
+class ReportSpec(_Strict):
+    """The county report every run ends with (issue 22): ``languages`` (zh, en), ``formats`` (html, pdf, docx,
+    xlsx, webmap; empty: no report), the web map's basemap ``tile_url`` (an XYZ template with {z}, {x}, {y};
+    default none, so that the map works offline) and its ``tile_attribution`` (required with a tile URL: the tile
+    provider's terms ask for it)."""
+
+    languages: list[Literal["zh", "en"]] = Field(default_factory=lambda: ["zh"])
+    formats: list[Literal["html", "pdf", "docx", "xlsx", "webmap"]] = Field(
+        default_factory=lambda: ["html", "pdf", "docx", "xlsx", "webmap"])
+    tile_url: str | None = None
+    tile_attribution: str | None = None
+
+    @model_validator(mode="after")
+    def _tiles(self):
+        if self.tile_url is not None:
+            if not all(part in self.tile_url for part in ("{z}", "{x}", "{y}")):
+                raise ValueError(f"tile_url {self.tile_url!r}: expected an XYZ tile URL template with {{z}}, {{x}} "
+                                 "and {y}, e.g. https://tiles.example.gov.cn/{z}/{x}/{y}.png")
+            if not self.tile_attribution:
+                raise ValueError("tile_attribution: required with tile_url (the basemap's source, shown on the map)")
+        return self
+
+
 class RunSpec(_Strict):
     """Execution: ``scheduler`` = a dask.distributed address (default: local threads); failure policy;
     ``memory_budget_mb``: memory for layers kept between passes (default: ``ECOASSESS_MEMORY_BUDGET_MB`` or 256),
@@ -538,6 +561,7 @@ class AssessmentConfig(_Strict):
     redline: RedlineSpec | None = None
     landcover_model: LandcoverModelSpec | None = None
     outputs: OutputSpec = Field(default_factory=OutputSpec)
+    report: ReportSpec = Field(default_factory=ReportSpec)
     run: RunSpec = Field(default_factory=RunSpec)
 
     # set by load_config, not part of the YAML schema

@@ -178,6 +178,9 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False, force
                                                          **result.manifest})
                 write_manifest(manifest, store.path("manifest.json"))
                 result.manifest = manifest
+            if stages is None and config.report.formats:   # a whole run ends with its report (issue 22)
+                with timer.stage("report"):
+                    render_run_report(config, store, result)
             if result.problems and out.is_dir() and any(out.iterdir()):
                 # a run with failed parts never replaces earlier results: its own go beside them
                 result.out_dir = store.commit(target=out.with_name(f"{out.name}.incomplete"))
@@ -194,6 +197,43 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False, force
     finally:
         if client is not None:
             client.close()
+
+
+def render_run_report(config: AssessmentConfig, store, result: RunResult) -> None:
+    """The report of the run, rendered from its staged results into ``report/<lang>/`` in every configured
+    language and format; the manifest is re-written so that it lists the report files. A report that fails is a
+    failed part of the run (the results are kept); a report part not installed is a warning."""
+    import json
+
+    from ecoassess.files import MANIFEST_NAME
+    from ecoassess.manifest import write_manifest
+    from ecoassess.report import write_report
+    from ecoassess.stages.base import record_failure
+
+    spec = config.report
+    manifest_path = store.path(MANIFEST_NAME)
+    try:
+        written = write_report(store.staging, spec.languages, spec.formats, spec.tile_url, spec.tile_attribution,
+                               in_place=True)
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("ecoassess."):
+            raise
+        message = f"report not rendered: its part {exc.name} is not installed"
+        log.warning("%s", message)
+        result.warnings.append(message)
+    except Exception as exc:  # noqa: BLE001 - a broken report must not cost the run's results
+        if not isinstance(exc, EcoassessError):
+            log.debug("report failed", exc_info=True)
+            exc = EcoassessError(f"{type(exc).__name__}: {exc}")
+        record_failure(config, result, "report", exc)
+    else:
+        for key, path in written.items():
+            result.files[f"report {key}"] = path.relative_to(store.staging)
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["warnings"] = [str(w) for w in result.warnings]
+    manifest.setdefault("extra", {})["problems"] = list(result.problems)
+    write_manifest(manifest, manifest_path)
+    result.manifest = manifest
 
 
 def run_stages(ctx: RunContext, stages) -> None:
