@@ -586,8 +586,6 @@ def _station_status_maps(ctx) -> list[Figure]:
     air, water = _points(ctx, "air_station_annual"), _points(ctx, "water_sections")
     if ctx.counties is None or (air is None and water is None):
         return []
-    from matplotlib import patheffects
-
     _ = ctx._
     years = sorted({int(y) for t in (air, water) if t is not None and "year" in t for y in t["year"].dropna()})
     year = years[-1] if years else None
@@ -614,7 +612,6 @@ def _station_status_maps(ctx) -> list[Figure]:
             if year is not None and "year" in water:
                 water = water[water["year"] == year]
             sch = S.scheme("water_class")
-            halo = [patheffects.withStroke(linewidth=2.0, foreground="white")]
             for cls in sch.classes:
                 sel = water[(water["water_class"].astype(str) == str(cls.key)).to_numpy()]
                 if sel.empty:
@@ -622,8 +619,7 @@ def _station_status_maps(ctx) -> list[Figure]:
                 ax.scatter(sel.geometry.x, sel.geometry.y, s=52, marker=cls.marker, c=cls.colour,
                            edgecolors="black", linewidths=0.7, zorder=6)
                 for x, y in zip(sel.geometry.x, sel.geometry.y):  # the class beside the symbol: readable in gray
-                    ax.annotate(_roman(cls.key), (x, y), xytext=(5, 3), textcoords="offset points", fontsize=7,
-                                zorder=7, path_effects=halo)
+                    M.halo_text(ax, x, y, " " + _roman(cls.key), ha="left", va="bottom", fontsize=7.5, zorder=7)
                 handles.append(_marker(cls.colour, cls.marker,
                                        _("Water: class {cls} (GB 3838)").format(cls=_roman(cls.key)) +
                                        f" ({len(sel)})"))

@@ -172,19 +172,26 @@ def draw_outline(ax, gdf, linewidth: float = 1.2, colour: str = "black") -> None
     type(gdf.geometry)([outline.boundary], crs=gdf.crs).plot(ax=ax, color=colour, linewidth=linewidth, zorder=4)
 
 
+def halo_text(ax, x, y, text: str, *, halo: float = 2.2, zorder: float = 6, **kw):
+    """Text with a white halo (readable over any fill). The halo is a stroked copy underneath, so that the text
+    itself stays text in SVG and PDF (searchable, editable by a report writer); returns the text artist."""
+    from matplotlib import patheffects
+
+    ax.text(x, y, text, zorder=zorder - 0.01, color="white",
+            path_effects=[patheffects.Stroke(linewidth=halo, foreground="white")], **kw)
+    return ax.text(x, y, text, zorder=zorder, **{"color": "#111111", **kw})
+
+
 def zone_labels(ax, gdf, label_field: str | None, size: float | None = None, zorder: float = 6) -> None:
     """Zone names at representative points, dark with a white halo (readable over any fill)."""
     if not label_field or label_field not in gdf.columns:
         return
-    from matplotlib import patheffects
-
     size = size or (9 if len(gdf) <= 20 else 7 if len(gdf) <= 60 else 5.5)
     for geom, text in zip(gdf.geometry, gdf[label_field]):
         if geom is None or geom.is_empty or text is None or (isinstance(text, float) and math.isnan(text)):
             continue
         pt = geom.representative_point()
-        ax.text(pt.x, pt.y, str(text), ha="center", va="center", fontsize=size, color="#111111", zorder=zorder,
-                path_effects=[patheffects.withStroke(linewidth=2.2, foreground="white")])
+        halo_text(ax, pt.x, pt.y, str(text), ha="center", va="center", fontsize=size, zorder=zorder)
 
 
 def add_furniture(fig, ax, crs, lang: str, *, source: str | None = None, date: str | None = None,
@@ -364,5 +371,5 @@ def _north_arrow(ax, angle_deg: float, letter: str) -> None:
 
 
 __all__ = ["zone_choropleth", "nice_scale_length_m", "ground_m_per_map_unit", "true_north_angle_deg", "map_words",
-           "map_style", "projected", "new_map", "fit_extent", "draw_outline", "zone_labels", "add_furniture", "save_map",
-           "MAP_BOX", "LEGEND_BOX"]
+           "map_style", "projected", "new_map", "fit_extent", "draw_outline", "zone_labels", "halo_text",
+           "add_furniture", "save_map", "MAP_BOX", "LEGEND_BOX"]
