@@ -224,7 +224,9 @@ def test_zh_and_en_captions_come_from_the_catalog(drawn, tmp_path):
     old = F.FORMATS
     F.FORMATS = ("png", "svg")
     try:
-        en = {f.id: f for f in F._ei_grade_maps(ctx)}
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message="Glyph.*missing", category=UserWarning)
+            en = {f.id: f for f in F._ei_grade_maps(ctx)}
     finally:
         F.FORMATS = old
     msgid = "Ecological index (EI) grade by county, {year}"
@@ -271,6 +273,10 @@ def test_every_scheme_stays_apart_in_gray():
             assert (diffs > 0).all() or (diffs < 0).all(), f"{name}: gray values not in class order {plain}"
             hatched = [c.hatch for c in s.classes if c.hatch]
             assert len(set(hatched)) == len(hatched), f"{name}: two hatched classes share a pattern"
+        for c in s.classes:  # hatch lines must show on their fill: white lines on a dark fill
+            if c.hatch:
+                lines = c.hatch_colour or load_styles()["lines"]["colours"]["zone"]
+                assert abs(relative_luminance(lines) - relative_luminance(c.colour)) >= 0.1, f"{name}: {c.key}"
 
 
 def test_air_status_colours_are_the_hj633_category_colours():

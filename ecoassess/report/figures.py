@@ -130,10 +130,11 @@ def _legend(ax, handles, title: str, ncol: int = 1) -> None:
               alignment="left", ncol=ncol, labelspacing=0.45)
 
 
-def _patch(colour, label, hatch=None):
+def _patch(colour, label, hatch=None, **hatch_kw):
     from matplotlib.patches import Patch
 
-    return Patch(facecolor=colour, edgecolor=S.lines()["colours"]["zone"], linewidth=0.6, hatch=hatch, label=label)
+    kw = {"hatch": hatch, **hatch_kw}
+    return Patch(facecolor=colour, edgecolor=S.lines()["colours"]["zone"], linewidth=0.6, label=label, **kw)
 
 
 def _marker(colour, marker, label, size=8.0):
@@ -188,8 +189,8 @@ def _class_map(ctx, gdf, column: str, scheme_name: str, names: dict, fig_id: str
             sel = (keys == cls.key).to_numpy()
             if sel.any():
                 gdf[sel].plot(ax=ax, facecolor=cls.colour, edgecolor=lines["colours"]["zone"],
-                              linewidth=lines["zone_pt"], hatch=cls.hatch)
-            handles.append(_patch(cls.colour, names.get(cls.key, str(cls.key)), cls.hatch))
+                              linewidth=lines["zone_pt"], **cls.hatch_kw())
+            handles.append(_patch(cls.colour, names.get(cls.key, str(cls.key)), **cls.hatch_kw()))
         missing = ~keys.isin(list(by_key)).to_numpy()
         if missing.any():
             gdf[missing].plot(ax=ax, facecolor=lines["colours"]["no_data"], edgecolor=lines["colours"]["zone"],
@@ -372,8 +373,9 @@ def _raster_map(ctx, path, fig_id: str, caption: str, legend_title: str, *, brea
             present = set(np.unique(idx[idx >= 0]).tolist())
             handles = [_patch(codes[c][0], codes[c][1]) for i, c in enumerate(lut_codes)
                        if i in present or codes[c][2]]
-        if counties is not None:
-            counties.plot(ax=ax, facecolor=lines["colours"]["no_data"], edgecolor="none", zorder=0)
+        if counties is not None:  # cells without a value show the hatched no-data gray (apart from every class)
+            counties.plot(ax=ax, facecolor=lines["colours"]["no_data"], edgecolor="#8c8c8c", linewidth=0,
+                          hatch="///", zorder=0)
         ax.imshow(shown, extent=extent, cmap=cmap, norm=norm, interpolation="nearest", zorder=1)
         if counties is not None:
             # county boundaries with a white casing: visible over dark and light classes alike
@@ -383,7 +385,7 @@ def _raster_map(ctx, path, fig_id: str, caption: str, legend_title: str, *, brea
             M.zone_labels(ax, counties, "name", size=S.fonts()["label_pt"])
             bounds = counties.total_bounds
             if gaps:
-                handles.append(_patch(lines["colours"]["no_data"], ctx._("No data")))
+                handles.append(_patch(lines["colours"]["no_data"], ctx._("No data"), "///"))
         else:
             bounds = (extent[0], extent[2], extent[1], extent[3])
         _legend(leg_ax, handles, legend_title, legend_ncol)

@@ -12,6 +12,16 @@ from ecoassess.catalog import data_path, load_yaml
 STYLES_FILE = "report_styles.yaml"
 
 
+def _has_hatchcolor() -> bool:
+    import matplotlib
+
+    major, minor = (int(p) for p in matplotlib.__version__.split(".")[:2])
+    return (major, minor) >= (3, 10)
+
+
+_HATCHCOLOR = _has_hatchcolor()
+
+
 @dataclass(frozen=True)
 class MapClass:
     """One class of a scheme: ``key`` (the value in the results: a grade name, a code, a station type),
@@ -20,6 +30,17 @@ class MapClass:
     colour: str
     hatch: str | None = None
     marker: str | None = None
+    hatch_colour: str | None = None
+
+    def hatch_kw(self) -> dict:
+        """Keyword arguments of a patch or polygon plot for this class's hatch (``hatchcolor`` needs matplotlib
+        ≥ 3.10; older versions draw the hatch in the edge colour)."""
+        if not self.hatch:
+            return {}
+        kw = {"hatch": self.hatch}
+        if self.hatch_colour and _HATCHCOLOR:
+            kw["hatchcolor"] = self.hatch_colour
+        return kw
 
 
 @dataclass(frozen=True)
@@ -77,7 +98,7 @@ def scheme(name: str) -> Scheme:
             if colour is None and "aqi_level" in c:
                 aqi = aqi or _aqi_colours()
                 colour = aqi[int(c["aqi_level"])]
-            classes.append(MapClass(c["key"], colour, c.get("hatch"), c.get("marker")))
+            classes.append(MapClass(c["key"], colour, c.get("hatch"), c.get("marker"), c.get("hatch_colour")))
     else:
         classes = [MapClass(i, colour) for i, colour in enumerate(raw["colours"])]
     breaks = tuple(float(b) for b in raw["breaks"]) if "breaks" in raw else None
