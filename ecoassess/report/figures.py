@@ -145,33 +145,7 @@ def _marker(colour, marker, label, size=8.0):
 
 
 def _wrap(text: str, width: int = 20) -> str:
-    """Legend text on as many lines as it needs to fit the legend column: ``width`` in half-width units (a
-    Chinese character counts two); lines break after a space or Chinese punctuation, else between Chinese
-    characters, never inside a Latin word or a number."""
-    import unicodedata
-
-    def units(t):
-        return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in t)
-
-    text = str(text)
-    if units(text) <= width or "\n" in text:
-        return text
-    head, sep, tail = text.rpartition(" (")
-    if sep and units(head) <= width and units(tail) < width:  # "名称\n(范围)": the range stays whole
-        return f"{head}\n({tail}"
-    # break opportunities: after a space/CJK punctuation, or before/after a wide character
-    lines, line, last_break = [], "", -1
-    for ch in text:
-        line += ch
-        wide = unicodedata.east_asian_width(ch) in "WF"
-        if ch in " ，、：；）" or wide:
-            last_break = len(line)
-        if units(line) > width and last_break > 0:
-            lines.append(line[:last_break].rstrip())
-            line, last_break = line[last_break:].lstrip(), -1
-    if line:
-        lines.append(line)
-    return "\n".join(lines)
+    return M.wrap_text(text, width)
 
 
 def _class_map(ctx, gdf, column: str, scheme_name: str, names: dict, fig_id: str, caption: str,

@@ -194,6 +194,36 @@ def zone_labels(ax, gdf, label_field: str | None, size: float | None = None, zor
         halo_text(ax, pt.x, pt.y, str(text), ha="center", va="center", fontsize=size, zorder=zorder)
 
 
+def wrap_text(text: str, width: int) -> str:
+    """``text`` on as many lines as it needs to fit ``width`` half-width units (a Chinese character counts two);
+    lines break after a space or Chinese punctuation, else between Chinese characters, never inside a Latin word
+    or a number; a trailing " (…)" goes whole onto its own line when it fits."""
+    import unicodedata
+
+    def units(t):
+        return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in t)
+
+    text = str(text)
+    if units(text) <= width or "\n" in text:
+        return text
+    head, sep, tail = text.rpartition(" (")
+    if sep and units(head) <= width and units(tail) < width:  # "名称\n(范围)": the range stays whole
+        return f"{head}\n({tail}"
+    # break opportunities: after a space/CJK punctuation, or before/after a wide character
+    lines, line, last_break = [], "", -1
+    for ch in text:
+        line += ch
+        wide = unicodedata.east_asian_width(ch) in "WF"
+        if ch in " ，、：；）" or wide:
+            last_break = len(line)
+        if units(line) > width and last_break > 0:
+            lines.append(line[:last_break].rstrip())
+            line, last_break = line[last_break:].lstrip(), -1
+    if line:
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def add_furniture(fig, ax, crs, lang: str, *, source: str | None = None, date: str | None = None,
                   note_pt: float = 7.5) -> float:
     """Scale bar, north arrow (true north) and the line naming the CRS, the data source and the date, for the
@@ -215,8 +245,11 @@ def add_furniture(fig, ax, crs, lang: str, *, source: str | None = None, date: s
         parts.append(words["date"].format(date=date))
     if abs(angle) >= 0.05:
         parts.append(words["true_north"].format(angle=abs(angle)))
-    fig.text(0.03, 0.045, words["sep"].join(parts), ha="left", va="center", fontsize=note_pt, color="#222222",
-             wrap=True)
+    # wrapped to the frame's width (matplotlib's own wrap runs to the paper's edge)
+    width_units = int(fig.get_figwidth() * (MAP_BOX[0] + LEGEND_BOX[0] + LEGEND_BOX[2] - 2 * MAP_BOX[0]) * 72
+                      / (0.5 * note_pt))
+    fig.text(0.03, 0.045, wrap_text(words["sep"].join(parts), width_units), ha="left", va="center",
+             fontsize=note_pt, color="#222222")
     return angle
 
 
@@ -371,5 +404,5 @@ def _north_arrow(ax, angle_deg: float, letter: str) -> None:
 
 
 __all__ = ["zone_choropleth", "nice_scale_length_m", "ground_m_per_map_unit", "true_north_angle_deg", "map_words",
-           "map_style", "projected", "new_map", "fit_extent", "draw_outline", "zone_labels", "halo_text",
+           "map_style", "projected", "new_map", "fit_extent", "draw_outline", "zone_labels", "halo_text", "wrap_text",
            "add_furniture", "save_map", "MAP_BOX", "LEGEND_BOX"]
