@@ -321,3 +321,43 @@ def test_an_unreadable_layer_is_named(tmp_path):
     (results / "layers" / "ndvi_2024.tif").write_bytes(b"not a tiff")
     with pytest.raises(InputError, match="ndvi_2024.tif"):
         _draw(results, tmp_path / "out", "zh")
+
+
+def test_a_geographic_land_cover_raster_is_warped_to_the_map_crs(tmp_path):
+    from pyproj import CRS, Transformer
+
+    from ecoassess.report.figures import read_raster_for_map
+
+    # 0.2° × 0.1° in CGCS2000 lon/lat: west half forest (21), east half urban (51)
+    path = tmp_path / "lc_geo.tif"
+    _write_tif(path, _halves((100, 200), 21, 51, "uint8"), (104.5, 30.0, 104.7, 30.1), nodata=0, crs="EPSG:4490")
+    albers = CRS.from_wkt(ALBERS)
+    arr, (left, right, bottom, top), crs = read_raster_for_map(path, 150, categorical=True, dst_crs=albers)
+    assert CRS.from_wkt(crs.to_wkt()).equals(albers) and max(arr.shape) <= 150
+    to_map = Transformer.from_crs("EPSG:4490", albers, always_xy=True)
+    (x_w, x_e), (y_w, y_e) = to_map.transform([104.55, 104.65], [30.05, 30.05])
+    assert left < x_w < x_e < right and bottom < y_w < top
+
+    def at(x, y):
+        col = int((x - left) / (right - left) * arr.shape[1])
+        row = int((top - y) / (top - bottom) * arr.shape[0])
+        return int(arr[row, col])
+
+    assert at(x_w, y_w) == 21 and at(x_e, y_e) == 51   # classes kept (nearest), not averaged
+
+
+def test_red_line_units_come_from_the_config_file_when_no_table_has_them(tmp_path):
+    import pyogrio
+
+    from ecoassess.report.figures import _redline_units
+    from ecoassess.report.results import ResultsFolder
+
+    results = build_results(tmp_path / "results", everything=False)
+    units = gpd.GeoDataFrame({"unit_id": ["HX01"], "mc": ["青岗山红线"]}, geometry=[box(104.6, 30.1, 104.65, 30.15)],
+                             crs="EPSG:4490")
+    pyogrio.write_dataframe(units, tmp_path / "redline.gpkg", driver="GPKG")
+    manifest = json.loads((results / "manifest.json").read_text(encoding="utf-8"))
+    manifest["config"] = {"given": {"zones": {"redline": {"path": str(tmp_path / "redline.gpkg"), "name_field": "mc"}}}}
+    (results / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    got = _redline_units(ResultsFolder(results))
+    assert list(got["name"]) == ["青岗山红线"] and got.crs.is_projected
