@@ -361,3 +361,15 @@ def test_red_line_units_come_from_the_config_file_when_no_table_has_them(tmp_pat
     (results / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
     got = _redline_units(ResultsFolder(results))
     assert list(got["name"]) == ["青岗山红线"] and got.crs.is_projected
+
+
+def test_wrapping_counts_chinese_double_and_follows_the_line_breaking_rule():
+    from ecoassess.report.maps import wrap_text
+
+    # 7 Chinese characters are 14 units; an opening bracket never ends a line, a closing one never starts it
+    assert wrap_text("指北针指向真北（图幅中心）", 14) == "指北针指向真北\n（图幅中心）"
+    assert wrap_text("指北针指向真北，图幅中心", 14) == "指北针指向真北，\n图幅中心"
+    # Latin words stay whole; a trailing range goes whole onto its own line
+    assert wrap_text("other construction land", 20) == "other construction\nland"
+    assert wrap_text("明显变差 (−8 < ΔEI ≤ −3)", 20) == "明显变差\n(−8 < ΔEI ≤ −3)"
+    assert wrap_text("短", 20) == "短"

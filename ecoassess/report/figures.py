@@ -410,8 +410,8 @@ def _vegetation_maps(ctx) -> list[Figure]:
         for year in _layer_years(ctx.results, prefix):
             out.append(_raster_map(ctx, ctx.results.layers[f"{prefix}_{year}"], f"{prefix}_{year}",
                                    title.format(year=year), legend, breaks=sch.breaks,
-                                   colours=[c.colour for c in sch.classes], labels=S.break_labels(sch.breaks),
-                                   standard=standard))
+                                   colours=[c.colour for c in sch.classes],
+                                   labels=list(sch.labels or S.break_labels(sch.breaks)), standard=standard))
     return out
 
 

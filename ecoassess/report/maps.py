@@ -207,14 +207,18 @@ def wrap_text(text: str, width: int) -> str:
     if units(text) <= width or "\n" in text:
         return text
     head, sep, tail = text.rpartition(" (")
-    if sep and units(head) <= width and units(tail) < width:  # "名称\n(范围)": the range stays whole
-        return f"{head}\n({tail}"
-    # break opportunities: after a space/CJK punctuation, or before/after a wide character
+    if sep and text.endswith(")") and units(head) <= width and units(tail) < width:
+        return f"{head}\n({tail}"  # "名称\n(范围)": the range stays whole
+    # break opportunities: after a space, before or after a wide character — but no line ends with an opening
+    # bracket and none starts with closing punctuation (the Chinese line-breaking rule)
+    opening, closing = "（《“【(", "）》”】，、：；。)"
     lines, line, last_break = [], "", -1
     for ch in text:
-        line += ch
         wide = unicodedata.east_asian_width(ch) in "WF"
-        if ch in " ，、：；）" or wide:
+        if wide and ch not in closing and line and line[-1] not in opening:
+            last_break = len(line)
+        line += ch
+        if ch == " " or (wide and ch not in opening):
             last_break = len(line)
         if units(line) > width and last_break > 0:
             lines.append(line[:last_break].rstrip())
