@@ -84,7 +84,8 @@ def build_results(root: Path, *, everything: bool = True) -> Path:
     unit = box(xmin + 2_000, ymin + 2_000, xmin + 8_000, ymin + 8_000)
     write(gpd.GeoDataFrame({"code": ["HX01"], "name": ["青岗山红线"], "year": [2024]}, geometry=[unit], crs=ALBERS),
           "redline_rsei")
-    write(gpd.GeoDataFrame({"patch_id": ["P1", "P2"], "change_type": ["new", "expanded"]},
+    write(gpd.GeoDataFrame({"patch_id": ["P1", "P2"], "change_type": ["new", "expanded"],
+                            "location": ["inside", "buffer"]},
                            geometry=[box(xmin + 3_000, ymin + 3_000, xmin + 3_300, ymin + 3_300),
                                      box(xmin + 6_000, ymin + 6_000, xmin + 6_200, ymin + 6_400)], crs=ALBERS),
           "redline_patches")
@@ -181,6 +182,13 @@ def test_water_sections_carry_their_class_beside_the_symbol(drawn):
     # the GB 3838 colours are not ordered in gray (report_styles.yaml: labelled): the class is written
     svg = drawn[1]["station_status_2024"].svg.read_text(encoding="utf-8")
     assert svg.count("Ⅲ") == 2 and svg.count("Ⅳ") == 2   # once in the legend, once beside the section
+
+
+def test_red_line_patches_by_change_type_and_buffer_zone(drawn):
+    svg = drawn[1]["redline_patches_2024"].svg.read_text(encoding="utf-8")
+    assert "新增图斑 (1)" in svg and "扩大图斑 (1)" in svg and "减少图斑" not in svg
+    assert "空心符号：位于缓冲区" in svg   # (its count wraps onto the next line)
+    assert "2023–2024年生态保护红线单元及人类活动图斑" in svg
 
 
 def _pixels_of(png, colour: str) -> int:

@@ -492,15 +492,28 @@ def _redline_maps(ctx) -> list[Figure]:
                    hatch="..", zorder=2)
         handles = [_patch("#c7e9c0", _("Red-line unit"), "..")]
         kinds = patches["change_type"].astype(str) if "change_type" in patches else None
+        n_buffer = 0
         for cls in sch.classes:
             sel = patches[(kinds == cls.key).to_numpy()] if kinds is not None else patches.iloc[0:0]
             if sel.empty:
                 continue
             sel.plot(ax=ax, facecolor=cls.colour, edgecolor="black", linewidth=lines["patch_pt"], zorder=5)
             pts = sel.geometry.representative_point()
-            ax.scatter(pts.x, pts.y, s=46, marker=cls.marker, c=cls.colour, edgecolors="black", linewidths=0.7,
-                       zorder=6)
+            # inside the red line: filled symbol; in the buffer zone around it: hollow, in the class colour
+            buffer = (sel["location"].astype(str) == "buffer").to_numpy() if "location" in sel else \
+                np.zeros(len(sel), dtype=bool)
+            ax.scatter(pts.x[~buffer], pts.y[~buffer], s=46, marker=cls.marker, c=cls.colour, edgecolors="black",
+                       linewidths=0.7, zorder=6)
+            ax.scatter(pts.x[buffer], pts.y[buffer], s=46, marker=cls.marker, c="white", edgecolors=cls.colour,
+                       linewidths=1.5, zorder=6)
+            n_buffer += int(buffer.sum())
             handles.append(_marker(cls.colour, cls.marker, f"{names.get(cls.key, cls.key)} ({len(sel)})"))
+        if n_buffer:
+            from matplotlib.lines import Line2D
+
+            handles.append(Line2D([], [], linestyle="none", marker="o", markersize=8, markerfacecolor="white",
+                                  markeredgecolor="black", markeredgewidth=1.2,
+                                  label=_("Hollow symbol: in the buffer zone") + f" ({n_buffer})"))
         M.zone_labels(ax, frame, "name", size=S.fonts()["label_pt"])
         _legend(leg_ax, handles, _("Legend"))
         _finish(ctx, fig, ax, units.crs, frame.total_bounds)

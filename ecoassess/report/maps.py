@@ -251,7 +251,7 @@ def add_furniture(fig, ax, crs, lang: str, *, source: str | None = None, date: s
         parts.append(words["true_north"].format(angle=abs(angle)))
     # wrapped to the frame's width (matplotlib's own wrap runs to the paper's edge)
     width_units = int(fig.get_figwidth() * (MAP_BOX[0] + LEGEND_BOX[0] + LEGEND_BOX[2] - 2 * MAP_BOX[0]) * 72
-                      / (0.5 * note_pt))
+                      / (0.56 * note_pt))
     fig.text(0.03, 0.045, wrap_text(words["sep"].join(parts), width_units), ha="left", va="center",
              fontsize=note_pt, color="#222222")
     return angle
