@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -631,8 +630,6 @@ def _roman(key) -> str:
 def _network_gap_maps(ctx) -> list[Figure]:
     if ctx.counties is None or not ctx.results.has("network_coverage"):
         return []
-    import pandas as pd
-
     _ = ctx._
     cov = ctx.results.table("network_coverage")
     if "shortfall" not in cov or "county_code" not in cov:
@@ -668,9 +665,7 @@ def _network_gap_maps(ctx) -> list[Figure]:
                            linewidths=1.4, zorder=6)
                 handles.append(_marker(colour, marker, _("Proposed: {type}").format(
                     type=names.get(kind, kind)) + f" ({len(sel)})", 10))
-        labels = [f"{n}" for n in gdf["name"]]
-        M.zone_labels(ax, gdf.assign(_label=labels), "_label", size=S.fonts()["label_pt"] + 1, zorder=4)
-        del pd
+        M.zone_labels(ax, gdf, "name", size=S.fonts()["label_pt"] + 1, zorder=4)
         _legend(leg_ax, handles, _("Required sites missing"))
         _finish(ctx, fig, ax, gdf.crs, gdf.total_bounds)
         return [_figure(ctx, "network_gaps", caption, fig)]

@@ -113,7 +113,7 @@ def scheme_names() -> list[str]:
     return list(load_styles()["schemes"])
 
 
-def bin_index(values, breaks) -> "np.ndarray":
+def bin_index(values, breaks):
     """Class index of each value for ``breaks`` (lower ≤ v < upper; the last class includes its upper bound);
     -1 outside every class or not finite."""
     import numpy as np
