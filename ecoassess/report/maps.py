@@ -24,13 +24,9 @@ from ecoassess.errors import InputError
 
 log = logging.getLogger(__name__)
 
-LABELS = {
-    "zh": {"no_data": "无数据", "north": "北", "km": "千米", "m": "米", "crs": "坐标系", "source": "数据来源",
-           "true_north": "指北针指向真北（图幅中心子午线收敛角 {angle:.2f}°）", "sep": "；"},
-    "en": {"no_data": "No data", "north": "N", "km": "km", "m": "m", "crs": "Coordinate system", "source": "Source",
-           "true_north": "North arrow points to true north (meridian convergence at map centre {angle:.2f}°)",
-           "sep": "; "},
-}
+#: Map frame and legend column as fractions of the figure (left, bottom, width, height).
+MAP_BOX = (0.03, 0.09, 0.72, 0.80)
+LEGEND_BOX = (0.77, 0.09, 0.21, 0.80)
 NO_DATA_FACE = "#d9d9d9"
 EDGE = "#404040"
 
@@ -95,9 +91,30 @@ def _ellps(crs) -> dict:
     return {"a": e.semi_major_metre, "b": e.semi_minor_metre}
 
 
-# -- the map -------------------------------------------------------------------------------------------------------
+# -- the furniture every map shares -------------------------------------------------------------------------------
 
-def _projected(gdf):
+def map_words(lang: str) -> dict:
+    """The map's own words in ``lang`` (catalog domain "maps")."""
+    from ecoassess.report.i18n import check_language, translator
+
+    _ = translator(check_language(lang), "maps")
+    return {"no_data": _("No data"), "north": _("N"), "km": _("km"), "m": _("m"), "sep": _("; "),
+            "crs": _("Coordinate system: {crs}"), "source": _("Source: {source}"), "date": _("Date: {date}"),
+            "true_north": _("North arrow points to true north (meridian convergence at map centre {angle:.2f}°)")}
+
+
+def map_style():
+    """Context in which a map is drawn and saved: the CJK font first (no missing glyphs), text kept as text in
+    SVG and embedded as TrueType in PDF."""
+    import matplotlib
+
+    from ecoassess.report.fonts import font_rc
+
+    return matplotlib.rc_context(font_rc())
+
+
+def projected(gdf):
+    """``gdf`` in a projected CRS: geographic layers go to CGCS2000 / China Albers (a scale bar needs metres)."""
     from ecoassess.grid import china_albers_crs
 
     if gdf.crs is None:
@@ -108,6 +125,154 @@ def _projected(gdf):
         return gdf.to_crs(target)
     return gdf
 
+
+_projected = projected
+
+
+def new_map(title: str, *, figsize_in=(8.0, 7.0), dpi: int = 200, title_pt: float = 17):
+    """A figure with the map frame (``MAP_BOX``), an empty legend column (``LEGEND_BOX``) and the title; call
+    inside :func:`map_style`. Returns ``(fig, ax, legend_ax)``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize_in, dpi=dpi)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes(MAP_BOX)
+    leg_ax = fig.add_axes(LEGEND_BOX)
+    leg_ax.set_axis_off()
+    fig.text(0.5, 0.95, title, ha="center", va="center", fontsize=title_pt)  # CJK fonts rarely ship a bold face
+    return fig, ax, leg_ax
+
+
+def fit_extent(ax, bounds, figsize_in=(8.0, 7.0), pad_fraction: float = 0.10) -> None:
+    """Map extent ``bounds`` (xmin, ymin, xmax, ymax) with a margin, equal aspect, filling the map frame."""
+    xmin, ymin, xmax, ymax = bounds
+    pad = pad_fraction * max(xmax - xmin, ymax - ymin, 1.0)
+    w, h = xmax - xmin + 2 * pad, ymax - ymin + 2 * pad
+    box_ratio = (figsize_in[0] * MAP_BOX[2]) / (figsize_in[1] * MAP_BOX[3])  # width / height of the map frame
+    if w / h < box_ratio:
+        w = h * box_ratio
+    else:
+        h = w / box_ratio
+    mx, my = (xmin + xmax) / 2, (ymin + ymax) / 2
+    ax.set_xlim(mx - w / 2, mx + w / 2)
+    ax.set_ylim(my - h / 2, my + h / 2)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    for spine in ax.spines.values():
+        spine.set_linewidth(1.0)
+
+
+def draw_outline(ax, gdf, linewidth: float = 1.2, colour: str = "black") -> None:
+    """The outer boundary of all zones of ``gdf``, a little heavier than the zone boundaries."""
+    outline = gdf.geometry.union_all() if hasattr(gdf.geometry, "union_all") else gdf.geometry.unary_union
+    type(gdf.geometry)([outline.boundary], crs=gdf.crs).plot(ax=ax, color=colour, linewidth=linewidth, zorder=4)
+
+
+def halo_text(ax, x, y, text: str, *, halo: float = 2.2, zorder: float = 6, **kw):
+    """Text with a white halo (readable over any fill). The halo is a stroked copy underneath, so that the text
+    itself stays text in SVG and PDF (searchable, editable by a report writer); returns the text artist."""
+    from matplotlib import patheffects
+
+    ax.text(x, y, text, zorder=zorder - 0.01, color="white",
+            path_effects=[patheffects.Stroke(linewidth=halo, foreground="white")], **kw)
+    return ax.text(x, y, text, zorder=zorder, **{"color": "#111111", **kw})
+
+
+def zone_labels(ax, gdf, label_field: str | None, size: float | None = None, zorder: float = 6) -> None:
+    """Zone names at representative points, dark with a white halo (readable over any fill)."""
+    if not label_field or label_field not in gdf.columns:
+        return
+    size = size or (9 if len(gdf) <= 20 else 7 if len(gdf) <= 60 else 5.5)
+    for geom, text in zip(gdf.geometry, gdf[label_field]):
+        if geom is None or geom.is_empty or text is None or (isinstance(text, float) and math.isnan(text)):
+            continue
+        pt = geom.representative_point()
+        halo_text(ax, pt.x, pt.y, str(text), ha="center", va="center", fontsize=size, zorder=zorder)
+
+
+def wrap_text(text: str, width: int) -> str:
+    """``text`` on as many lines as it needs to fit ``width`` half-width units (a Chinese character counts two);
+    lines break after a space or Chinese punctuation, else between Chinese characters, never inside a Latin word
+    or a number; a trailing " (…)" goes whole onto its own line when it fits."""
+    import unicodedata
+
+    def units(t):
+        return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in t)
+
+    text = str(text)
+    if units(text) <= width or "\n" in text:
+        return text
+    head, sep, tail = text.rpartition(" (")
+    if sep and text.endswith(")") and units(head) <= width and units(tail) < width:
+        return f"{head}\n({tail}"  # "名称\n(范围)": the range stays whole
+    # break opportunities: after a space, before or after a wide character — but no line ends with an opening
+    # bracket and none starts with closing punctuation (the Chinese line-breaking rule)
+    opening, closing = "（《“【(", "）》”】，、：；。)"
+    lines, line, last_break = [], "", -1
+    for ch in text:
+        wide = unicodedata.east_asian_width(ch) in "WF"
+        if wide and ch not in closing and line and line[-1] not in opening:
+            last_break = len(line)
+        line += ch
+        if ch == " " or (wide and ch not in opening):
+            last_break = len(line)
+        if units(line) > width and last_break > 0:
+            lines.append(line[:last_break].rstrip())
+            line, last_break = line[last_break:].lstrip(), -1
+    if line:
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def add_furniture(fig, ax, crs, lang: str, *, source: str | None = None, date: str | None = None,
+                  note_pt: float = 7.5) -> float:
+    """Scale bar, north arrow (true north) and the line naming the CRS, the data source and the date, for the
+    extent ``ax`` shows now; returns the north arrow's angle (degrees clockwise from map up)."""
+    from pyproj import CRS
+
+    words = map_words(lang)
+    crs = CRS.from_user_input(crs)
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    _scale_bar(ax, crs, (x0, x1, y0, y1), (cx, cy), words)
+    angle = true_north_angle_deg(crs, cx, cy)
+    _north_arrow(ax, angle, words["north"])
+    parts = [words["crs"].format(crs=crs.name)]
+    if source:
+        parts.append(words["source"].format(source=source))
+    if date:
+        parts.append(words["date"].format(date=date))
+    if abs(angle) >= 0.05:
+        parts.append(words["true_north"].format(angle=abs(angle)))
+    # wrapped to the frame's width (matplotlib's own wrap runs to the paper's edge)
+    width_units = int(fig.get_figwidth() * (MAP_BOX[0] + LEGEND_BOX[0] + LEGEND_BOX[2] - 2 * MAP_BOX[0]) * 72
+                      / (0.56 * note_pt))
+    fig.text(0.03, 0.045, wrap_text(words["sep"].join(parts), width_units), ha="left", va="center",
+             fontsize=note_pt, color="#222222")
+    return angle
+
+
+def save_map(fig, path, *, dpi: int = 300, formats=("png",)) -> dict[str, Path]:
+    """Write ``fig`` to ``path`` with each suffix of ``formats`` (png at ``dpi``; pdf, svg vector), each file
+    atomically; call inside :func:`map_style`. Returns ``{format: path}``."""
+    from ecoassess.files import atomic_path
+
+    out = {}
+    base = Path(path)
+    for fmt in formats:
+        target = base.with_suffix("." + fmt)
+        with atomic_path(target, suffix="." + fmt) as tmp:
+            fig.savefig(tmp, dpi=dpi, format=fmt, facecolor="white")
+        out[fmt] = target
+    return out
+
+
+# -- the county choropleth -----------------------------------------------------------------------------------------
 
 def _classify(values: np.ndarray, classes) -> tuple[list[int | None], list]:
     idx: list[int | None] = []
@@ -136,33 +301,22 @@ def zone_choropleth(gdf, column: str, path, *, title: str, legend_label: str, la
     written after the CRS. ``lang``: "zh" or "en" for the map's own words.
     """
     import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
-    from matplotlib.figure import Figure
     from matplotlib.patches import Patch
-    from pyproj import CRS
 
-    from ecoassess.report.fonts import font_rc
-    from ecoassess.files import atomic_path
+    from ecoassess.report.i18n import LANGUAGES
 
-    if lang not in LABELS:
-        raise ValueError(f"lang must be one of {sorted(LABELS)}, got {lang!r}")
-    words = LABELS[lang]
+    if lang not in LANGUAGES:
+        raise ValueError(f"lang must be one of {sorted(LANGUAGES)}, got {lang!r}")
+    words = map_words(lang)
     if column not in gdf.columns:
         raise InputError(f"has no column {column!r}", field=column, expected=f"one of {list(gdf.columns)}")
-    gdf = _projected(gdf)
+    gdf = projected(gdf)
     values = np.asarray(gdf[column], dtype="float64")
-    crs = CRS.from_user_input(gdf.crs)
 
-    with matplotlib.rc_context(font_rc()):
-        fig = Figure(figsize=figsize_in, dpi=dpi)
-        FigureCanvasAgg(fig)
-        ax = fig.add_axes((0.03, 0.09, 0.72, 0.80))
-        leg_ax = fig.add_axes((0.77, 0.09, 0.21, 0.80))
-        leg_ax.set_axis_off()
-        fig.text(0.5, 0.95, title, ha="center", va="center", fontsize=17)  # CJK fonts rarely ship a bold face
-
+    with map_style():
+        fig, ax, leg_ax = new_map(title, figsize_in=figsize_in, dpi=dpi)
         handles = []
         nodata = ~np.isfinite(values)
         if classes:
@@ -200,59 +354,12 @@ def zone_choropleth(gdf, column: str, path, *, title: str, legend_label: str, la
         elif handles:
             leg_ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 0.08), frameon=False, fontsize=9,
                           handlelength=2.2, handleheight=1.4)
-        # outer boundary of the whole area, a little heavier
-        outline = gdf.geometry.union_all() if hasattr(gdf.geometry, "union_all") else gdf.geometry.unary_union
-        type(gdf.geometry)([outline.boundary], crs=gdf.crs).plot(ax=ax, color="black", linewidth=1.2)
-
-        # extent with a margin; equal aspect filling the frame
-        xmin, ymin, xmax, ymax = gdf.total_bounds
-        pad = 0.10 * max(xmax - xmin, ymax - ymin, 1.0)
-        w, h = xmax - xmin + 2 * pad, ymax - ymin + 2 * pad
-        box_ratio = (figsize_in[0] * 0.72) / (figsize_in[1] * 0.80)  # width / height of the map frame
-        if w / h < box_ratio:
-            w = h * box_ratio
-        else:
-            h = w / box_ratio
-        mx, my = (xmin + xmax) / 2, (ymin + ymax) / 2
-        ax.set_xlim(mx - w / 2, mx + w / 2)
-        ax.set_ylim(my - h / 2, my + h / 2)
-        ax.set_aspect("equal", adjustable="box")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_xlabel("")
-        ax.set_ylabel("")
-        for spine in ax.spines.values():
-            spine.set_linewidth(1.0)
-
-        if label_field and label_field in gdf.columns:
-            size = 9 if len(gdf) <= 20 else 7 if len(gdf) <= 60 else 5.5
-            from matplotlib import patheffects
-
-            for geom, text in zip(gdf.geometry, gdf[label_field]):
-                if geom is None or geom.is_empty or text is None or (isinstance(text, float) and math.isnan(text)):
-                    continue
-                pt = geom.representative_point()
-                ax.text(pt.x, pt.y, str(text), ha="center", va="center", fontsize=size, color="#111111",
-                        path_effects=[patheffects.withStroke(linewidth=2.2, foreground="white")])
-
-        x0, x1 = ax.get_xlim()
-        y0, y1 = ax.get_ylim()
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        _scale_bar(ax, crs, (x0, x1, y0, y1), (cx, cy), words)
-        angle = true_north_angle_deg(crs, cx, cy)
-        _north_arrow(ax, angle, words["north"])
-
-        line = f"{words['crs']}：{crs.name}" if lang == "zh" else f"{words['crs']}: {crs.name}"
-        if note:
-            line += words["sep"] + (f"{words['source']}：{note}" if lang == "zh" else f"{words['source']}: {note}")
-        if abs(angle) >= 0.05:
-            line += words["sep"] + words["true_north"].format(angle=abs(angle))
-        fig.text(0.03, 0.045, line, ha="left", va="center", fontsize=7.5, color="#222222", wrap=True)
-
-        path = Path(path)
-        with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=dpi, format="png", facecolor="white")
-    return path
+        draw_outline(ax, gdf)
+        fit_extent(ax, gdf.total_bounds, figsize_in)
+        zone_labels(ax, gdf, label_field)
+        add_furniture(fig, ax, gdf.crs, lang, source=note)
+        save_map(fig, Path(path), dpi=dpi, formats=("png",))
+    return Path(path)
 
 
 def _scale_bar(ax, crs, extent, centre, words) -> None:
@@ -300,4 +407,6 @@ def _north_arrow(ax, angle_deg: float, letter: str) -> None:
     ins.text(lx, ly, letter, ha="center", va="center", fontsize=12)
 
 
-__all__ = ["zone_choropleth", "nice_scale_length_m", "ground_m_per_map_unit", "true_north_angle_deg", "LABELS"]
+__all__ = ["zone_choropleth", "nice_scale_length_m", "ground_m_per_map_unit", "true_north_angle_deg", "map_words",
+           "map_style", "projected", "new_map", "fit_extent", "draw_outline", "zone_labels", "halo_text", "wrap_text",
+           "add_furniture", "save_map", "MAP_BOX", "LEGEND_BOX"]
