@@ -27,7 +27,8 @@ def _setup_logging(quiet: bool, verbose: bool) -> None:
     logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]",
                         handlers=[RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False,
                                               markup=False)], force=True)
-    for noisy in ("rasterio", "fiona", "pyogrio", "matplotlib", "distributed", "asyncio", "PIL"):
+    for noisy in ("rasterio", "fiona", "pyogrio", "matplotlib", "distributed", "asyncio", "PIL", "fontTools",
+                  "weasyprint"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     warnings.showwarning = _warning_as_log_line
 

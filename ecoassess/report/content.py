@@ -30,10 +30,11 @@ def build_report(results: ResultsFolder, figures: list[Figure], lang: str) -> Re
     check_language(lang)
     ctx = Ctx(results, lang, place_figures(figures))
     _ = ctx._
-    sections = [summary_section(ctx), ecology.ei_section(ctx), ecology.rsei_section(ctx),
+    warnings = warnings_frame(results, lang)
+    sections = [summary_section(ctx, warnings), ecology.ei_section(ctx), ecology.rsei_section(ctx),
                 ecology.vegetation_section(ctx), landcover.landcover_section(ctx), redline.redline_section(ctx),
-                network.network_section(ctx), ecology.function_zone_section(ctx), methods.methods_section(ctx),
-                methods.sources_section(ctx)]
+                network.network_section(ctx), ecology.function_zone_section(ctx), warnings_section(ctx, warnings),
+                methods.methods_section(ctx), methods.sources_section(ctx)]
     appendix = [fig for figs in ctx.figures.values() for fig in figs]  # unknown ids, or a section without results
     if appendix:
         sections.append(Section("appendix", _("Appendix: other figures"), list(appendix)))
@@ -99,6 +100,7 @@ def warnings_frame(results: ResultsFolder, lang: str):
 
 
 def warnings_table(ctx: Ctx, df) -> Table:
+    """Every warning with its finding and basis (the section after the results)."""
     _ = ctx._
     columns = [("level", _("Level"), None, None), ("county_name", _("County"), None, None),
                ("rule_title", _("Warning"), None, None), ("message", _("Finding"), None, None),
@@ -106,18 +108,41 @@ def warnings_table(ctx: Ctx, df) -> Table:
     return make_table(ctx, "early_warnings", _("Early warnings"), df, columns)
 
 
-def warnings_block(ctx: Ctx) -> Section:
-    """The warnings the summary opens with, and how many of each kind."""
+def warnings_by_kind(ctx: Ctx, df) -> Table:
+    """The warnings counted per kind, most serious first, with the counties they concern (the summary's table)."""
+    import pandas as pd
+
+    _ = ctx._
+    rows = []
+    for (level, title), group in df.groupby(["level", "rule_title"], sort=False):
+        counties = list(dict.fromkeys(str(c) for c in group["county_name"].dropna()))
+        rows.append({"level": level, "rule_title": title, "n": len(group), "counties": ctx.join(counties)})
+    columns = [("level", _("Level"), None, None), ("rule_title", _("Warning"), None, None),
+               ("n", _("Number"), None, 0), ("counties", _("Counties"), None, None)]
+    return make_table(ctx, "warnings_by_kind", _("Early warnings by kind"), pd.DataFrame(rows), columns)
+
+
+def warnings_block(ctx: Ctx, df) -> Section:
+    """What the summary opens with: the warnings per kind, and where the full list is."""
     _ = ctx._
     title = _("Early warnings")
-    df = warnings_frame(ctx.results, ctx.lang)
     if not len(df):
         return Section("summary_warnings", title, [Paragraph(_("No early warning was raised by this run."))])
-    counts = df["rule_title"].value_counts(sort=False)  # in rule order (the frame is sorted by level, rule)
-    parts = [_("{label}: {n}").format(label=label, n=ctx.num(int(n))) for label, n in counts.items()]
-    text = _("This run raised {n} early warnings ({parts}); the table gives each with its value, limit and basis. "
-             "Each should be checked on site.").format(n=ctx.num(len(df)), parts=ctx.join(parts))
-    return Section("summary_warnings", title, [warnings_table(ctx, df), Paragraph(text)])
+    text = _("This run raised {n} early warnings of {kinds} kinds; the section on early warnings lists each with its "
+             "value, limit and basis. Each should be checked on site.").format(
+        n=ctx.num(len(df)), kinds=ctx.num(int(df["rule_title"].nunique())))
+    return Section("summary_warnings", title, [Paragraph(text), warnings_by_kind(ctx, df)])
+
+
+def warnings_section(ctx: Ctx, df) -> Section:
+    """Every early warning, most serious first (indices/early_warning.yaml gives the rules and their sources)."""
+    _ = ctx._
+    title = _("Early warnings in detail")
+    if not len(df):
+        return Section("warnings", title, [Paragraph(_("No early warning was raised by this run."))])
+    intro = _("Each warning below follows from a rule applied to this run's results; the rules, their thresholds "
+              "and their sources are kept in indices/early_warning.yaml.")
+    return Section("warnings", title, [Paragraph(intro), warnings_table(ctx, df)])
 
 
 # -- summary ---------------------------------------------------------------------------------------------------
@@ -131,10 +156,10 @@ def grade_counts(county_ei, year) -> dict[str, int]:
     return {g: int(counts[g]) for g in order}
 
 
-def summary_section(ctx: Ctx) -> Section:
+def summary_section(ctx: Ctx, warnings) -> Section:
     """The summary in plain words: the early warnings first, then grades and changes."""
     _ = ctx._
-    blocks: list = [warnings_block(ctx)]
+    blocks: list = [warnings_block(ctx, warnings)]
     ei = read(ctx, "county_ei")
     if ei is not None and len(ei):
         year = ctx.year if ctx.year in set(ei["year"].astype(int)) else int(ei["year"].max())
