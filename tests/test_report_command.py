@@ -279,27 +279,6 @@ def test_run_then_report_in_english_then_run_again(sample_config, tmp_path):
     assert (out / "report" / "zh" / "report.html").is_file() and not (out / "report" / "en").exists()
 
 
-def test_demo_results_render_in_every_format(tmp_path_factory):
-    """End to end, once the other report parts are merged: the demo results in both languages and all formats."""
-    for name in ("content", "figures", "docx", "xlsx", "webmap"):
-        pytest.importorskip(f"ecoassess.report.{name}")
-    pytest.importorskip("folium")
-    from ecoassess.cli import main as cli
-
-    out = tmp_path_factory.mktemp("demo") / "results"
-    result = CliRunner().invoke(cli, ["demo", "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    for fmt, name in (("html", "report.html"), ("pdf", "report.pdf"), ("docx", "report.docx"),
-                      ("xlsx", "report.xlsx"), ("webmap", "webmap.html")):
-        assert f"  report zh/{fmt}: {out.resolve() / 'report' / 'zh' / name}" in result.output.splitlines()
-    english = CliRunner().invoke(cli, ["report", str(out), "--lang", "en"])
-    assert english.exit_code == 0, english.output
-    for lang in ("zh", "en"):
-        for name in ("report.html", "report.pdf", "report.docx", "report.xlsx", "webmap.html"):
-            assert (out / "report" / lang / name).stat().st_size > 0
-    assert usable_out_dir(out) == out.resolve()
-
-
 def test_the_report_section_of_the_config(sample_config, tmp_path):
     import yaml
 

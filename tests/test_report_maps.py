@@ -147,12 +147,12 @@ EXPECTED = ["ei_grade_2023", "ei_grade_2024", "ei_change_2023_2024", "rsei_2024"
             "network_gaps"]
 
 
-def test_every_map_type_is_drawn_in_report_order_as_png_pdf_svg(drawn):
+def test_every_map_type_is_drawn_in_report_order_as_png_and_svg(drawn):
     _, figures = drawn
     assert list(figures) == EXPECTED
     for fig in figures.values():
         assert fig.png.suffix == ".png" and fig.png.stat().st_size > 10_000
-        assert fig.pdf.read_bytes()[:5] == b"%PDF-"
+        assert fig.pdf is None
         assert fig.svg.read_text(encoding="utf-8").lstrip().startswith("<?xml")
 
 

@@ -59,3 +59,11 @@ def font_rc() -> dict:
 
 
 __all__ = ["find_cjk_font", "cjk_family", "font_rc", "CJK_FAMILIES"]
+
+
+def symbol_font() -> Path:
+    """DejaVu Sans as matplotlib ships it: the fallback for the symbols a CJK font lacks (superscripts such as the
+    ⁶ of 10⁶ m³), so that the PDF embeds a glyph for every character."""
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"

@@ -22,7 +22,7 @@ TEMPLATES = Path(__file__).with_name("templates")
 WIDE_COLUMNS = 8
 #: fonts the page asks for, the CJK ones first (WenQuanYi is what scripts/install_system_packages.sh installs;
 #: the others are what Windows and macOS offices have)
-FONT_STACK = ('"WenQuanYi Micro Hei", "Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "SimHei", '
+FONT_STACK = ('"WenQuanYi Micro Hei", "ecoassess Symbols", "Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "SimHei", '
               '"PingFang SC", sans-serif')
 HTML_LANG = {"zh": "zh-CN", "en": "en"}
 

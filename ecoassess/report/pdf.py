@@ -17,12 +17,15 @@ log = logging.getLogger(__name__)
 
 
 def font_face_css() -> str:
-    """``@font-face`` rules binding the first family of the report's font stack to the installed CJK font file."""
-    from ecoassess.report.fonts import find_cjk_font
+    """``@font-face`` rules binding the first family of the report's font stack to the installed CJK font file, and
+    the symbol fallback of the stack to DejaVu Sans (:func:`ecoassess.report.fonts.symbol_font`)."""
+    from ecoassess.report.fonts import find_cjk_font, symbol_font
 
     url = find_cjk_font().absolute().as_uri()
-    return "".join(f'@font-face {{ font-family: "{family}"; src: url("{url}"); }}\n'
-                   for family in ("WenQuanYi Micro Hei", "ecoassess CJK"))
+    rules = [f'@font-face {{ font-family: "{family}"; src: url("{url}"); }}\n'
+             for family in ("WenQuanYi Micro Hei", "ecoassess CJK")]
+    rules.append(f'@font-face {{ font-family: "ecoassess Symbols"; src: url("{symbol_font().as_uri()}"); }}\n')
+    return "".join(rules)
 
 
 def render_pdf(html_path, pdf_path) -> Path:
