@@ -138,7 +138,7 @@ def test_every_character_of_the_chinese_report_is_in_the_embedded_fonts(demo):
     # and the PDF embeds both: no character is left to the reader's fonts
     fonts = subprocess.run(["pdffonts", str(out / "report" / "zh" / "report.pdf")], capture_output=True, text=True,
                            check=True).stdout
-    assert "WenQuanYi" in fonts and "DejaVuSans" in fonts
+    assert "WenQuanYi" in fonts and "DejaVu-Sans" in fonts
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
@@ -155,7 +155,8 @@ def test_the_word_tables_hold_what_the_excel_sheets_hold(demo, lang):
         doc_rows = [[c.text for c in row.cells] for row in doc_table.rows]
         header = [" ".join(t.split()) for t in doc_rows[0]]
         assert header == [ws.cell(row=2, column=j + 1).value for j in range(len(header))], ws.title
-        assert len(doc_rows) - 1 == ws.max_row - 2, ws.title
+        last = ws.max_row - (2 if ws.cell(row=ws.max_row, column=1).font.i else 0)  # a table's note: a blank row, then italics
+        assert len(doc_rows) - 1 == last - 2, ws.title
         for i, doc_row in enumerate(doc_rows[1:]):
             for j, text in enumerate(doc_row):
                 value = ws.cell(row=3 + i, column=j + 1).value
