@@ -576,6 +576,19 @@ class AssessmentConfig(_Strict):
                                  "(give one, or use mndwi / otsu)")
         return self
 
+    @model_validator(mode="after")
+    def _classified_map_legends(self):
+        """``land_cover.<year>`` without a ``legend`` that names a map of ``ecoassess landcover predict``: the legend
+        the map was classified in (its sidecar, :mod:`ecoassess.landcover.provenance`)."""
+        from ecoassess.landcover.provenance import sidecar_legend
+        from ecoassess.legends import is_legend_path
+
+        for source in self.land_cover.values():
+            if source.legend is None:
+                legend = sidecar_legend(source.path)
+                source.legend = Path(legend) if legend is not None and is_legend_path(legend) else legend
+        return self
+
     @property
     def years(self) -> list[int]:
         """The assessment year and, if set, the baseline year (baseline first)."""
