@@ -292,7 +292,8 @@ class MaskingSpec(_Strict):
 
 
 class RasterSource(_Strict):
-    """A single-band raster input (land cover, DEM); ``crs`` only for files that carry none."""
+    """A single-band raster input (land cover, DEM); ``crs`` only for files that carry none. ``legend`` (land
+    cover): left out for a map of ``ecoassess landcover predict``, the legend its sidecar names."""
 
     path: InputPath
     band: int = Field(1, ge=1)

@@ -7,9 +7,12 @@ with its tables, layers and a manifest (features, samples, model, accuracy).
   ``model/model.json``; tables ``landcover_training_samples`` (per class) and ``landcover_feature_importance``.
 * :func:`predict` — the model (trained now, or ``landcover_model.model`` / ``--model``) applied to ``year``'s
   feature stack chunk by chunk, post-processed (update mode, sieve, majority), written as
-  ``layers/landcover_<year>.tif``; table ``landcover_class_areas`` (mapped km² per class).
+  ``layers/landcover_<year>.tif`` with its sidecar ``landcover_<year>.tif.json`` (legend, model;
+  :mod:`ecoassess.landcover.provenance`); table ``landcover_class_areas`` (mapped km² per class). Name the map in
+  ``land_cover.<year>`` of a config to assess with it (the legend may be left out: the sidecar's).
 * :func:`assess` — a map checked against the reference sample (``validation``): confusion matrix, accuracies and
-  error-adjusted areas with 95 % intervals (Olofsson et al. 2014; :mod:`ecoassess.landcover.accuracy`).
+  error-adjusted areas with 95 % intervals (Olofsson et al. 2014; :mod:`ecoassess.landcover.accuracy`); the
+  overall accuracy, its interval and the sample size also go into the map's sidecar when it has one.
 """
 
 from __future__ import annotations
