@@ -32,6 +32,8 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=200)
     parser.add_argument("--size", type=int, default=800)
     parser.add_argument("--per-class", type=int, default=300)
+    parser.add_argument("--first-seed", type=int, default=1000, help="seed of the first validation draw")
+    parser.add_argument("--map", default=None, help="a map predicted before on the same sample (skip training)")
     args = parser.parse_args()
 
     import rioxarray
@@ -54,18 +56,22 @@ def main() -> None:
     grid = build_grid(config, read_study_area(config))
     truth = read_on_grid(sample / "landcover" / "lucc_2024.tif", grid, kind="classes", dst_nodata=0)
     truth.attrs["nodata"] = 0
-    draw_map_samples(truth, args.per_class, seed=1).to_file(work / "train.gpkg")
-    raw = yaml.safe_load((sample / "assessment.yaml").read_text(encoding="utf-8"))
-    raw["landcover_model"] = {"training": {"path": str(work / "train.gpkg"), "class_field": "class"},
-                              "terrain": ["elevation", "slope"]}
-    cfg_path = sample / "coverage.yaml"
-    cfg_path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    pred = commands.predict(load_config(cfg_path), work / "pred", year=2024)
-    mapped = rioxarray.open_rasterio(pred["map"]).squeeze("band", drop=True)
+    if args.map is None:
+        draw_map_samples(truth, args.per_class, seed=1).to_file(work / "train.gpkg")
+        raw = yaml.safe_load((sample / "assessment.yaml").read_text(encoding="utf-8"))
+        raw["landcover_model"] = {"training": {"path": str(work / "train.gpkg"), "class_field": "class"},
+                                  "terrain": ["elevation", "slope"]}
+        cfg_path = sample / "coverage.yaml"
+        cfg_path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+        map_path = commands.predict(load_config(cfg_path), work / "pred", year=2024)["map"]
+        print(f"map: {map_path}")
+    else:
+        map_path = Path(args.map)
+    areas = commands.mapped_areas(map_path, grid, "cas_lucc").set_index("class_code")["area_km2"]
+    mapped = rioxarray.open_rasterio(map_path).squeeze("band", drop=True)
     mapped.attrs["nodata"] = 0
     mv, tv = mapped.values, truth.values
     cell_km2 = grid.cell_area_m2 / 1e6
-    areas = pred["areas"].set_index("class_code")["area_km2"]
     true_km2 = pd.Series(tv[mv != 0]).value_counts() * cell_km2
     true_km2 = true_km2[true_km2.index != 0]
     print(f"map: {int((mv != 0).sum())} cells; agreement with the planted land cover "
@@ -76,7 +82,7 @@ def main() -> None:
     se = {c: [] for c in true_km2.index}
     hit = {c: 0 for c in true_km2.index}
     for d in range(args.draws):
-        draw = accuracy.propose_validation_sample(mapped, args.size, seed=1000 + d)
+        draw = accuracy.propose_validation_sample(mapped, args.size, seed=args.first_seed + d)
         col, row = (~grid.transform) * (draw.geometry.x.to_numpy(), draw.geometry.y.to_numpy())
         ref = tv[np.floor(row).astype(int), np.floor(col).astype(int)]
         keep = ref != 0
