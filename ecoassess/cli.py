@@ -445,3 +445,5 @@ def landcover_assess(config, out, map_path, reference, class_field, force):
         click.echo(f"{code:>6} {row['users']:6.3f} {row['producers']:9.3f} {row['mapped_area']:11.3f} "
                    f"{row['adjusted_area']:13.3f} {row['ci_low']:10.3f}–{row['ci_high']:<10.3f}")
     click.echo(f"tables: {done['out'] / 'tables'}")
+    if done.get("sidecar") is not None:
+        click.echo(f"accuracy recorded beside the map: {done['sidecar']}")

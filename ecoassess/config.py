@@ -292,7 +292,8 @@ class MaskingSpec(_Strict):
 
 
 class RasterSource(_Strict):
-    """A single-band raster input (land cover, DEM); ``crs`` only for files that carry none."""
+    """A single-band raster input (land cover, DEM); ``crs`` only for files that carry none. ``legend`` (land
+    cover): left out for a map of ``ecoassess landcover predict``, the legend its sidecar names."""
 
     path: InputPath
     band: int = Field(1, ge=1)
@@ -598,6 +599,19 @@ class AssessmentConfig(_Strict):
             if lacking:
                 raise ValueError(f"rsei.water_mask is land_cover, but land_cover has no layer for year(s) {lacking} "
                                  "(give one, or use mndwi / otsu)")
+        return self
+
+    @model_validator(mode="after")
+    def _classified_map_legends(self):
+        """``land_cover.<year>`` without a ``legend`` that names a map of ``ecoassess landcover predict``: the legend
+        the map was classified in (its sidecar, :mod:`ecoassess.landcover.provenance`)."""
+        from ecoassess.landcover.provenance import sidecar_legend
+        from ecoassess.legends import is_legend_path
+
+        for source in self.land_cover.values():
+            if source.legend is None:
+                legend = sidecar_legend(source.path)
+                source.legend = Path(legend) if legend is not None and is_legend_path(legend) else legend
         return self
 
     @property

@@ -160,6 +160,10 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False, force
             ctx = RunContext(config, grid, study_area, zone_sets, inside, store, timer, result, opened)
             run_stages(ctx, selected)
             write_alerts(ctx)
+            if config.land_cover:  # which map each land-cover year rests on, and its accuracy (issue 21 part 6)
+                from ecoassess.landcover.provenance import land_cover_maps
+
+                result.manifest.setdefault("land_cover", {})["maps"] = land_cover_maps(config)
             ctx.products.clear()  # the shared layers and opened inputs are no longer needed: free their memory
             opened.clear()
             result.table_files = dict(store.table_files)
@@ -378,6 +382,10 @@ def config_input_paths(config: AssessmentConfig) -> list[Path]:
                     walk(getattr(value, name))
 
     walk(config)
+    from ecoassess.landcover.provenance import sidecar_path
+
+    # a classified map's sidecar (its model and accuracy) is part of the input: a later assess changes the run key
+    found += [sidecar_path(s.path) for s in config.land_cover.values() if sidecar_path(s.path).is_file()]
     return sorted(set(found))
 
 def _connect(address: str | None):

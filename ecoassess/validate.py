@@ -187,6 +187,7 @@ def check_inputs(config: AssessmentConfig) -> list[str]:
         problems += raster_problems
         # the codes only of a raster known to cover the study area (else its footprint problem says enough)
         problems += _check_legend(year, raster, check_codes=area is not None and not raster_problems)
+        problems += _check_map_sidecar(year, raster)
     if config.dem is not None:
         dem_problems = _check_raster("dem", config.dem.path, config.dem.crs, area, MIN_RASTER_COVER)
         if not dem_problems:  # a readable DEM: its height unit, voids and plausible heights
@@ -466,6 +467,30 @@ def _check_legend(year: int, raster, *, check_codes: bool) -> list[str]:
         return [f"land_cover.{year}.path: {raster.path} holds code(s) {unknown} that legend '{legend.name}' "
                 f"({legend.source}) does not define (expected every raster code in the legend, codes "
                 f"{sorted(legend.classes)}, nodata {legend.nodata})"]
+    return []
+
+
+def _check_map_sidecar(year: int, raster) -> list[str]:
+    """A classified map (``ecoassess landcover predict``) is checked as any land-cover raster, and its sidecar
+    (:mod:`ecoassess.landcover.provenance`) must be readable and name the legend the config reads the map in."""
+    from ecoassess.landcover.provenance import read_map_sidecar, sidecar_path
+    from ecoassess.legends import load_legend
+
+    try:
+        record = read_map_sidecar(raster.path)
+    except InputError as exc:
+        return [f"land_cover.{year}.path: {exc}"]
+    if record is None or raster.legend is None:
+        return []
+    try:
+        configured = load_legend(raster.legend).name
+    except InputError:
+        return []  # said by the legend check
+    classified = (record.get("legend") or {}).get("name")
+    if classified and classified != configured:
+        return [f"land_cover.{year}.legend: '{configured}', but {raster.path} was classified in legend "
+                f"'{classified}' ({sidecar_path(raster.path).name}; expected legend {classified}, or no legend to "
+                "take the map's)"]
     return []
 
 

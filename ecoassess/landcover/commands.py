@@ -7,9 +7,12 @@ with its tables, layers and a manifest (features, samples, model, accuracy).
   ``model/model.json``; tables ``landcover_training_samples`` (per class) and ``landcover_feature_importance``.
 * :func:`predict` — the model (trained now, or ``landcover_model.model`` / ``--model``) applied to ``year``'s
   feature stack chunk by chunk, post-processed (update mode, sieve, majority), written as
-  ``layers/landcover_<year>.tif``; table ``landcover_class_areas`` (mapped km² per class).
+  ``layers/landcover_<year>.tif`` with its sidecar ``landcover_<year>.tif.json`` (legend, model;
+  :mod:`ecoassess.landcover.provenance`); table ``landcover_class_areas`` (mapped km² per class). Name the map in
+  ``land_cover.<year>`` of a config to assess with it (the legend may be left out: the sidecar's).
 * :func:`assess` — a map checked against the reference sample (``validation``): confusion matrix, accuracies and
-  error-adjusted areas with 95 % intervals (Olofsson et al. 2014; :mod:`ecoassess.landcover.accuracy`).
+  error-adjusted areas with 95 % intervals (Olofsson et al. 2014; :mod:`ecoassess.landcover.accuracy`); the
+  overall accuracy, its interval and the sample size also go into the map's sidecar when it has one.
 """
 
 from __future__ import annotations
@@ -189,12 +192,18 @@ def predict(config, out, *, year: int | None = None, model_path=None, force: boo
             else:
                 model, checked, _ = fit_model(config, inputs, grid)
                 store.write_table("landcover_rejected_samples", checked.rejected, **formats(config))
-            save_model(model, store.path("model"))
+            model_json = save_model(model, store.path("model"))
         with timer.stage("classification"):
             lc, done = class_map(config, inputs, grid, model, year)
             rel = f"layers/landcover_{year}.tif"
             write_cog(lc, store.path(rel, kind="layer", description=f"land cover {year} ({model.legend})"),
                       nodata=int(lc.attrs["nodata"]), dtype=str(lc.dtype))
+        from ecoassess.landcover.provenance import sidecar_path, write_map_sidecar
+
+        # the map's legend, model and (after ``landcover assess``) accuracy travel with it: its sidecar
+        write_map_sidecar(store.path(rel), model, model_json=model_json, year=year, prediction=done,
+                          model_file=Path(store.out_dir) / "model" / model_json.with_suffix(".pkl").name)
+        store.register(sidecar_path(rel), "layer", f"land cover {year}: legend, model and accuracy of the map")
         areas = mapped_areas(store.path(rel), grid, model.legend)
         store.write_table("landcover_class_areas", areas, **formats(config),
                           description=f"mapped area per class of landcover_{year} (km², equal-area grid)")
@@ -285,8 +294,12 @@ def assess(config, out, *, map_path, reference=None, class_field: str | None = N
                           description="reference samples set aside, with file, row and reason")
         _manifest(store, config, timer, {"map": str(map_path), "overall_accuracy": float(summary.overall),
                                          "reference_samples": int(len(checked.cells))}, grid)
+    from ecoassess.landcover.provenance import record_accuracy
+
+    # after the results are in place: the map's sidecar then names a folder that exists
+    sidecar = record_accuracy(map_path, summary=summary, samples=int(len(checked.cells)), results_dir=store.out_dir)
     return {"out": Path(store.out_dir), "confusion": confusion, "summary": summary, "adjusted": adjusted,
-            "rejected": checked.rejected}
+            "rejected": checked.rejected, "sidecar": sidecar}
 
 
 __all__ = ["train", "predict", "assess", "confusion_table", "fit_model", "class_map", "mapped_areas"]

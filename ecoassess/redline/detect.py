@@ -40,7 +40,7 @@ DEVELOPMENT = ("ndvi_loss", "bsi_gain", "ndbi_gain", "water_gain")
 PATCH_COLUMNS = ["area_m2", "unit_id", "unit_name", "location", "county_code", "county_name", "centroid_lon",
                  "centroid_lat", "activity_type", "activity_name", "change_type", "confidence", "evidence",
                  "ndvi_before", "ndvi_after", "fvc_before", "fvc_after", "before_period", "after_period",
-                 "before_sensor", "after_sensor"]
+                 "before_sensor", "after_sensor", "land_cover_from", "land_cover_to"]
 UNIT_COLUMNS = ["unit_id", "unit_name", "area_m2", "observed_m2", "not_observable_m2", "not_observable_share"]
 
 
@@ -556,7 +556,9 @@ class _Context:
         return {"activity_type": activity, "activity_name": self.table.name(activity), "change_type": change,
                 "confidence": round(min(max(conf, 0.0), 1.0), 3), "evidence": ",".join(order),
                 "ndvi_before": mean(self.idx_b["NDVI"]), "ndvi_after": mean(self.idx_a["NDVI"]),
-                "fvc_before": mean(self.fvc_b), "fvc_after": mean(self.fvc_a), "cells": n}
+                "fvc_before": mean(self.fvc_b), "fvc_after": mean(self.fvc_a), "cells": n,
+                # the majority CAS/LUCC class of the patch in the land cover of each date (0: no land cover)
+                "land_cover_from": int(lc_from or 0), "land_cover_to": int(lc_to or 0)}
 
 
 def _split(records, geoms, units: gpd.GeoDataFrame, counties, buffer_m: float, min_part_m2: float,

@@ -115,6 +115,11 @@ def _land_cover_part(ctx: RunContext) -> None:
         tables["county_ei_landcover_parts"] = (pd.concat(parts, ignore_index=True),
                                                "HJ 192-2015 biological abundance and land stress from land cover "
                                                "(years without the full EI)")
+    from ecoassess.landcover.provenance import land_cover_maps, sources_table
+
+    tables["landcover_sources"] = (sources_table(land_cover_maps(config)),
+                                   "the land-cover map of each year: file, legend, classified or a product, model, "
+                                   "overall accuracy with its 95 % interval (issue 21 part 6)")
     if notes:
         tables["landcover_assumptions"] = (pd.DataFrame(notes).drop_duplicates(ignore_index=True),
                                            "crosswalk defaults and [C] mappings behind the land-cover tables")
