@@ -206,7 +206,7 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False, force
 def render_run_report(config: AssessmentConfig, store, result: RunResult) -> None:
     """The report of the run, rendered from its staged results into ``report/<lang>/`` in every configured
     language and format; the manifest is re-written so that it lists the report files. A report that fails is a
-    failed part of the run (the results are kept); a report part not installed is a warning."""
+    failed part of the run (the results are kept)."""
     import json
 
     from ecoassess.files import MANIFEST_NAME
@@ -219,12 +219,6 @@ def render_run_report(config: AssessmentConfig, store, result: RunResult) -> Non
     try:
         written = write_report(store.staging, spec.languages, spec.formats, spec.tile_url, spec.tile_attribution,
                                in_place=True)
-    except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith("ecoassess."):
-            raise
-        message = f"report not rendered: its part {exc.name} is not installed"
-        log.warning("%s", message)
-        result.warnings.append(message)
     except Exception as exc:  # noqa: BLE001 - a broken report must not cost the run's results
         if not isinstance(exc, EcoassessError):
             log.debug("report failed", exc_info=True)
