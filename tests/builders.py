@@ -40,3 +40,19 @@ def validate_problems(config_path) -> list[str]:
     with pytest.raises(ConfigError) as caught:
         validate_config(config_path)
     return caught.value.problems
+
+
+def link_copy(src: Path, dst: Path) -> Path:
+    """A copy of folder ``src`` at ``dst`` whose files are hard links to the originals (instant, no space; copied
+    where a link cannot be made). Add files to it and remove them, but replace a file (unlink, then write) rather
+    than write into it: writing into a linked file changes the original too."""
+    import os
+    import shutil
+
+    def link(a, b):
+        try:
+            os.link(a, b)
+        except OSError:   # another file system
+            shutil.copy2(a, b)
+
+    return Path(shutil.copytree(src, dst, copy_function=link, dirs_exist_ok=True))

@@ -1,4 +1,12 @@
-"""Shared fixtures: the path of ../shared/data (tests that need it skip with a reason when it is absent)."""
+"""Shared fixtures: the path of ../shared/data (tests that need it skip with a reason when it is absent), and the
+bundled sample area and one full run on it, made once per test process (each xdist worker makes its own).
+
+Generating the sample takes tens of seconds and a full run on it more; a dozen modules each made their own. The
+shared folders are read-only by agreement, and checked: after every test they are compared with what they held
+when made (names, sizes, modification times), and a test that wrote, added or removed a file there fails, naming
+the files. (Not chmod: the tests run as root here, where it stops nothing, and ``shutil.copytree`` would carry
+read-only modes into the copies tests make to change.) A test that changes the sample's inputs works on
+``sample_copy`` (a copy for its module) or copies the few files it changes."""
 
 from __future__ import annotations
 
@@ -8,9 +16,73 @@ import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
+_READ_ONLY: dict[Path, dict[str, tuple[int, int]]] = {}   # shared folder -> {relative path: (size, mtime_ns)}
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"reference data folder {SHARED_DATA} is absent (it sits beside the checkout in CI)")
     return SHARED_DATA
+
+
+def _listing(folder: Path) -> dict[str, tuple[int, int]]:
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        st = p.lstat()
+        out[str(p.relative_to(folder))] = (st.st_size if p.is_file() else -1, st.st_mtime_ns)
+    return out
+
+
+def _freeze(folder: Path) -> None:
+    """Remember ``folder``'s listing; the autouse check below compares it after each test."""
+    _READ_ONLY[folder] = _listing(folder)
+
+
+@pytest.fixture(autouse=True)
+def _shared_folders_stay_unchanged():
+    yield
+    for folder, before in _READ_ONLY.items():
+        after = _listing(folder)
+        if after != before:
+            changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+            _READ_ONLY[folder] = after   # name the culprit once, not every test after it
+            pytest.fail(f"this test changed the shared read-only folder {folder}: {changed[:10]} (work on "
+                        "sample_copy, or copy the files you change)", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def shared_sample(tmp_path_factory) -> Path:
+    """``assessment.yaml`` of the sample area (seed 0, scale 1), generated once per process. Read-only."""
+    from ecoassess.sample import write_sample
+
+    folder = tmp_path_factory.mktemp("shared_sample") / "sample"
+    config_path = write_sample(folder, seed=0, scale=1)
+    _freeze(folder)
+    yield config_path
+    _READ_ONLY.pop(folder, None)
+
+
+@pytest.fixture(scope="module")
+def sample_copy(shared_sample, tmp_path_factory) -> Path:
+    """``assessment.yaml`` in a copy of the shared sample, one per module, for tests that add or remove files
+    beside it (configs of their own, a broken raster). Its files are hard links to the shared ones (177 MB need
+    not be copied per module): replace a file (unlink, then write) rather than write into it; writing into one
+    changes the shared sample, which the check after the test reports."""
+    from tests.builders import link_copy
+
+    folder = link_copy(shared_sample.parent, tmp_path_factory.mktemp("sample_copy") / "sample")
+    return folder / shared_sample.name
+
+
+@pytest.fixture(scope="session")
+def sample_run(shared_sample, tmp_path_factory):
+    """The full run (every stage, default config, maps included) on the shared sample, once per process; its
+    results folder is read-only. Tests that only read a run's tables, layers and manifest share it."""
+    import ecoassess
+
+    out = tmp_path_factory.mktemp("shared_run") / "results"
+    result = ecoassess.run(ecoassess.load_config(shared_sample), out=out)
+    _freeze(out)
+    yield result
+    _READ_ONLY.pop(out, None)

@@ -14,21 +14,20 @@ import pytest
 import rasterio
 
 import ecoassess
-from ecoassess.sample import write_sample
 
 CHUNKS = (200, 1024)
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    config_path = write_sample(tmp_path_factory.mktemp("sample"), seed=0)
-    results = {}
-    for chunk in CHUNKS:
-        config = ecoassess.load_config(config_path)
-        config.grid.chunk = chunk
-        config.outputs.maps = False  # maps are drawn from the layers compared here
-        results[chunk] = ecoassess.run(config, out=tmp_path_factory.mktemp("runs") / f"chunk{chunk}", quiet=True)
-    return results
+def runs(shared_sample, sample_run, tmp_path_factory):
+    """The small chunk runs here; the large one is the sample's default run (conftest's ``sample_run``: chunk
+    1024, the default, with maps, which are drawn from the layers compared here and change none of them)."""
+    assert ecoassess.load_config(shared_sample).grid.chunk == CHUNKS[1]
+    config = ecoassess.load_config(shared_sample)
+    config.grid.chunk = CHUNKS[0]
+    config.outputs.maps = False
+    small = ecoassess.run(config, out=tmp_path_factory.mktemp("runs") / f"chunk{CHUNKS[0]}", quiet=True)
+    return {CHUNKS[0]: small, CHUNKS[1]: sample_run}
 
 
 def test_every_layer_is_identical_for_two_chunk_sizes(runs):

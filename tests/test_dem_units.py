@@ -14,14 +14,14 @@ import yaml
 from ecoassess.config import load_config
 from ecoassess.validate import validate_config
 from ecoassess.errors import ConfigError
-from ecoassess.sample import write_sample
 
 FOOT_M = 0.3048
 
 
 @pytest.fixture(scope="module")
-def sample_config(tmp_path_factory):
-    return write_sample(tmp_path_factory.mktemp("sample"), seed=0)
+def sample_config(sample_copy):
+    """The module's copy of the sample (conftest): DEMs and configs are written beside it."""
+    return sample_copy
 
 
 def _sample_dem(sample_config):

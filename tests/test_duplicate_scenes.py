@@ -18,7 +18,6 @@ from shapely.geometry import box
 from ecoassess.config import load_config
 from ecoassess.validate import validate_config
 from ecoassess.errors import InputError
-from ecoassess.sample import write_sample
 from tests.builders import validate_problems
 
 UTM = "EPSG:32648"
@@ -26,8 +25,9 @@ FULL = dict(x0=403000, y0=3331000, res=200, width=100, height=60)   # covers bot
 
 
 @pytest.fixture(scope="module")
-def sample_config(tmp_path_factory):
-    return write_sample(tmp_path_factory.mktemp("sample"), seed=0)
+def sample_config(sample_copy):
+    """The module's copy of the sample (conftest): configs are written beside it."""
+    return sample_copy
 
 
 def _config_with(sample_config, name, extra_2024):

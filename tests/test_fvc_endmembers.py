@@ -10,7 +10,6 @@ import yaml
 import ecoassess
 from ecoassess.errors import ConfigError
 from ecoassess.layers.vegetation import FvcEndmembers, endmember_warning
-from ecoassess.sample import write_sample
 
 
 def test_the_desert_tiles_end_members_get_a_warning_and_ordinary_ones_do_not():
@@ -23,8 +22,9 @@ def test_the_desert_tiles_end_members_get_a_warning_and_ordinary_ones_do_not():
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    return write_sample(tmp_path_factory.mktemp("sample"), seed=0, scale=1)
+def sample(sample_copy):
+    """The module's copy of the sample (conftest): configs are written beside it."""
+    return sample_copy
 
 
 def _with_fvc(sample, tmp_path, fvc):

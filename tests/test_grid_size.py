@@ -13,12 +13,12 @@ from ecoassess.config import load_config
 from ecoassess.validate import validate_config
 from ecoassess.errors import ConfigError, InputError
 from ecoassess.grid import china_albers_crs
-from ecoassess.sample import write_sample
 
 
 @pytest.fixture(scope="module")
-def sample_config(tmp_path_factory):
-    return write_sample(tmp_path_factory.mktemp("sample"), seed=0)
+def sample_config(sample_copy):
+    """The module's copy of the sample (conftest): configs are written beside it."""
+    return sample_copy
 
 
 def _with_grid(sample_config, tmp_path, **grid):

@@ -26,21 +26,19 @@ from ecoassess.pipeline import build_grid, read_study_area  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def area(tmp_path_factory):
-    from ecoassess.sample import write_sample
-
+def area(sample_copy, tmp_path_factory):
     root = tmp_path_factory.mktemp("lc")
-    config_path = write_sample(root / "sample")
+    config_path = sample_copy   # the module's copy of the sample (conftest): landcover.yaml is written beside it
     config = load_config(config_path)
     grid = build_grid(config, read_study_area(config))
-    truth = read_on_grid(root / "sample" / "landcover" / "lucc_2024.tif", grid, kind="classes", dst_nodata=0)
+    truth = read_on_grid(config_path.parent / "landcover" / "lucc_2024.tif", grid, kind="classes", dst_nodata=0)
     truth.attrs["nodata"] = 0
     train = draw_map_samples(truth, 300, seed=1)       # a stratified sample of the planted map, 300 per class
     train.to_file(root / "train.gpkg")
     raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     raw["landcover_model"] = {"training": {"path": str(root / "train.gpkg"), "class_field": "class"},
                               "terrain": ["elevation", "slope"]}
-    lc_config = root / "sample" / "landcover.yaml"
+    lc_config = config_path.parent / "landcover.yaml"
     lc_config.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     return {"root": root, "config": lc_config, "grid": grid, "truth": truth.values, "raw": raw}
 
@@ -142,7 +140,7 @@ def test_a_saved_model_is_reused_on_another_year_and_refused_for_other_features(
     assert (root / "pred2023" / "layers" / "landcover_2023.tif").is_file()
     raw = dict(area["raw"])
     raw["landcover_model"] = {**raw["landcover_model"], "terrain": []}
-    other = root / "sample" / "no_terrain.yaml"
+    other = config.parent / "no_terrain.yaml"
     other.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     r = CliRunner().invoke(main, ["--quiet", "landcover", "predict", str(other), "--out", str(root / "pred_bad"),
                                   "--model", str(root / "train" / "model")])
@@ -155,7 +153,7 @@ def test_validate_names_landcover_model_problems(area):
     raw = dict(area["raw"])
     raw["landcover_model"] = {**raw["landcover_model"], "indices": ["NDVI", "NDXI"],
                               "training": {"path": str(area["root"] / "train.gpkg"), "class_field": "类别"}}
-    bad = area["root"] / "sample" / "bad.yaml"
+    bad = area["config"].parent / "bad.yaml"
     bad.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     r = CliRunner().invoke(main, ["validate", str(bad)])
     assert r.exit_code == 1

@@ -12,12 +12,12 @@ import pyogrio
 import pytest
 
 from ecoassess.pipeline import run
-from ecoassess.sample import write_sample
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    return write_sample(tmp_path_factory.mktemp("sample"), seed=0)
+def sample(shared_sample):
+    """The sample (conftest, read-only)."""
+    return shared_sample
 
 
 @pytest.fixture(scope="module")

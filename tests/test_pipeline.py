@@ -15,18 +15,18 @@ import ecoassess
 from ecoassess.cli import main
 from ecoassess.errors import InputError
 from ecoassess.grid import read_on_grid
-from ecoassess.sample import write_sample
 
 
 @pytest.fixture(scope="module")
-def sample_config(tmp_path_factory):
-    return write_sample(tmp_path_factory.mktemp("sample"), seed=0)
+def sample_config(shared_sample):
+    """The sample (conftest, read-only); the tests that write a config beside it use ``sample_copy``."""
+    return shared_sample
 
 
 @pytest.fixture(scope="module")
-def run(sample_config, tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "results"
-    return ecoassess.run(ecoassess.load_config(sample_config), out=out)
+def run(sample_run):
+    """The full run on the sample with the default config (conftest, shared and read-only)."""
+    return sample_run
 
 
 def _sha(path):
@@ -164,7 +164,8 @@ def test_with_on_error_continue_a_failing_year_is_reported_and_the_rest_complete
     assert (again.out_dir / "manifest.json").exists() and all(p.exists() for p in again.layers.values())
 
 
-def test_cli_run_with_failed_parts_exits_3_and_keeps_earlier_results(sample_config, tmp_path):
+def test_cli_run_with_failed_parts_exits_3_and_keeps_earlier_results(sample_copy, tmp_path):
+    sample_config = sample_copy  # a config is written beside the sample: the module's copy
     import yaml
 
     raw = yaml.safe_load(sample_config.read_text(encoding="utf-8"))
@@ -190,7 +191,8 @@ def test_cli_run_with_failed_parts_exits_3_and_keeps_earlier_results(sample_conf
     assert (tmp_path / "res.incomplete" / "manifest.json").exists()
 
 
-def test_cli_validate_and_run_errors(sample_config, tmp_path):
+def test_cli_validate_and_run_errors(sample_copy, tmp_path):
+    sample_config = sample_copy  # a config is written beside the sample: the module's copy
     runner = CliRunner()
     ok = runner.invoke(main, ["validate", str(sample_config)])
     assert ok.exit_code == 0, ok.output
@@ -360,9 +362,10 @@ def test_ei_reuses_the_vegetation_stage_layers_with_the_same_result(sample_confi
     pd.testing.assert_frame_equal(reused_habitat, fresh_habitat, rtol=1e-12)
 
 
-def test_cli_run_with_no_memory_budget_and_zstd_gives_the_same_results(run, sample_config, tmp_path):
+def test_cli_run_with_no_memory_budget_and_zstd_gives_the_same_results(run, sample_copy, tmp_path):
     """``--memory-budget-mb 0``: every cache goes to disk; ``outputs.compression: zstd``: every layer COG is ZSTD.
     Tables and layer values equal the default run's (in memory, DEFLATE); the manifest records both settings."""
+    sample_config = sample_copy  # a config is written beside the sample: the module's copy
     import pandas as pd
     import yaml
 

@@ -1,7 +1,8 @@
 """The red-line stage in a run (issue 19): ``ecoassess redline`` on the sample, accuracy against its planted changes,
 the second run with a filled-in ledger, nothing written half, summaries and validate's messages.
 
-The sample is written once per module and the stage runs once on it (the command line, redline stage only);
+The sample is shared (conftest, read-only) and the stage runs once on it per module (the command line, redline
+stage only), into the module's own folder;
 the hard cases it plants are described in ecoassess/sample/changes.py.
 """
 
@@ -26,25 +27,29 @@ from ecoassess.redline.accuracy import merge_parts, patch_accuracy
 from ecoassess.redline.checks import redline_problems, redline_warnings
 from ecoassess.redline.ledger import read_ledger, write_ledger
 from ecoassess.redline.summary import county_summary, unit_summary
-from ecoassess.sample import write_sample
 from ecoassess.stages.redline import window_slices
 
 TYPES = ["agriculture", "settlement", "industry", "mining", "energy", "tourism", "transport", "water", "other"]
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("redline") / "sample"
-    write_sample(folder, seed=0, scale=1)
-    return folder
+def sample(shared_sample):
+    """The sample's folder (seed 0, scale 1; conftest, read-only)."""
+    return shared_sample.parent
 
 
 @pytest.fixture(scope="module")
-def first(sample):
-    out = sample.parent / "first"
+def work(tmp_path_factory):
+    """The module's folder for the runs' results."""
+    return tmp_path_factory.mktemp("redline")
+
+
+@pytest.fixture(scope="module")
+def first(sample, work):
+    out = work / "first"
     res = CliRunner().invoke(main, ["redline", str(sample / "assessment.yaml"), "--out", str(out)])
     assert res.exit_code == 0, res.output
-    (sample.parent / "first.summary").write_text(res.stdout, encoding="utf-8")   # the run summary, for a test
+    (work / "first.summary").write_text(res.stdout, encoding="utf-8")   # the run summary, for a test
     return out
 
 
@@ -181,7 +186,7 @@ def test_a_warning_per_new_patch_inside_a_unit(first):
 # -- the second run: last year's ledger as staff filled it in --------------------------------------------------
 
 @pytest.fixture(scope="module")
-def second(sample, first):
+def second(sample, first, work):
     """Last year's ledger: the first run's, with staff values typed in and one patch smaller than now (it grew)."""
     prev = read_ledger(first / "redline" / "redline_ledger.xlsx").table.to_crs(china_albers_crs().to_wkt())
     grown = int(np.flatnonzero(prev["area_m2"].to_numpy() > 30000)[0])
@@ -195,10 +200,10 @@ def second(sample, first):
     for i, (status, result, legal, remark) in staff.items():
         for key, v in zip(("check_status", "check_result", "legality", "remarks"), (status, result, legal, remark)):
             prev.loc[prev.index[i], key] = v
-    folder = sample.parent / "last_year"
+    folder = work / "last_year"
     folder.mkdir()
     write_ledger(prev, folder)
-    out = sample.parent / "second"
+    out = work / "second"
     res = CliRunner().invoke(main, ["-q", "redline", str(sample / "assessment.yaml"), "--out", str(out),
                                     "--ledger", str(folder / "redline_ledger.xlsx")])
     assert res.exit_code == 0, res.output
@@ -335,9 +340,10 @@ def test_a_ledger_that_does_not_read_names_the_row(sample, first, tmp_path):
     assert "duplicate patch ids" in problems[0] and "rows" in problems[0]
 
 
-def test_the_redline_command_says_why_it_cannot_run(sample, tmp_path):
+def test_the_redline_command_says_why_it_cannot_run(sample_copy, tmp_path):
     import yaml
 
+    sample = sample_copy.parent  # a config is written beside the sample: the module's copy
     raw = read_config_file(sample / "assessment.yaml")
     raw["redline"] = {"mmu_m2": 100}
     cfg = sample / "bad_mmu.yaml"

@@ -50,16 +50,16 @@ def test_a_safe_names_a_missing_band_and_a_missing_offset_together(tmp_path, jp2
 
 
 @pytest.fixture(scope="module")
-def first_scene_sample(tmp_path_factory):
-    from ecoassess.sample import write_sample
-
-    return write_sample(tmp_path_factory.mktemp("s1"), _imagery="first").parent
+def first_scene_sample(shared_sample):
+    """The sample's folder (conftest, read-only); the tests use its first 2024 scene only."""
+    return shared_sample.parent
 
 
 def _copy(sample, tmp_path):
-    import shutil
+    """A copy to break (files are only removed from it and added: hard links do)."""
+    from tests.builders import link_copy
 
-    return Path(shutil.copytree(sample, tmp_path / "s"))
+    return link_copy(sample, tmp_path / "s")
 
 
 def test_validate_lists_each_problem_of_a_sentinel2_product(tmp_path, first_scene_sample):

@@ -8,7 +8,6 @@ import pytest
 
 import ecoassess
 from ecoassess.pipeline import STAGES
-from ecoassess.sample import write_sample
 from ecoassess.stages.base import RunContext, Stage, check_stage_order
 
 
@@ -22,8 +21,8 @@ class _Provides(Stage):
     provides = ("vegetation",)
 
 
-def test_load_config_opens_no_input_and_validate_names_a_broken_one(tmp_path):
-    config_path = write_sample(tmp_path / "sample", seed=0, scale=1)
+def test_load_config_opens_no_input_and_validate_names_a_broken_one(sample_copy, tmp_path):
+    config_path = sample_copy  # a broken raster and a config are written beside it: the module's copy
     raw = config_path.read_text(encoding="utf-8")
     (config_path.parent / "landcover" / "broken_2023.tif").write_bytes(b"II*\x00 not a raster")
     broken = config_path.with_name("broken.yaml")
@@ -47,14 +46,14 @@ def test_the_declared_stages_are_in_an_order_that_satisfies_every_need():
         check_stage_order([_Provides(), _Provides()])
 
 
-def test_each_input_of_the_sample_is_opened_once_by_the_stages(tmp_path, monkeypatch):
+def test_each_input_of_the_sample_is_opened_once_by_the_stages(shared_sample, tmp_path, monkeypatch):
     """After validate's header checks, the run opens each product, land-cover raster and zone file once,
     however many stages and years use it (the vegetation, RSEI and EI stages each opened them again before)."""
     import ecoassess.grid
     import ecoassess.readers
     import ecoassess.sources
 
-    config = ecoassess.load_config(write_sample(tmp_path / "sample", seed=0))
+    config = ecoassess.load_config(shared_sample)
     config.outputs.maps = False
     ecoassess.validate_config(config)  # a config changed after validate is validated again by the run
     opened = Counter()
@@ -91,8 +90,8 @@ def test_each_input_of_the_sample_is_opened_once_by_the_stages(tmp_path, monkeyp
     assert {f"land_cover.{y}" for y in config.land_cover} <= set(seen)
 
 
-def test_a_config_changed_after_validate_is_checked_again_by_the_run(tmp_path):
-    config = ecoassess.validate_config(write_sample(tmp_path / "sample", seed=0, scale=1))
+def test_a_config_changed_after_validate_is_checked_again_by_the_run(shared_sample, tmp_path):
+    config = ecoassess.validate_config(shared_sample)
     broken = tmp_path / "broken.tif"
     broken.write_bytes(b"II*\x00 not a raster")
     config.land_cover[2023].path = broken  # edited in a notebook after validating
@@ -100,7 +99,7 @@ def test_a_config_changed_after_validate_is_checked_again_by_the_run(tmp_path):
         ecoassess.run(config, out=tmp_path / "results")
 
 
-def test_a_failing_stage_is_a_problem_of_the_run_and_the_next_stages_go_on(tmp_path):
+def test_a_failing_stage_is_a_problem_of_the_run_and_the_next_stages_go_on(shared_sample, tmp_path):
     from ecoassess.errors import EcoassessError
     from ecoassess.pipeline import run_stages
     from ecoassess.stages.base import RunResult
@@ -117,7 +116,7 @@ def test_a_failing_stage_is_a_problem_of_the_run_and_the_next_stages_go_on(tmp_p
         def run(self, ctx):
             ctx.result.tables["fine"] = "made"
 
-    config = ecoassess.load_config(write_sample(tmp_path / "sample", seed=0, scale=1))
+    config = ecoassess.load_config(shared_sample)
     ctx = RunContext(config, None, None, {}, None, None, None, RunResult(tmp_path, None), None)
     run_stages(ctx, [Broken(), Fine()])
     assert ctx.result.problems == ["broken: no data"] and ctx.result.tables == {"fine": "made"}

@@ -14,7 +14,6 @@ from affine import Affine
 from shapely.geometry import box
 
 from ecoassess.config import load_config
-from ecoassess.sample import write_sample
 from ecoassess.validate import check_inputs
 from tests.builders import write_statistics_csv
 
@@ -78,8 +77,9 @@ def root(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    return write_sample(tmp_path_factory.mktemp("sample"), seed=0)
+def sample(shared_sample):
+    """The sample (conftest, read-only); the test that breaks a product copies it."""
+    return shared_sample
 
 
 # -- the valid configs ------------------------------------------------------------------------------------------

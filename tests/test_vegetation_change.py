@@ -244,16 +244,14 @@ def test_bad_periods_and_breaks_are_named(mudflow, change, message):
 # -- the sample area: Sentinel-2 products with SCL clouds, water from land cover -----------------------------------
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    from ecoassess.sample import write_sample
+def sample(shared_sample):
+    """The sample (seed 0, scale 1; conftest, read-only)."""
+    return shared_sample
 
-    return write_sample(tmp_path_factory.mktemp("sample"), seed=0, scale=1)
 
-
-def test_the_sample_compares_baseline_and_assessment_year_by_default(sample, tmp_path):
-    from ecoassess.pipeline import run
-
-    result = run(sample, tmp_path / "out")
+def test_the_sample_compares_baseline_and_assessment_year_by_default(sample_run):
+    """The default run on the sample (conftest's ``sample_run``: ``run(sample, out)``, shared and read-only)."""
+    result = sample_run
     assert not result.problems, result.problems
     t = result.tables["county_vegetation_change"]
     assert set(t["before"]) == {"2023"} and set(t["after"]) == {"2024"} and len(t) == 5  # 4 counties + whole area
