@@ -75,14 +75,49 @@ def sample_copy(shared_sample, tmp_path_factory) -> Path:
     return folder / shared_sample.name
 
 
+# -- the report step of a run ---------------------------------------------------------------------------------------
+# A whole run ends with the county report (17 maps, the PDF, Word, Excel, the web map: about 40 s on the sample).
+# The tests of the report render it (fixture `report_rendering`: test_report_command, test_report_demo), and so does
+# the shared full run `sample_run` (the pipeline's resume test compares a command-line run with it byte for byte);
+# every other run in the suite skips that one step, so that the suite does not draw the same maps dozens of times.
+# The step itself is `ecoassess.pipeline.render_run_report`.
+
+import ecoassess.pipeline as _pipeline  # noqa: E402
+
+_RENDER_RUN_REPORT = _pipeline.render_run_report
+
+
+def _report_not_rendered_in_this_test(config, store, result) -> None:
+    """Stands in for the report step outside the report's tests (see above)."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _report_only_in_the_report_tests():
+    _pipeline.render_run_report = _report_not_rendered_in_this_test
+    yield
+    _pipeline.render_run_report = _RENDER_RUN_REPORT
+
+
+@pytest.fixture(scope="module")
+def report_rendering():
+    """Runs made while this fixture is active end with their report, as outside the tests."""
+    previous, _pipeline.render_run_report = _pipeline.render_run_report, _RENDER_RUN_REPORT
+    yield
+    _pipeline.render_run_report = previous
+
+
 @pytest.fixture(scope="session")
 def sample_run(shared_sample, tmp_path_factory):
-    """The full run (every stage, default config, maps included) on the shared sample, once per process; its
-    results folder is read-only. Tests that only read a run's tables, layers and manifest share it."""
+    """The full run (every stage, default config, maps and report included) on the shared sample, once per
+    process; its results folder is read-only. Tests that only read a run's tables, layers and manifest share it."""
     import ecoassess
 
     out = tmp_path_factory.mktemp("shared_run") / "results"
-    result = ecoassess.run(ecoassess.load_config(shared_sample), out=out)
+    previous, _pipeline.render_run_report = _pipeline.render_run_report, _RENDER_RUN_REPORT  # with its report
+    try:
+        result = ecoassess.run(ecoassess.load_config(shared_sample), out=out)
+    finally:
+        _pipeline.render_run_report = previous
     _freeze(out)
     yield result
     _READ_ONLY.pop(out, None)

@@ -23,6 +23,8 @@ from ecoassess.report.model import Column, Figure, Paragraph, Report, Section, T
 from ecoassess.store import ResultsStore, usable_out_dir
 from tests.report_samples import draw_figure
 
+pytestmark = pytest.mark.usefixtures("report_rendering")  # runs here end with their report (conftest)
+
 FORMATS = ("html", "pdf", "docx", "xlsx", "webmap")
 
 

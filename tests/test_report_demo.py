@@ -23,7 +23,7 @@ FORMATS = (("html", "report.html"), ("pdf", "report.pdf"), ("docx", "report.docx
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
+def demo(tmp_path_factory, report_rendering):
     out = tmp_path_factory.mktemp("demo") / "results"
     result = CliRunner().invoke(cli, ["demo", "--out", str(out)])
     assert result.exit_code == 0, result.output

@@ -110,7 +110,7 @@ def map_style():
 
     from ecoassess.report.fonts import font_rc
 
-    return matplotlib.rc_context(font_rc())
+    return matplotlib.rc_context({**font_rc(), "svg.hashsalt": "ecoassess"})
 
 
 def projected(gdf):
@@ -267,7 +267,9 @@ def save_map(fig, path, *, dpi: int = 300, formats=("png",)) -> dict[str, Path]:
     for fmt in formats:
         target = base.with_suffix("." + fmt)
         with atomic_path(target, suffix="." + fmt) as tmp:
-            fig.savefig(tmp, dpi=dpi, format=fmt, facecolor="white")
+            # no date in an SVG, fixed element ids: the same results give the same bytes
+            fig.savefig(tmp, dpi=dpi, format=fmt, facecolor="white",
+                        metadata={"Date": None} if fmt in ("svg", "pdf") else None)
         out[fmt] = target
     return out
 

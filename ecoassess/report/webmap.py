@@ -197,7 +197,7 @@ def write_webmap(results: ResultsFolder, path: Path, lang: str, tile_url: str | 
     _ = translator(lang, "webmap")
     page = _Page(results, lang, _)
     page.build(tile_url, tile_attribution)
-    text = page.map.get_root().render()
+    text = stable_ids(page.map.get_root().render())
     outside = [u for u in external_urls(text) if u != tile_url]
     if outside:  # a folium element brought a CDN link: the page would not work offline
         raise RuntimeError(f"web map refers to resources outside the file: {outside[:3]}")
@@ -205,6 +205,19 @@ def write_webmap(results: ResultsFolder, path: Path, lang: str, tile_url: str | 
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path
+
+
+def stable_ids(text: str) -> str:
+    """folium names every element ``<kind>_<32 random hex digits>``; numbered in order of first appearance instead,
+    the same results give the same page (a resumed run is byte-identical to an uninterrupted one)."""
+    import re
+
+    numbers: dict[str, str] = {}
+
+    def number(match) -> str:
+        return numbers.setdefault(match.group(0), f"{match.group(1)}_{len(numbers) + 1}")
+
+    return re.sub(r"(?<![A-Za-z0-9_])([A-Za-z][A-Za-z0-9_]*?)_[0-9a-f]{32}(?![0-9a-f])", number, text)
 
 
 class _LinkCollector(HTMLParser):
