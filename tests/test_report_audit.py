@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "ecoassess" / "report"
 
 
-def _results(tmp_path, tables: dict, extra: dict, run: dict | None = None, name="r") -> ResultsFolder:
+def _results(tmp_path, tables: dict, extra: dict, run: dict | None = None, name="r",
+             without: tuple = ()) -> ResultsFolder:
     folder = tmp_path / name
     folder.mkdir()
     for table_name, df in tables.items():
@@ -34,6 +35,8 @@ def _results(tmp_path, tables: dict, extra: dict, run: dict | None = None, name=
                                      "zones": {"redline": {"path": "r.gpkg"}}}},
                 "inputs": [], "packages": {"ecoassess": "0.1.0"}, "warnings": [],
                 "extra": {"problems": [], **extra}}
+    for key in without:
+        manifest["config"]["given"].pop(key)
     (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
     return ResultsFolder(folder)
 
@@ -142,3 +145,30 @@ def test_the_english_report_names_land_cover_classes_from_the_legend(tmp_path):
 def test_the_chinese_catalog_translates_the_audit_messages():
     files = [REPORT / "content.py", *sorted((REPORT / "sections").glob("*.py"))]
     assert untranslated("zh", "report", files) == []
+
+
+def test_a_land_cover_only_run_says_no_imagery_in_the_readers_words_and_gives_the_land_cover_sub_indices(tmp_path):
+    # the run's skip reasons are English log text; the Chinese report must not quote them
+    skipped = [{"stage": "hj192 ei", "reason": "the EI needs imagery for its vegetation-cover index (NDVI); the run "
+                "has land cover only, so biological abundance and land stress are given alone"},
+               {"stage": "redline", "reason": "needs imagery for red-line change patches (composites of both "
+                "years); the run has none (imagery.<year>)"}]
+    parts = pd.DataFrame({"code": ["519902", "519901"], "name": ["柏溪县", "青岗县"], "year": [2024, 2024],
+                          "biological_abundance": [49.72, 33.22], "land_stress": [19.88, 29.87]})
+    results = _results(tmp_path, {"county_ei_landcover_parts": parts},
+                       {"stages": ["land cover"], "skipped_stages": skipped, "limited_to_stages": None},
+                       without=("imagery",))
+    zh = build_report(results, [], "zh")
+    for sid in ("ei", "redline"):
+        assert _section(zh, sid).missing == "本次评价未配置遥感影像（配置文件中的 imagery）。"
+    table = next(t for t in zh.tables() if t.id == "ei_landcover_parts")
+    assert [c.label for c in table.columns] == ["县域", "年份", "生物丰度指数", "土地胁迫指数"]
+    assert table.rows == [["青岗县", "2024", 33.22, 29.87], ["柏溪县", "2024", 49.72, 19.88]]
+    html = render_html(zh, tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "needs imagery" not in html and "the run has" not in html
+
+
+def test_a_skip_for_another_reason_still_quotes_the_run(tmp_path):
+    skipped = [{"stage": "rsei", "reason": "no thermal imagery for 2024 was configured"}]
+    results = _results(tmp_path, {}, {"stages": ["vegetation"], "skipped_stages": skipped})
+    assert "no thermal imagery for 2024" in _section(build_report(results, [], "en"), "rsei").missing

@@ -139,6 +139,9 @@ def why_missing(ctx: Ctx, stage: str, table: str, not_configured: str, config_ke
     extra = ctx.results.extra
     for s in extra.get("skipped_stages") or ctx.results.manifest.get("skipped_stages") or []:
         if s.get("stage") == stage:
+            if not configured(ctx, "imagery") and not configured(ctx, "thermal"):
+                # the run's reason is English log text (needs imagery ...); the reader's is the config entry
+                return _("No imagery was configured (imagery in the config).")
             return _("The run skipped the {stage} stage: {reason}.").format(stage=stage, reason=s.get("reason", ""))
     problems = [p for p in extra.get("problems") or [] if str(p).startswith(stage)]
     if problems:
