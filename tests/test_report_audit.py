@@ -172,3 +172,17 @@ def test_a_skip_for_another_reason_still_quotes_the_run(tmp_path):
     skipped = [{"stage": "rsei", "reason": "no thermal imagery for 2024 was configured"}]
     results = _results(tmp_path, {}, {"stages": ["vegetation"], "skipped_stages": skipped})
     assert "no thermal imagery for 2024" in _section(build_report(results, [], "en"), "rsei").missing
+
+
+def test_short_text_cells_are_never_broken_inside_a_value(tmp_path):
+    # the PDF had set 青岗县 and 警示 one character per line in narrow columns next to long ones
+    from ecoassess.report.model import Column, Report, Table
+
+    table = Table("t", "甲表", [Column("county", "县域"), Column("text", "预警内容"), Column("v", "数值", None, 1)],
+                  [["青岗县", "A01 青岗城区空气自动站：PM10 年平均浓度 89 µg/m³，超过限值 70 µg/m³", 1.5],
+                   ["柏溪县", None, 2.0]])
+    report = Report("zh", "标题", "", "2026-12-06", [Section("s", "一节", [table])])
+    html = render_html(report, tmp_path / "report.html").read_text(encoding="utf-8")
+    assert '<td class="short">青岗县</td>' in html and '<td class="short">柏溪县</td>' in html
+    assert '<td>A01 青岗城区' in html  # a long text may wrap
+    assert "td.short { white-space: nowrap; }" in html
