@@ -186,3 +186,29 @@ def test_short_text_cells_are_never_broken_inside_a_value(tmp_path):
     assert '<td class="short">青岗县</td>' in html and '<td class="short">柏溪县</td>' in html
     assert '<td>A01 青岗城区' in html  # a long text may wrap
     assert "td.short { white-space: nowrap; }" in html
+
+
+def test_red_line_counts_agree_between_the_sentence_and_the_tables(tmp_path):
+    # the unit/county summaries count disturbances only (a reduced patch, a false detection not reported again
+    # are not); the sentence and the per-activity table counted every ledger row: 8 in the buffer against 7
+    units = pd.DataFrame({"unit_id": ["HX-1"], "unit_name": ["甲红线"], "area_m2": [1e7], "patches_n": [1],
+                          "patches_area_m2": [6e4], "new_n": [1], "buffer_patches_n": [2], "buffer_area_m2": [3e4],
+                          "disturbed_share": [0.006], "not_observable_share": [0.0]})
+    patches = pd.DataFrame({
+        "patch_id": ["p1", "p2", "p3", "p4", "p5"], "location": ["inside", "buffer", "buffer", "buffer", "inside"],
+        "change_type": ["new", "new", "expanded", "reduced", "unchanged"],
+        "check_result": [None, None, None, None, "误判"], "reported": [True, True, True, True, False],
+        "activity_type": ["mining", "mining", "settlement", "agriculture", "mining"],
+        "activity_name": ["采石场", "采石场", "居民点", "农业用地", "采石场"],
+        "area_m2": [60000.0, 10000.0, 20000.0, 50000.0, 9000.0]})
+    results = _results(tmp_path, {"redline_unit_summary": units, "redline_patches": patches},
+                       {"stages": ["redline"]})
+    report = build_report(results, [], "en")
+    text = " ".join(b.text for b in _section(report, "redline").blocks if hasattr(b, "text"))
+    assert "1 human-activity patches were found inside the red lines and 2 in their buffer zone" in text
+    assert "A further 2 patches of the ledger" in text
+    act = next(t for t in report.tables() if t.id == "redline_activities")
+    rows = {row[0]: row[1:] for row in act.rows}
+    # 采石场: p1 inside 6 hm², p2 buffer 1 hm² (p5 is a false detection); 居民点: p3 2 hm²; p4 reduced: no row
+    assert rows == {"采石场": [1, 6.0, 1, 1.0], "居民点": [0, 0.0, 1, 2.0]}
+    assert sum(r[2] for r in rows.values()) == units["buffer_patches_n"].sum()
