@@ -178,6 +178,8 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False, force
                                                          "output_compression": config.outputs.compression,
                                                          "recovered": store.recovered, "resumed": resumed,
                                                          "stages": [s.name for s in selected if s.enabled(config)],
+                                                         # a run limited by --stage: the report says so, not "not configured"
+                                                         "limited_to_stages": names,
                                                          **_encodings(inputs), **_china_notes(config),
                                                          **result.manifest})
                 write_manifest(manifest, store.path("manifest.json"))

@@ -39,6 +39,21 @@ def _environment(lang: str):
     return env
 
 
+#: a text column whose every value is at most this many characters (county names, grades, 警示/关注) is never
+#: broken inside a value: the PDF had set 青岗县 one character per line in a narrow column
+SHORT_TEXT = 8
+
+
+def short_columns(table: Table) -> set[int]:
+    """Indices of the text columns of ``table`` whose values are all short (:data:`SHORT_TEXT`) strings."""
+    out = set()
+    for i in range(len(table.columns)):
+        values = [row[i] for row in table.rows if i < len(row) and row[i] is not None]
+        if values and all(isinstance(v, str) and len(v) <= SHORT_TEXT for v in values):
+            out.add(i)
+    return out
+
+
 def numbering(report: Report) -> dict[str, int]:
     """``{table or figure id: its number}``, tables and figures counted apart in reading order."""
     found = {t.id: n for n, t in enumerate(report.tables(), start=1)}
@@ -63,7 +78,7 @@ def render_html(report: Report, path, *, version: str | None = None) -> Path:
 
     text = env.get_template("report.html.j2").render(
         report=report, numbers=numbering(report), tables=report.tables(), figures=report.figures(),
-        image_src=image_src, cell_text=cell_text, version=version or __version__, wide_columns=WIDE_COLUMNS,
+        image_src=image_src, cell_text=cell_text, short_columns=short_columns, version=version or __version__, wide_columns=WIDE_COLUMNS,
         font_stack=FONT_STACK, html_lang=HTML_LANG.get(report.lang, report.lang))
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

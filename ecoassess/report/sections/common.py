@@ -8,7 +8,7 @@ import numbers
 from dataclasses import dataclass, field
 
 from ecoassess.report.i18n import format_number, translator
-from ecoassess.report.model import Column, Figure, Paragraph, Section, Table
+from ecoassess.report.model import Column, Figure, Section, Table
 from ecoassess.report.results import ResultsFolder
 
 #: HJ 192-2015 §5.2 grades, best first (data: the standard's class names).
@@ -94,6 +94,10 @@ def make_table(ctx: Ctx, table_id: str, caption: str, df, columns, note: str | N
     df = df.copy()
     for key in YEAR_KEYS & set(df.columns):  # a year is a label, not a quantity: no digit grouping
         df[key] = [year_label(v) for v in df[key]]
+    if "name" in df.columns:  # the run named the whole area in its output language (全区 / study area)
+        whole = whole_area_mask(df)
+        if whole.any():
+            df.loc[whole, "name"] = ctx._("Whole study area")
     cols = [Column(key, label, unit, digits) for key, label, unit, digits in columns if key in df.columns]
     rows = []
     for _, rec in df.iterrows():
@@ -135,18 +139,35 @@ def why_missing(ctx: Ctx, stage: str, table: str, not_configured: str, config_ke
     extra = ctx.results.extra
     for s in extra.get("skipped_stages") or ctx.results.manifest.get("skipped_stages") or []:
         if s.get("stage") == stage:
+            if not configured(ctx, "imagery") and not configured(ctx, "thermal"):
+                # the run's reason is English log text (needs imagery ...); the reader's is the config entry
+                return _("No imagery was configured (imagery in the config).")
             return _("The run skipped the {stage} stage: {reason}.").format(stage=stage, reason=s.get("reason", ""))
     problems = [p for p in extra.get("problems") or [] if str(p).startswith(stage)]
     if problems:
         return _("The {stage} stage failed in this run: {problem}.").format(stage=stage, problem="; ".join(problems))
     stages = extra.get("stages")
+    if stages is not None and stage not in stages and limited_run(ctx):
+        return _("This run computed only the stages {stages} (ecoassess run --stage); run the whole assessment "
+                 "for this section.").format(stages=ctx.join(stages))
     if stages is not None and stage not in stages or config_key and not configured(ctx, config_key):
         return not_configured
     return _("The run did not write the table {table}.").format(table=table)
 
 
+def limited_run(ctx: Ctx) -> bool:
+    """Whether the run was limited to some stages (``ecoassess run --stage``): the manifest's
+    ``extra.limited_to_stages``, or for an older manifest its command line."""
+    extra = ctx.results.extra
+    if "limited_to_stages" in extra:
+        return extra["limited_to_stages"] is not None
+    args = (ctx.results.manifest.get("run") or {}).get("command_line") or []
+    return any(str(a) == "--stage" or str(a).startswith("--stage=") for a in args)
+
+
 def missing_section(ctx: Ctx, section_id: str, title: str, reason: str) -> Section:
-    return Section(section_id, title, [Paragraph(reason)], missing=reason)
+    """A section whose results are absent: no blocks, only the reason (each renderer shows ``missing`` once)."""
+    return Section(section_id, title, [], missing=reason)
 
 
 def counties_only(df, code="code"):
@@ -156,10 +177,19 @@ def counties_only(df, code="code"):
     return df[df[code].astype(str) != "000000"] if code in df.columns else df
 
 
-def whole_area(df, code="code"):
+def whole_area_mask(df, code="code"):
+    """Which rows are the whole study area's (is_whole_area, else code 000000 — 0 when read back as a number)."""
+    import pandas as pd
+
     if "is_whole_area" in df.columns:
-        return df[df["is_whole_area"].fillna(False).astype(bool)]
-    return df[df[code].astype(str) == "000000"] if code in df.columns else df.iloc[0:0]
+        return df["is_whole_area"].fillna(False).astype(bool)
+    if code in df.columns:
+        return df[code].astype(str).str.zfill(6) == "000000"
+    return pd.Series(False, index=df.index)
+
+
+def whole_area(df, code="code"):
+    return df[whole_area_mask(df, code)]
 
 
 def sort_counties(df, code="code"):

@@ -17,9 +17,20 @@ def ei_section(ctx: Ctx) -> Section:
     title = _("Ecological index (EI) and its sub-indices")
     ei = read(ctx, "county_ei")
     if ei is None:
-        return missing_section(ctx, "ei", title, why_missing(
+        section = missing_section(ctx, "ei", title, why_missing(
             ctx, "hj192 ei", "county_ei", _("The HJ 192-2015 ecological index was not configured (hj192 in the "
                                             "config).")))
+        parts = read(ctx, "county_ei_landcover_parts")
+        if parts is not None and len(parts):  # a land-cover-only run: the sub-indices land cover gives alone
+            section.blocks += [
+                Paragraph(_("Without imagery the EI cannot be computed; the two sub-indices that rest on land "
+                            "cover alone are given: biological abundance and land stress (HJ 192-2015).")),
+                make_table(ctx, "ei_landcover_parts", _("Sub-indices from land cover by county"),
+                           sort_counties(parts), [
+                               ("name", _("County"), None, None), ("year", _("Year"), None, None),
+                               ("biological_abundance", _("Biological abundance"), None, 2),
+                               ("land_stress", _("Land stress"), None, 2)])]
+        return section
     blocks: list = [Paragraph(_("The ecological index (EI) combines five sub-indices of HJ 192-2015 — "
                                 "biological abundance, vegetation cover, water network density, land stress and "
                                 "pollution load — and is then limited by the environmental restriction index "

@@ -19,6 +19,38 @@ def _study_area(df):
     return df[df["zone_set"] == "county"]
 
 
+def class_labels(ctx: Ctx) -> dict[int, str]:
+    """{class code: name in the report's language} from the legends the run used (manifest extra.land_cover);
+    empty for Chinese (the tables' class names are the legend's Chinese names) or when no legend can be read."""
+    if ctx.lang == "zh":
+        return {}
+    from ecoassess.errors import InputError
+    from ecoassess.legends import load_legend
+
+    labels: dict[int, str] = {}
+    for info in ((ctx.results.extra.get("land_cover") or {}).get("legends") or {}).values():
+        legend = None
+        for key in ((info or {}).get("name"), (info or {}).get("file")):
+            try:
+                legend = load_legend(key) if key else None
+            except (InputError, OSError):
+                legend = None
+            if legend is not None:
+                break
+        if legend is not None:
+            labels.update({int(code): str(c[ctx.lang]) for code, c in legend.classes.items() if c.get(ctx.lang)})
+    return labels
+
+
+def _relabel(df, labels: dict[int, str], code: str, name: str):
+    """``df`` with ``name`` in the report's language where ``labels`` knows the class ``code``."""
+    if not labels or code not in df.columns or name not in df.columns:
+        return df
+    df = df.copy()
+    df[name] = [labels.get(int(c), n) if c == c else n for c, n in zip(df[code], df[name])]
+    return df
+
+
 def map_paragraphs(ctx: Ctx) -> list[Paragraph]:
     """Which land-cover map each year rests on and its accuracy (manifest extra.land_cover.maps); a product
     map is named as such, with no accuracy assessed in this run."""
@@ -72,7 +104,8 @@ def landcover_section(ctx: Ctx) -> Section:
             ctx, "land cover", "landcover_class_areas", _("No land-cover map was configured (land_cover in the "
                                                           "config)."), "land_cover"))
     blocks: list = list(map_paragraphs(ctx))
-    sa = _study_area(areas)
+    labels = class_labels(ctx)
+    sa = _relabel(_study_area(areas), labels, "class_code", "class_name")
     group = ["year", "class_code", "class_name"]
     sums = sa.groupby(group, as_index=False)["area_km2"].sum()
     years = sorted(int(y) for y in sums["year"].unique())
@@ -90,7 +123,7 @@ def landcover_section(ctx: Ctx) -> Section:
     blocks.append(make_table(ctx, "landcover_areas", _("Land-cover class areas of the study area"), wide, cols))
     change = read(ctx, "landcover_change")
     if change is not None and len(change):
-        ch = _study_area(change)
+        ch = _relabel(_study_area(change), labels, "class_code", "class_name")
         first_pair = ch[["from_year", "to_year"]].drop_duplicates().sort_values(["from_year", "to_year"])
         for _i, (a, b) in first_pair.iterrows():
             part = ch[(ch["from_year"] == a) & (ch["to_year"] == b)]
@@ -105,7 +138,7 @@ def landcover_section(ctx: Ctx) -> Section:
                 ("loss_km2", _("Loss"), "km²", 2), ("net_change_km2", _("Net change"), "km²", 2)]))
     trans = read(ctx, "landcover_transitions")
     if trans is not None and len(trans):
-        tr = _study_area(trans)
+        tr = _relabel(_relabel(_study_area(trans), labels, "from_class", "from_name"), labels, "to_class", "to_name")
         tr = tr[tr["from_class"] != tr["to_class"]]
         tr = tr.groupby(["from_year", "to_year", "from_name", "to_name"], as_index=False)["area_km2"].sum()
         tr = tr[tr["area_km2"] > 0].sort_values("area_km2", ascending=False).head(TOP_TRANSITIONS)
@@ -120,9 +153,13 @@ def landcover_section(ctx: Ctx) -> Section:
     if habitat is not None and len(habitat):
         hb = _study_area(habitat)
         hb = hb.groupby(["year", "hj192_group"], as_index=False)["area_km2"].sum()
+        # classes HJ 192 does not count (the legend's hj192: excluded, e.g. sea) are a row only when they cover some area
+        if hb.loc[hb["hj192_group"] == "excluded", "area_km2"].round(4).eq(0).all():
+            hb = hb[hb["hj192_group"] != "excluded"]
         groups = {"forest_land": _("Forest land"), "grassland": _("Grassland"),
                   "water_wetland": _("Water and wetland"), "cropland": _("Cropland"),
-                  "construction": _("Construction land"), "unused": _("Unused land")}
+                  "construction": _("Construction land"), "unused": _("Unused land"),
+                  "excluded": _("Not counted by HJ 192")}
         wide = hb.pivot_table(index="hj192_group", columns="year", values="area_km2", aggfunc="sum").reset_index()
         order = {g: i for i, g in enumerate(groups)}
         wide = wide.assign(_o=wide["hj192_group"].map(lambda g: order.get(g, len(order)))).sort_values("_o")

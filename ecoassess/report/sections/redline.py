@@ -10,6 +10,18 @@ M2_PER_HM2 = 10_000
 M2_PER_KM2 = 1_000_000
 
 
+def disturbances(patches):
+    """The ledger rows that count as disturbance (new, expanded or known, not marked 误判 unless reported again),
+    by the rule of the unit and county summaries (STANDARDS §5.1; :mod:`ecoassess.redline.summary`)."""
+    from ecoassess.redline.summary import DISTURBANCE, _flags
+
+    if "change_type" not in patches.columns:  # an older ledger: every row counts
+        return patches
+    if {"check_result", "reported"} <= set(patches.columns):
+        return patches[_flags(patches, "误判")["disturbance"].to_numpy()]
+    return patches[patches["change_type"].isin(DISTURBANCE)]
+
+
 def redline_section(ctx: Ctx) -> Section:
     _ = ctx._
     title = _("Human activities in the ecological conservation red lines")
@@ -21,16 +33,26 @@ def redline_section(ctx: Ctx) -> Section:
     rl = ctx.results.extra.get("redline") or {}
     blocks: list = []
     patches = read(ctx, "redline_patches")
-    n_inside = n_buffer = 0
+    n_inside = n_buffer = n_other = 0
     if patches is not None and len(patches):
+        # count as the unit and county summaries do (ecoassess.redline.summary): disturbances only, so that the
+        # sentence, the per-unit table and the per-activity table agree (the demo said 8 in the buffer, its
+        # tables 7: a reduced patch was counted in one and not the other)
+        every = len(patches)
+        patches = disturbances(patches)
         n_inside = int((patches["location"] == "inside").sum())
         n_buffer = int((patches["location"] == "buffer").sum())
+        n_other = every - len(patches)
     blocks.append(Paragraph(_("Imagery of {before} was compared with {after} over {n} red-line units: {inside} "
                               "human-activity patches were found inside the red lines and {buffer} in their "
                               "buffer zone; every patch is listed in the ledger (台账) for checking on site.").format(
         before=period_span(ctx, (rl.get("before") or {}).get("period", rl.get("before_year", ""))),
         after=period_span(ctx, (rl.get("after") or {}).get("period", rl.get("after_year", ""))),
         n=ctx.num(len(units)), inside=ctx.num(n_inside), buffer=ctx.num(n_buffer))))
+    if n_other:
+        blocks.append(Paragraph(_("A further {n} patches of the ledger (activity reduced or land restored, or "
+                                  "marked as false detections) are not counted as disturbance.").format(
+            n=ctx.num(n_other))))
     blocks.append(make_table(ctx, "redline_units", _("Human-activity patches by red-line unit"), units, [
         ("unit_name", _("Red-line unit"), None, None), ("area_m2", _("Unit area"), "km²", 2),
         ("patches_n", _("Patches inside"), None, 0), ("patches_area_m2", _("Patch area inside"), "hm²", 2),
