@@ -262,7 +262,8 @@ def report(results, langs, formats):
 
     folder = ResultsFolder(results)  # a folder that is not results is said before anything else
     given = (folder.config.get("given") or {}).get("report") or {}
-    lang_list = [x.strip() for x in (langs or ",".join(given.get("languages") or ["zh"])).split(",") if x.strip()]
+    asked = langs if langs is not None else ",".join(given.get("languages") or ["zh"])
+    lang_list = [x.strip() for x in asked.split(",") if x.strip()]
     for lang in lang_list:
         check_language(lang)
     chosen = check_formats(formats if formats is not None else (given.get("formats") or list(FORMATS)))

@@ -212,3 +212,24 @@ def test_red_line_counts_agree_between_the_sentence_and_the_tables(tmp_path):
     # 采石场: p1 inside 6 hm², p2 buffer 1 hm² (p5 is a false detection); 居民点: p3 2 hm²; p4 reduced: no row
     assert rows == {"采石场": [1, 6.0, 1, 1.0], "居民点": [0, 0.0, 1, 2.0]}
     assert sum(r[2] for r in rows.values()) == units["buffer_patches_n"].sum()
+
+
+def test_a_published_warning_cites_the_standard_not_the_projects_digest():
+    from ecoassess.report.warnings import published_source
+
+    # by hand: the reference to STANDARDS.md goes, the standard and the other words stay
+    assert published_source("GB 15618-2018 表1 风险筛选值（pH 6.5-7.5；STANDARDS §7.4）") == \
+        "GB 15618-2018 表1 风险筛选值（pH 6.5-7.5）"
+    assert published_source("HJ 1141-2020 生态保护红线人类干扰监测（STANDARDS §5.1）；变化类型 扩大（STANDARDS §5.2）") == \
+        "HJ 1141-2020 生态保护红线人类干扰监测；变化类型 扩大"
+    assert published_source("重点生态功能区县域生态环境质量变化分级（STANDARDS §6.1；分级阈值未经核实）") == \
+        "重点生态功能区县域生态环境质量变化分级（分级阈值未经核实）"
+    assert published_source("HJ 192-2015 grades of EI (STANDARDS §1.7)") == "HJ 192-2015 grades of EI"
+    assert published_source("GB 3095-2012 Table 1") == "GB 3095-2012 Table 1"
+    from ecoassess.report.i18n import translator
+    from ecoassess.report.warnings import load_rules
+
+    for lang in ("zh", "en"):
+        _ = translator(lang, "warnings")
+        for rule in load_rules()["rules"]:
+            assert "STANDARDS" not in published_source(_(rule["source"])), (lang, rule["id"])

@@ -143,12 +143,17 @@ def test_only_the_formats_asked_for_are_written(parts, tmp_path):
     # the PDF is laid out from the HTML, which is not kept when html is not asked for
     assert sorted(p.name for p in (folder / "report" / "en").iterdir()) == ["figures", "report.pdf", "report.xlsx"]
     assert not any(c[0] == "webmap" or c[0] == "docx" for c in parts)
-    # only the web map: no report document is built, no figure drawn
+    # only the web map: no report document is built, no figure drawn — and the earlier PDF, workbook and figures
+    # stay (a user re-rendering one format does not lose the others), still listed in the manifest
+    pdf_before = _sha(folder / "report" / "en" / "report.pdf")
     parts.clear()
-    write_report(folder, langs="en", formats=["webmap"])
+    assert sorted(write_report(folder, langs="en", formats=["webmap"])) == ["en/webmap"]
     assert [c[0] for c in parts] == ["webmap"]
-    assert sorted(p.name for p in (folder / "report" / "en").iterdir()) == ["webmap.html"]
-    assert not any(rel.startswith("report/en/report") for rel in _manifest_outputs(folder))
+    assert sorted(p.name for p in (folder / "report" / "en").iterdir()) == [
+        "figures", "report.pdf", "report.xlsx", "webmap.html"]
+    assert _sha(folder / "report" / "en" / "report.pdf") == pdf_before
+    assert {"report/en/report.pdf", "report/en/report.xlsx", "report/en/webmap.html"} <= set(_manifest_outputs(folder))
+    assert usable_out_dir(folder) == folder.resolve()
 
 
 def test_the_command_re_renders_from_saved_results_and_prints_each_path(parts, tmp_path):

@@ -93,6 +93,7 @@ def write_report(results_dir, langs=("zh",), formats=FORMATS, tile_url: str | No
             shutil.rmtree(staging, ignore_errors=True)
             try:
                 files = _render(results, staging, lang, formats, tile_url, tile_attribution)
+                _keep_other_formats(target, staging, files)
                 _swap(staging, target, results.path, lang)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -141,6 +142,23 @@ def _render(results, folder: Path, lang: str, formats, tile_url, tile_attributio
                      tile_attribution=tile_attribution)
     files.update({fmt: FILE_NAMES[fmt] for fmt in formats})
     return {key: files[key] for key in [*formats, "figures"] if key in files}
+
+
+def _keep_other_formats(target: Path, staging: Path, rendered: dict[str, str]) -> None:
+    """Carry the earlier report's files of the formats not rendered now (``--format html`` leaves the PDF, Word,
+    Excel and web map of the earlier report in place), and its figures when none were drawn."""
+    kept = []
+    for key, name in [*FILE_NAMES.items(), ("figures", "figures")]:
+        old, new = target / name, staging / name
+        if key in rendered or not old.exists() or new.exists():
+            continue
+        if old.is_dir():
+            shutil.copytree(old, new, copy_function=shutil.copy2)
+        else:
+            shutil.copy2(old, new)
+        kept.append(name)
+    if kept:
+        log.info("kept from the earlier report in %s: %s", target, ", ".join(kept))
 
 
 def report_files(results_path: Path, lang: str) -> list[str]:

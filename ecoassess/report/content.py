@@ -19,8 +19,7 @@ from ecoassess.report.sections.common import EI_GRADES, Ctx, counties_only, make
 #: Figure id prefix → section id, longest prefix first (ei_change_* before ei_*).
 FIGURE_SECTIONS = (("ei_change_", "ei"), ("ei_", "ei"), ("rsei_", "rsei"), ("ndvi_", "vegetation"),
                    ("fvc_", "vegetation"), ("landcover_", "landcover"), ("redline_", "redline"),
-                   ("stations_", "network"), ("network_", "network"))
-#: early_warnings ``level`` values, most severe first (sorting; unknown levels last).
+                   ("stations", "network"), ("station_", "network"), ("network_", "network"))
 
 
 def build_report(results: ResultsFolder, figures: list[Figure], lang: str) -> Report:

@@ -435,8 +435,12 @@ def _landcover_sources(results) -> dict[int, tuple[Path, str]]:
 
 
 def _landcover_maps(ctx) -> list[Figure]:
+    """The land-cover map of each year the run accounted (none when the run made no land-cover tables: a
+    ``--stage network`` run still names the rasters in its config)."""
     from ecoassess.legends import load_legend
 
+    if not ctx.results.has("landcover_class_areas"):
+        return []
     _ = ctx._
     out = []
     for year, (path, legend_name) in sorted(_landcover_sources(ctx.results).items()):

@@ -316,7 +316,7 @@ def _finding(rule: dict, row: dict, variables: dict, maps: dict, _, lang: str) -
     for col, known in (rule.get("translate") or {}).items():   # keys of the data shown as words (air → 空气)
         if context.get(col) in known:
             context[col] = _(context[col])
-    out["source"] = _placeholders(rule, "source", rule["source"], context, lang, translate=_)
+    out["source"] = published_source(_placeholders(rule, "source", rule["source"], context, lang, translate=_))
     out["message"] = _placeholders(rule, "message", rule["message"], context, lang, translate=_)
     return out
 
@@ -384,6 +384,17 @@ def _date(v) -> str:
         return pd.Timestamp(v).date().isoformat()
     except (TypeError, ValueError):
         return str(v)
+
+
+_STANDARDS_REF = re.compile(r"(?<=[(（])STANDARDS §[\d.]+[;；]\s*|\s*[;；]?\s*STANDARDS §[\d.]+(?=[)）;；]|$)"
+                            r"|\s*[(（]STANDARDS §[\d.]+[)）]")
+
+
+def published_source(text: str) -> str:
+    """``text`` without the references to STANDARDS.md (the project's digest of the standards, which the rule file
+    cites for its reviewers): a published warning cites the standard itself. "（{ph_band}；STANDARDS §7.4）" →
+    "（{ph_band}）", "分级（STANDARDS §1.7）" → "分级", "（STANDARDS §6.1；未经核实）" → "（未经核实）"."""
+    return _STANDARDS_REF.sub("", text)
 
 
 def rule_titles(lang: str | None = None, rules=None) -> dict[str, str]:
