@@ -184,7 +184,7 @@ def run(config, out, *, scheduler: str | None = None, quiet: bool = False, force
                                                          **result.manifest})
                 write_manifest(manifest, store.path("manifest.json"))
                 result.manifest = manifest
-            if stages is None and config.report.formats:   # a whole run ends with its report (issue 22)
+            if config.report.formats:   # a run ends with its report (issue 22); a --stage run's says what it holds
                 with timer.stage("report"):
                     render_run_report(config, store, result)
             if result.problems and out.is_dir() and any(out.iterdir()):
