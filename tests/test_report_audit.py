@@ -207,7 +207,7 @@ def test_red_line_counts_agree_between_the_sentence_and_the_tables(tmp_path):
     text = " ".join(b.text for b in _section(report, "redline").blocks if hasattr(b, "text"))
     assert "1 human-activity patches were found inside the red lines and 2 in their buffer zone" in text
     assert "A further 2 patches of the ledger" in text
-    act = next(t for t in report.tables() if t.id == "redline_activities")
+    act = next(t for t in build_report(results, [], "zh").tables() if t.id == "redline_activities")
     rows = {row[0]: row[1:] for row in act.rows}
     # 采石场: p1 inside 6 hm², p2 buffer 1 hm² (p5 is a false detection); 居民点: p3 2 hm²; p4 reduced: no row
     assert rows == {"采石场": [1, 6.0, 1, 1.0], "居民点": [0, 0.0, 1, 2.0]}

@@ -98,11 +98,12 @@ def test_the_summary_counts_counties_per_grade_of_the_assessment_year(full):
     assert grade_counts(full.table("county_ei"), 2024) == {"优": 1, "良": 3, "一般": 1}
     summary = _section(build_report(full, [], "en"), "summary")
     text = _text(summary)
-    assert "In 2024" in text and "of the 5 counties" in text and "优 1, 良 3, 一般 1" in text
-    assert "The EI of the whole study area is 62.00 (良)" in text
+    # grades and classes in English from the zh/en pairs of indices/hj192_2015.yaml
+    assert "In 2024" in text and "of the 5 counties" in text and "excellent 1, good 3, fair 1" in text
+    assert "The EI of the whole study area is 62.00 (good)" in text
     # changed: three counties, most negative first, with ΔEI and class
-    assert "the EI of 3 of 5 counties changed: 云台县 ΔEI -7.10 (明显变差), 青岗县 ΔEI -2.00 (略微变差), " \
-           "雁湖县 ΔEI 9.20 (显著变好)" in text
+    assert "the EI of 3 of 5 counties changed: 云台县 ΔEI -7.10 (markedly worse), 青岗县 ΔEI -2.00 (slightly worse), " \
+           "雁湖县 ΔEI 9.20 (significantly better)" in text
     zh = _text(_section(build_report(full, [], "zh"), "summary"))
     assert "5个县域" in zh and "“优”1个、“良”3个、“一般”1个" in zh
 
@@ -205,7 +206,7 @@ def test_red_line_areas_are_converted_by_hand(full):
     assert row[keys.index("patches_area_m2")] == pytest.approx(9.6234)       # 96 234 m² = 9.6234 hm²
     assert row[keys.index("disturbed_share")] == pytest.approx(0.96234)      # share → %
     activities = next(t for t in report.tables() if t.id == "redline_activities")
-    assert activities.rows[0][:3] == ["采石场", 2, pytest.approx(9.6234)]
+    assert activities.rows[0][:3] == ["mining and quarrying", 2, pytest.approx(9.6234)]  # redline_activity_types
     assert activities.rows[1][:5] == ["交通设施", 0, 0, 1, pytest.approx(1.0)]
     assert "2 human-activity patches were found inside the red lines and 1 in their buffer" in \
            _text(_section(report, "redline"))
@@ -225,7 +226,7 @@ def test_the_land_cover_map_and_its_accuracy_are_named(tmp_path):
            "was assessed in this run." in text
     assert "overall accuracy 87.3 % (95 % confidence interval 85.0–89.6 %), from 300 validation samples" in text
     table = next(t for t in report.tables() if t.id == "landcover_areas")
-    assert table.rows == [["水田", 30.0, 30.0, 25.0, 25.0], ["有林地", 70.0, 70.0, 75.0, 75.0]]
+    assert table.rows == [["paddy field", 30.0, 30.0, 25.0, 25.0], ["forest", 70.0, 70.0, 75.0, 75.0]]
 
 
 def test_figures_go_to_their_sections_by_id_and_unknown_ones_to_an_appendix(tmp_path):

@@ -164,7 +164,7 @@ def summary_section(ctx: Ctx, warnings) -> Section:
         year = ctx.year if ctx.year in set(ei["year"].astype(int)) else int(ei["year"].max())
         counts = grade_counts(ei, year)
         n = sum(counts.values())
-        parts = [_("{grade} {n}").format(grade=g, n=ctx.num(k)) for g, k in counts.items()]
+        parts = [_("{grade} {n}").format(grade=ctx.term(g), n=ctx.num(k)) for g, k in counts.items()]
         blocks.append(Paragraph(_("In {year}, the ecological index (EI, HJ 192-2015) of the {n} counties is "
                                   "graded as follows: {parts}.").format(year=year, n=ctx.num(n),
                                                                          parts=ctx.join(parts))))
@@ -172,7 +172,7 @@ def summary_section(ctx: Ctx, warnings) -> Section:
         whole = whole[whole["year"].astype(int) == year]
         if len(whole):
             blocks.append(Paragraph(_("The EI of the whole study area is {ei} ({grade}).").format(
-                ei=ctx.num(float(whole["ei"].iloc[0]), 2), grade=whole["grade"].iloc[0])))
+                ei=ctx.num(float(whole["ei"].iloc[0]), 2), grade=ctx.term(whole["grade"].iloc[0]))))
     change = read(ctx, "county_ei_change")
     if change is not None and len(change):
         blocks.append(Paragraph(change_sentence(ctx, change)))
@@ -191,7 +191,7 @@ def change_sentence(ctx: Ctx, change) -> str:
     if not len(changed):
         return _("Between {years}, no county's EI changed markedly (all: 无明显变化).").format(years=years)
     items = [_("{name} ΔEI {delta} ({change_class})").format(
-        name=r["name"], delta=ctx.num(float(r["delta_ei"]), 2), change_class=r["change_class"])
+        name=r["name"], delta=ctx.num(float(r["delta_ei"]), 2), change_class=ctx.term(r["change_class"]))
         for _i, r in changed.sort_values("delta_ei").iterrows()]
     return _("Between {years}, the EI of {n} of {total} counties changed: {items}; the others show no marked "
              "change.").format(years=years, n=ctx.num(len(changed)), total=ctx.num(len(rows)),

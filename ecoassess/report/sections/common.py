@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from ecoassess.report.i18n import format_number, translator
 from ecoassess.report.model import Column, Figure, Section, Table
@@ -47,9 +48,43 @@ class Ctx:
         y = self.results.config.get("given", {}).get("baseline_year")
         return int(y) if y is not None else None
 
+    def term(self, value):
+        """A class name the results hold in Chinese (优, 明显变差, 红线内, 新增 …) in the report's language: English
+        from the zh/en pairs of the standards' tables in ``indices/`` and ``layers/``; anything else as it is."""
+        if self.lang == "zh" or not isinstance(value, str):
+            return value
+        return english_terms().get(value.strip(), value)
+
     def take_figures(self, section_id: str) -> list[Figure]:
         """The figures of ``section_id``, taken once (figures no section took end in the appendix)."""
         return list(self.figures.pop(section_id, []))
+
+
+@lru_cache(maxsize=1)
+def english_terms() -> dict[str, str]:
+    """``{Chinese: English}`` of every entry with both a ``zh`` and an ``en`` name (or ``zh_<x>``/``en_<x>``) in the
+    shipped YAML of ``indices/`` and ``layers/`` (grades, change classes, activity types, legends). Where two files
+    name one Chinese term differently, the first (files in name order) wins."""
+    from ecoassess.catalog import data_dir, load_yaml
+
+    terms: dict[str, str] = {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, zh in node.items():   # zh/en, and pairs such as zh_worse/en_worse
+                en = node.get("en" + key[2:]) if isinstance(key, str) and key.startswith("zh") else None
+                if isinstance(zh, str) and isinstance(en, str) and zh.strip() and en.strip():
+                    terms.setdefault(zh.strip(), en.strip())
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    for folder in ("indices", "layers"):
+        for path in sorted(data_dir(folder).glob("*.yaml")):
+            walk(load_yaml(path))
+    return terms
 
 
 def cell(value, _=None):
@@ -103,7 +138,7 @@ def make_table(ctx: Ctx, table_id: str, caption: str, df, columns, note: str | N
     for _, rec in df.iterrows():
         row = []
         for c in cols:
-            v = cell(rec.get(c.key), ctx._)
+            v = ctx.term(cell(rec.get(c.key), ctx._))
             if c.key in scale and isinstance(v, (int, float)) and not isinstance(v, bool):
                 v = round(v * scale[c.key], 10)  # 0.55 × 100 is 55, not 55.00000000000001 in Excel
             row.append(v)

@@ -73,8 +73,8 @@ def ei_range_paragraphs(ctx: Ctx, ei) -> list[Paragraph]:
         low, high = rows.loc[rows["ei"].idxmin()], rows.loc[rows["ei"].idxmax()]
         out.append(Paragraph(_("In {year}, the county EI ranges from {low} ({low_name}, {low_grade}) to {high} "
                                "({high_name}, {high_grade}).").format(
-            year=year, low=ctx.num(float(low["ei"]), 2), low_name=low["name"], low_grade=low["grade"],
-            high=ctx.num(float(high["ei"]), 2), high_name=high["name"], high_grade=high["grade"])))
+            year=year, low=ctx.num(float(low["ei"]), 2), low_name=low["name"], low_grade=ctx.term(low["grade"]),
+            high=ctx.num(float(high["ei"]), 2), high_name=high["name"], high_grade=ctx.term(high["grade"]))))
     return out
 
 
