@@ -233,3 +233,18 @@ def test_a_published_warning_cites_the_standard_not_the_projects_digest():
         _ = translator(lang, "warnings")
         for rule in load_rules()["rules"]:
             assert "STANDARDS" not in published_source(_(rule["source"])), (lang, rule["id"])
+
+
+def test_short_values_keep_their_line_in_a_word_table_that_must_wrap():
+    from ecoassess.files import display_width
+    from ecoassess.report.docx import _PAD, _UNIT, TEXT_WIDTH, _column_widths
+
+    row = ["警示", "云台县", "生态保护红线内新增人类活动图斑",
+           "新增人类活动图斑 HX-519902-2024-0005（工矿用地，14,400 m²）位于柏溪县龙台山生物多样性维护生态保护红线单元",
+           "HJ 1141-2020 生态保护红线人类干扰监测；变化类型 新增"]
+    widths = _column_widths(["级别", "县域", "预警事项", "预警内容", "依据"], [row])
+    assert abs(sum(widths) - TEXT_WIDTH) <= len(widths)
+    # the level and the county on one line (before: 警 / 示, one character per line, beside the long finding)
+    for j in (0, 1):
+        assert widths[j] >= display_width(row[j]) * _UNIT + _PAD, j
+    assert widths[3] > widths[4] > widths[0]  # the longest text gets the most room

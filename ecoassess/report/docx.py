@@ -474,8 +474,20 @@ def _column_widths(headers: list[str], texts: list[list[str]]) -> list[int]:
         return _spread(want, want, TEXT_WIDTH)
     if sum(least) <= TEXT_WIDTH:
         return _spread(least, [w - m for w, m in zip(want, least)], TEXT_WIDTH)
-    return [int(m * TEXT_WIDTH / sum(least)) for m in least]  # too wide whatever: the values wrap too
+    # too wide whatever: the long texts (findings, sources) wrap; short values (a level, a county, a number) keep
+    # their line — shared in proportion to width, 警示 had been given one character per line beside a long finding
+    short = [m <= SHORT_VALUE * unit + pad for m in least]
+    fixed = sum(m for m, s in zip(least, short) if s)
+    long_total = sum(m for m, s in zip(least, short) if not s)
+    if long_total and fixed < TEXT_WIDTH * 0.6:
+        room = TEXT_WIDTH - fixed
+        return [m if s else int(m * room / long_total) for m, s in zip(least, short)]
+    return [int(m * TEXT_WIDTH / sum(least)) for m in least]
 
+
+#: a column whose longest value is at most this many half-width characters keeps it on one line in a table that
+#: has to wrap (12: six Chinese characters, a county name or a number)
+SHORT_VALUE = 12
 
 #: where a header may not break: inside a run of Latin letters/digits/signs ("(km²)"); a CJK character alone
 _CJK = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f"
