@@ -121,3 +121,23 @@ def sample_run(shared_sample, tmp_path_factory):
     _freeze(out)
     yield result
     _READ_ONLY.pop(out, None)
+
+
+# -- a browser for the report's checks ------------------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium per test module (Debian's package, driven by Python playwright: no browser download);
+    skipped, saying why, without it. The flags keep Chromium from calling home (the machine has no network)."""
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} not installed (scripts/install_system_packages.sh installs Debian's chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the test extra)")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync"])
+        yield chromium
+        chromium.close()

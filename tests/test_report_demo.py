@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -17,7 +16,6 @@ from click.testing import CliRunner
 from ecoassess.cli import main as cli
 from ecoassess.store import usable_out_dir
 
-CHROMIUM = "/usr/bin/chromium"
 FORMATS = (("html", "report.html"), ("pdf", "report.pdf"), ("docx", "report.docx"), ("xlsx", "report.xlsx"),
            ("webmap", "webmap.html"))
 
@@ -41,19 +39,6 @@ def test_the_demo_ends_with_the_report_in_every_format_and_prints_the_paths(demo
         for lang in ("zh", "en"):
             assert (out / "report" / lang / name).stat().st_size > 0
     assert usable_out_dir(out) == out.resolve()  # the re-rendered report is listed: the folder is still ours
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"{CHROMIUM} not installed (scripts/install_system_packages.sh installs Debian's chromium)")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync"])
-        yield browser
-        browser.close()
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])

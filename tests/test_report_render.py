@@ -20,7 +20,6 @@ from tests.report_samples import chinese_report
 
 REPORT_DIR = Path(__file__).parents[1] / "ecoassess" / "report"
 HAVE_POPPLER = all(shutil.which(tool) for tool in ("pdftoppm", "pdftotext", "pdffonts", "pdfinfo"))
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
@@ -160,20 +159,6 @@ def test_every_character_of_the_chinese_text_is_in_the_embedded_font(rendered):
     used = {ord(ch) for ch in _text(html_path) if not ch.isspace()}
     missing = sorted(chr(c) for c in used - covered)
     assert len(used) > 100 and missing == []
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """One headless Chromium for the module (Debian's package)."""
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"{CHROMIUM} not installed (scripts/install_system_packages.sh installs Debian's chromium)")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync"])
-        yield browser
-        browser.close()
 
 
 def open_page(browser, path: Path):

@@ -29,7 +29,6 @@ ALBERS = "+proj=aea +lat_1=25 +lat_2=47 +lat_0=0 +lon_0=105 +x_0=0 +y_0=0 +ellps
 #: a county name with markup in it: it must reach the reader as text, never as HTML
 TRICKY = "<b>青岗县</b> & co"
 PATCH_ID = "HX-519902-2024-0001"
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 def _write(gpkg: Path, name: str, frame):
@@ -227,18 +226,6 @@ def test_every_message_has_its_chinese():
 
 
 # -- in a browser ------------------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium (the project's set-up installs Debian's chromium package)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (test extra)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync"])
-        yield b
-        b.close()
 
 
 def _open(browser, path: Path):
