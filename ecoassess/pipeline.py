@@ -269,7 +269,9 @@ def write_alerts(ctx: RunContext) -> None:
     from ecoassess.report.warnings import derive_warnings
     from ecoassess.stages.common import formats
 
-    table = derive_warnings(ctx.result.tables, lang=ctx.config.outputs.lang)
+    # not strict: a table may lack a column for want of data (no SO2 observed all year); the rule file itself was
+    # checked when loaded
+    table = derive_warnings(ctx.result.tables, lang=ctx.config.outputs.lang, strict=False)
     ctx.store.write_table("early_warnings", table, **formats(ctx.config),
                           description="early warnings (预警) of the run, one row per finding, with level, rule and "
                                       "source (indices/early_warning.yaml)")

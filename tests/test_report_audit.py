@@ -248,3 +248,22 @@ def test_short_values_keep_their_line_in_a_word_table_that_must_wrap():
     for j in (0, 1):
         assert widths[j] >= display_width(row[j]) * _UNIT + _PAD, j
     assert widths[3] > widths[4] > widths[0]  # the longest text gets the most room
+
+
+def test_a_quantity_never_observed_leaves_out_its_warning_check_not_the_others():
+    """A year with no SO2 observation has no SO2 columns in air_station_annual: the run's warnings still check PM2.5
+    (before: the whole run failed on the SO2 column the rule names)."""
+    import pytest
+
+    from ecoassess.errors import InputError
+    from ecoassess.report.warnings import derive_warnings
+
+    annual = pd.DataFrame({"station_id": ["A1"], "name": ["城区站"], "county_code": ["519901"],
+                           "county_name": ["青岗县"], "year": [2024], "area_class": ["二类区"],
+                           "gb3095": ["GB 3095-2012"], "so2_annual_exceeds": [None],
+                           "pm25_annual_ugm3": [58.0], "pm25_annual_limit_ugm3": [35.0],
+                           "pm25_annual_exceeds": [True]})
+    found = derive_warnings({"air_station_annual": annual}, lang="en", strict=False)
+    assert list(found["indicator"]) == ["pm25_annual"] and list(found["value"]) == [58.0]
+    with pytest.raises(InputError, match="so2_annual_ugm3"):
+        derive_warnings({"air_station_annual": annual}, lang="en")

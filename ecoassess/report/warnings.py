@@ -126,8 +126,9 @@ def derive_warnings(tables, rules=None, lang: str | None = None, strict: bool = 
     :class:`~ecoassess.report.results.ResultsFolder`), worded in ``lang`` (default zh).
 
     A rule whose table is absent is skipped; a column a rule names that its table lacks is an
-    :class:`InputError` naming the rule, the field and the table — or, with ``strict=False`` (a report of
-    results saved by an older version), the rule is skipped with a logged warning."""
+    :class:`InputError` naming the rule, the field and the table — or, with ``strict=False`` (a run's own tables,
+    where a quantity never observed has no column; results saved by an older version), that rule (or that
+    ``for_each`` entry of it) is left out with a logged note."""
     lang = check_language(lang or DEFAULT_LANGUAGE)
     spec = load_rules(rules) if rules is None or isinstance(rules, (str, Path)) else rules
     if not isinstance(rules, (str, Path)) and rules is not None:
@@ -142,7 +143,7 @@ def derive_warnings(tables, rules=None, lang: str | None = None, strict: bool = 
         if table is None:
             continue
         try:
-            found_rows = list(_apply(rule, pd.DataFrame(table), spec.get("maps") or {}, _, lang))
+            found_rows = list(_apply(rule, pd.DataFrame(table), spec.get("maps") or {}, _, lang, strict))
         except InputError as exc:
             if strict:
                 raise
@@ -179,17 +180,27 @@ def _as_mapping(tables) -> Mapping:
     return tables
 
 
-def _apply(rule: dict, table: pd.DataFrame, maps: dict, _, lang: str) -> list[dict]:
-    """The findings of one rule on its table."""
+def _apply(rule: dict, table: pd.DataFrame, maps: dict, _, lang: str, strict: bool = True) -> list[dict]:
+    """The findings of one rule on its table. Not ``strict``: a ``for_each`` entry whose column the table lacks
+    (no SO2 was observed all year, so the annual table has no SO2 column) is left out with a logged note; the
+    others still apply."""
     table = _filter(rule, "where", table.reset_index(drop=True), {})
     if rule.get("across_years"):
         table = _across_years(rule, table)
     found = []   # (row position, for_each position, finding): a subject's findings together, in table order
     for k, variables in enumerate(rule.get("for_each") or [{}]):
         variables = {n: (_(v) if n == "label" and isinstance(v, str) else v) for n, v in variables.items()}
-        hits = _filter(rule, "when", table, variables)
-        for i, row in zip(hits.index, hits.to_dict("records")):
-            found.append((i, k, _finding(rule, row, variables, maps, _, lang)))
+        try:
+            hits = _filter(rule, "when", table, variables)
+            findings = [(i, k, _finding(rule, row, variables, maps, _, lang))
+                        for i, row in zip(hits.index, hits.to_dict("records"))]
+        except InputError as exc:
+            if strict or "has no column" not in str(exc):
+                raise
+            log.info("early-warning rule %s%s not applied: %s", rule["id"],
+                     f" ({variables})" if variables else "", exc)
+            continue
+        found += findings
     return [f for _i, _k, f in sorted(found, key=lambda x: x[:2])]
 
 
