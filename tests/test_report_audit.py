@@ -267,3 +267,17 @@ def test_a_quantity_never_observed_leaves_out_its_warning_check_not_the_others()
     assert list(found["indicator"]) == ["pm25_annual"] and list(found["value"]) == [58.0]
     with pytest.raises(InputError, match="so2_annual_ugm3"):
         derive_warnings({"air_station_annual": annual}, lang="en")
+
+
+def test_the_deciding_items_of_a_water_section_are_named_in_words(tmp_path):
+    from ecoassess.report.sections.common import Ctx
+    from ecoassess.report.sections.network import item_names
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"ecoassess_version": "x"}), encoding="utf-8")
+    from ecoassess.report.results import ResultsFolder
+
+    results = ResultsFolder(tmp_path)
+    # names from GB 3838-2002 Table 1 (indices/gb3838_2002.yaml)
+    assert item_names(Ctx(results, "zh"), "codmn,cod,bod5,tp") == "高锰酸盐指数、化学需氧量、五日生化需氧量、总磷"
+    assert item_names(Ctx(results, "en"), "nh3n, do") == "ammonia nitrogen, dissolved oxygen"
+    assert item_names(Ctx(results, "zh"), "") is None

@@ -74,7 +74,10 @@ def network_section(ctx: Ctx) -> Section:
                                      _("Drinking-water sources"))):
         water = read(ctx, name)
         if water is not None and len(water):
+            if "deciding_items" in water.columns:
+                water["deciding_items"] = [item_names(ctx, v) for v in water["deciding_items"]]
             blocks.append(make_table(ctx, table_id, caption, water, [
+                ("station_id", _("Code"), None, None),
                 ("name", _("Site"), None, None), ("county_name", _("County"), None, None),
                 ("river", _("Water body"), None, None), ("water_class", _("Water class"), None, None),
                 ("target_class", _("Target class"), None, None), ("meets_target", _("Meets target"), None, None),
@@ -109,3 +112,15 @@ def network_section(ctx: Ctx) -> Section:
         blocks.append(Paragraph(_("The network meets every coverage rule checked: no new site is proposed.")))
     blocks += ctx.take_figures("network")
     return Section("network", title, blocks)
+
+
+def item_names(ctx: Ctx, codes) -> str | None:
+    """GB 3838 item codes as the results hold them ("codmn,tp") in words: 高锰酸盐指数、总磷 / permanganate index,
+    total phosphorus (names from indices/gb3838_2002.yaml)."""
+    from ecoassess.catalog import data_path, load_yaml
+
+    if not isinstance(codes, str) or not codes.strip():
+        return None
+    items = load_yaml(data_path("indices", "gb3838_2002.yaml"))["items"]
+    key = "zh" if ctx.lang == "zh" else "en"
+    return ctx.join([str(items.get(c.strip(), {}).get(key, c.strip())) for c in codes.split(",") if c.strip()])
