@@ -250,6 +250,10 @@ def test_title_page_names_the_area_year_counties_and_version(full):
     assert "青岗县、柏溪县" in report.subtitle and "2023年" in report.subtitle and "0.1.0" in report.subtitle
     assert report.date == "2026-12-06"
     assert build_report(full, [], "en").title == "Ecological status report of 示例区, 2024"
+    manifest = json.loads((full.path / "manifest.json").read_text(encoding="utf-8"))
+    manifest["config"]["given"]["name"] = "川中示例区 (sample)"
+    (full.path / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    assert build_report(ResultsFolder(full.path), [], "zh").title == "川中示例区 (sample) 2024年生态环境状况报告"
 
 
 def test_the_chinese_catalog_translates_every_message():

@@ -58,6 +58,8 @@ def title_page(ctx: Ctx) -> tuple[str, str]:
     _ = ctx._
     given = ctx.results.config.get("given", {})
     area = given.get("name") or _("the study area")
+    if ctx.lang == "zh" and area[-1:].isascii() and not area[-1:].isspace():
+        area += " "   # "示例区 (sample) 2024年", not "(sample)2024年"
     year, base = ctx.year, ctx.baseline_year
     if year is not None:
         title = _("Ecological status report of {area}, {year}").format(area=area, year=year)
