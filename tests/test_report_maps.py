@@ -103,6 +103,9 @@ def build_results(root: Path, *, everything: bool = True) -> Path:
                         "rule_id": ["a", "a", "b"], "shortfall": [0.0, 1.0, 2.0]}), "network_coverage")
     write(gpd.GeoDataFrame({"proposal_id": ["P-air-01"], "station_type": ["air"]},
                            geometry=[pts[1]], crs="EPSG:4326"), "proposed_sites")
+    # the land-cover accounts the run made (a land-cover map is drawn for the years it accounted)
+    write(pd.DataFrame({"zone_set": ["study_area"], "zone_id": ["all"], "year": [2024], "class_code": [11],
+                        "area_km2": [1.0]}), "landcover_class_areas")
     # layers at 100 m: NDVI with different ranges in the two years, FVC, RSEI and its grades
     shape = (int((ymax - ymin) / RES_M), int((xmax - xmin) / RES_M))
     bounds = (xmin, ymin, xmax, ymax)
