@@ -20,29 +20,39 @@ import sys
 import time
 
 
-def child(size: int, n_features: int, trees: int, chunk: int) -> dict:
-    import dask
+def synthetic_stack(size: int, n_features: int, chunk: int):
+    """A lazy ``size``² stack of ``n_features`` float32 layers, each chunk from a generator seeded by its place."""
     import dask.array as da
     import numpy as np
     import xarray as xr
 
-    from ecoassess.landcover.classify import predict_classes, train_classifier
-
     def block(block_info=None):
-        loc = block_info[None]["array-location"]
-        (f0, f1), (r0, r1), (c0, c1) = loc
-        rng = np.random.default_rng([r0, c0])
-        return rng.random((f1 - f0, r1 - r0, c1 - c0), dtype="float32")
+        (f0, f1), (r0, r1), (c0, c1) = block_info[None]["array-location"]
+        return np.random.default_rng([r0, c0]).random((f1 - f0, r1 - r0, c1 - c0), dtype="float32")
 
     data = da.map_blocks(block, chunks=((n_features,), *da.core.normalize_chunks((chunk, chunk), (size, size))),
                          dtype="float32", meta=np.empty((0, 0, 0), "float32"))
     names = [f"f{i}" for i in range(n_features)]
-    stack = xr.DataArray(data, dims=("feature", "y", "x"), coords={"feature": names})
-    rng = np.random.default_rng(0)
-    X = rng.random((4000, n_features), dtype="float32")
-    # 16 classes from the first two features (a 4 x 4 grid of boxes), like the sample's 16 CAS classes
-    y = 11 + (X[:, 0] * 4).astype(int) * 10 + (X[:, 1] * 4).astype(int)
-    model = train_classifier(X, y, names, seed=0, n_estimators=trees)
+    return xr.DataArray(data, dims=("feature", "y", "x"), coords={"feature": names})
+
+
+def synthetic_training(n_features: int):
+    """4 000 training pixels; 16 classes from the first two features (a 4 x 4 grid of boxes), like the sample's 16
+    CAS classes."""
+    import numpy as np
+
+    X = np.random.default_rng(0).random((4000, n_features), dtype="float32")
+    return X, 11 + (X[:, 0] * 4).astype(int) * 10 + (X[:, 1] * 4).astype(int)
+
+
+def seconds_to_predict(model, stack) -> float:
+    """Predict ``stack`` chunk by chunk, reduced to class counts (nothing but the chunks in flight is held)."""
+    import dask
+    import dask.array as da
+    import numpy as np
+
+    from ecoassess.landcover.classify import predict_classes
+
     pred = predict_classes(model, stack)
     counts = da.map_blocks(lambda b: np.bincount(b.ravel(), minlength=256)[None, None, :].astype("int64"),
                            pred.data, new_axis=2, chunks=(1, 1, 256), dtype="int64").sum(axis=(0, 1))
@@ -50,7 +60,17 @@ def child(size: int, n_features: int, trees: int, chunk: int) -> dict:
     with dask.config.set(scheduler="threads"):
         total = counts.compute()
     seconds = time.perf_counter() - t0
-    assert int(total.sum()) == size * size
+    assert int(total.sum()) == stack.sizes["y"] * stack.sizes["x"]
+    return seconds
+
+
+def child(size: int, n_features: int, trees: int, chunk: int) -> dict:
+    from ecoassess.landcover.classify import train_classifier
+
+    stack = synthetic_stack(size, n_features, chunk)
+    X, y = synthetic_training(n_features)
+    model = train_classifier(X, y, list(stack.coords["feature"].values), seed=0, n_estimators=trees)
+    seconds = seconds_to_predict(model, stack)
     return {"size": size, "pixels": size * size, "seconds": seconds, "mpx_s": size * size / seconds / 1e6,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "stack_mb": size * size * n_features * 4 / 2**20}

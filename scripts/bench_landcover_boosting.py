@@ -118,39 +118,20 @@ def landsat(kind: str, trees: int) -> dict:
 
 
 def predict_speed(kind: str, size: int, trees: int, chunk: int = 1024) -> dict:
-    import dask
-    import dask.array as da
-    import numpy as np
-    import xarray as xr
+    """Training and prediction speed on the synthetic stack of ``bench_landcover.py`` (the same data)."""
+    from bench_landcover import seconds_to_predict, synthetic_stack, synthetic_training
 
-    from ecoassess.landcover.classify import TrainedModel, predict_classes
+    from ecoassess.landcover.classify import TrainedModel
 
-    n_features = 11
-
-    def block(block_info=None):
-        (f0, f1), (r0, r1), (c0, c1) = block_info[None]["array-location"]
-        return np.random.default_rng([r0, c0]).random((f1 - f0, r1 - r0, c1 - c0), dtype="float32")
-
-    data = da.map_blocks(block, chunks=((n_features,), *da.core.normalize_chunks((chunk, chunk), (size, size))),
-                         dtype="float32", meta=np.empty((0, 0, 0), "float32"))
-    names = [f"f{i}" for i in range(n_features)]
-    stack = xr.DataArray(data, dims=("feature", "y", "x"), coords={"feature": names})
-    rng = np.random.default_rng(0)
-    X = rng.random((4000, n_features), dtype="float32")
-    y = 11 + (X[:, 0] * 4).astype(int) * 10 + (X[:, 1] * 4).astype(int)
+    stack = synthetic_stack(size, 11, chunk)
+    X, y = synthetic_training(11)
     est = estimator(kind, 0, trees)
     t0 = time.perf_counter()
     est.fit(X, y)
     fit_s = time.perf_counter() - t0
+    names = list(stack.coords["feature"].values)
     model = TrainedModel(est, names, [int(c) for c in est.classes_], "cas_lucc", "", "bench", {}, {})
-    pred = predict_classes(model, stack)
-    counts = da.map_blocks(lambda b: np.bincount(b.ravel(), minlength=256)[None, None, :].astype("int64"),
-                           pred.data, new_axis=2, chunks=(1, 1, 256), dtype="int64").sum(axis=(0, 1))
-    t0 = time.perf_counter()
-    with dask.config.set(scheduler="threads"):
-        total = counts.compute()
-    seconds = time.perf_counter() - t0
-    assert int(total.sum()) == size * size
+    seconds = seconds_to_predict(model, stack)
     return {"fit_4000_s": fit_s, "mpx_s": size * size / seconds / 1e6, "seconds": seconds,
             "peak_rss_mb": _rss_mb()}
 
