@@ -79,3 +79,13 @@ def deterministic_zip(data: bytes) -> bytes:
             zi.external_attr = 0o644 << 16
             dst.writestr(zi, body)
     return out.getvalue()
+
+
+def office_bytes(document) -> bytes:
+    """An openpyxl workbook or python-docx document as the bytes of its file, made deterministic
+    (:func:`deterministic_zip`): the same content gives the same file."""
+    import io
+
+    buf = io.BytesIO()
+    document.save(buf)
+    return deterministic_zip(buf.getvalue())

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import io
 import json
 import logging
 import os
@@ -42,7 +41,7 @@ from pathlib import Path
 import pyproj
 
 from ecoassess.errors import EcoassessError, space_errors
-from ecoassess.files import (FIXED_TIME, MANIFEST_NAME, RESUME_DIR, atomic_path, deterministic_zip,
+from ecoassess.files import (FIXED_TIME, MANIFEST_NAME, RESUME_DIR, atomic_path, office_bytes,
                              display_width, sha256_file)
 
 log = logging.getLogger(__name__)
@@ -243,10 +242,8 @@ class ResultsStore:
                 values = [str(col)] + [str(v) for v in df.iloc[:200, j - 1].tolist()]
                 ws.column_dimensions[get_column_letter(j)].width = min(60, max(display_width(v) for v in values) + 2)
             ws.freeze_panes = "A2"
-        buf = io.BytesIO()
-        wb.save(buf)
         with atomic_path(self.path(XLSX_RELPATH)) as tmp:
-            tmp.write_bytes(deterministic_zip(buf.getvalue()))
+            tmp.write_bytes(office_bytes(wb))
 
     # -- end of the run ------------------------------------------------------------------------------------------
     def commit(self, target=None) -> Path:

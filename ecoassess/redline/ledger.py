@@ -30,7 +30,6 @@ is refused, naming the row.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import math
 import re
@@ -355,7 +354,7 @@ def _workbook_bytes(ledger, cells, geoms) -> bytes:
     from openpyxl.utils import get_column_letter
     from openpyxl.worksheet.datavalidation import DataValidation
 
-    from ecoassess.files import deterministic_zip, display_width
+    from ecoassess.files import display_width, office_bytes
 
     spec = ledger_spec()
     gspec = spec["geometry"]
@@ -403,9 +402,7 @@ def _workbook_bytes(ledger, cells, geoms) -> bytes:
     for pid, (wkt, sha) in zip(ledger["patch_id"], geoms):
         gs.append([pid, sha] + [wkt[k:k + _WKT_CELL] for k in range(0, len(wkt), _WKT_CELL)])
     gs.sheet_state = "hidden"
-    buf = io.BytesIO()
-    wb.save(buf)
-    return deterministic_zip(buf.getvalue())
+    return office_bytes(wb)
 
 
 def _shown(v, col) -> str:

@@ -15,7 +15,6 @@ Wording (caption labels, "Contents") is in the gettext domain ``office``.
 
 from __future__ import annotations
 
-import io
 import math
 import numbers
 import re
@@ -31,10 +30,9 @@ from docx.oxml.ns import qn
 from docx.shared import Cm, Emu, Pt, RGBColor
 
 from ecoassess.errors import InputError
-from ecoassess.files import atomic_path
+from ecoassess.files import atomic_path, display_width, office_bytes
 from ecoassess.report.i18n import check_language, format_value, translator
 from ecoassess.report.model import Figure, Paragraph, Report, Section, Table
-from ecoassess.files import deterministic_zip, display_width
 from ecoassess.report.xlsx import check_rows, header_text
 
 DOMAIN = "office"
@@ -73,10 +71,8 @@ def write_docx(report: Report, path: Path) -> Path:
     w.contents()
     for section in report.sections:
         w.section(section, level=1)
-    buf = io.BytesIO()
-    doc.save(buf)
     with atomic_path(path) as tmp:
-        tmp.write_bytes(deterministic_zip(buf.getvalue()))
+        tmp.write_bytes(office_bytes(doc))
     return path
 
 

@@ -11,7 +11,6 @@ gettext domain ``office``.
 
 from __future__ import annotations
 
-import io
 import math
 import numbers
 import re
@@ -19,7 +18,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 from ecoassess.errors import InputError
-from ecoassess.files import atomic_path, deterministic_zip, display_width
+from ecoassess.files import atomic_path, display_width, office_bytes
 from ecoassess.report.i18n import check_language, format_value, translator
 from ecoassess.report.model import Column, Report, Table
 
@@ -124,10 +123,8 @@ def write_xlsx(report: Report, path: Path) -> Path:
     props.creator = props.lastModifiedBy = "ecoassess"
     props.title = report.title
     props.language = "zh-CN" if report.lang == "zh" else "en-GB"
-    buf = io.BytesIO()
-    wb.save(buf)
     with atomic_path(path) as tmp:
-        tmp.write_bytes(deterministic_zip(buf.getvalue()))
+        tmp.write_bytes(office_bytes(wb))
     return path
 
 
