@@ -89,3 +89,19 @@ def office_bytes(document) -> bytes:
     buf = io.BytesIO()
     document.save(buf)
     return deterministic_zip(buf.getvalue())
+
+
+def swap_into(new: Path, target: Path, backup: Path) -> bool:
+    """Put the folder ``new`` in place of ``target`` by renames: an existing ``target`` is first renamed to
+    ``backup`` (and renamed back when the second rename fails). Returns whether there was a ``target`` — its
+    ``backup`` is then the caller's to delete, once the new folder is safely in place."""
+    had_old = target.exists()
+    if had_old:
+        os.rename(target, backup)
+    try:
+        os.rename(new, target)
+    except BaseException:
+        if had_old:
+            os.rename(backup, target)
+        raise
+    return had_old

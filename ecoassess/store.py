@@ -41,8 +41,8 @@ from pathlib import Path
 import pyproj
 
 from ecoassess.errors import EcoassessError, space_errors
-from ecoassess.files import (FIXED_TIME, MANIFEST_NAME, RESUME_DIR, atomic_path, office_bytes,
-                             display_width, sha256_file)
+from ecoassess.files import (FIXED_TIME, MANIFEST_NAME, RESUME_DIR, atomic_path, display_width, office_bytes,
+                             sha256_file, swap_into)
 
 log = logging.getLogger(__name__)
 
@@ -265,15 +265,7 @@ class ResultsStore:
                     shutil.rmtree(leftover)
             os.rename(self.staging, ready)  # from here on the results are complete: recovery finishes the swap
             shutil.rmtree(ready / RESUME_DIR, ignore_errors=True)
-            had_old = target.exists()
-            if had_old:
-                os.rename(target, backup)
-            try:
-                os.rename(ready, target)
-            except BaseException:
-                if had_old:
-                    os.rename(backup, target)
-                raise
+            had_old = swap_into(ready, target, backup)
         except OSError as exc:  # e.g. no permission to replace the folder: say where the results are
             where = ready if ready.exists() else self.staging
             raise EcoassessError(f"the results could not be moved to {target} ({exc.strerror or exc}); they are "

@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 
 from ecoassess.errors import InputError
+from ecoassess.files import swap_into
 from ecoassess.report.fonts import find_cjk_font
 
 __all__ = ["find_cjk_font", "zone_choropleth", "write_report", "FORMATS", "check_formats", "report_files"]
@@ -197,16 +198,8 @@ def _swap(staging: Path, target: Path, results_path: Path, lang: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     backup = results_path.with_name(f"{results_path.name}.report-{lang}.old-{os.getpid()}")
     shutil.rmtree(backup, ignore_errors=True)
-    had_old = target.exists()
-    if had_old:
-        os.rename(target, backup)
-    try:
-        os.rename(staging, target)
-    except BaseException:
-        if had_old:
-            os.rename(backup, target)
-        raise
-    shutil.rmtree(backup, ignore_errors=True)
+    if swap_into(staging, target, backup):
+        shutil.rmtree(backup, ignore_errors=True)
 
 
 def _recover(results_path: Path, lang: str) -> None:
