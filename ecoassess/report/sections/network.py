@@ -4,6 +4,8 @@ GB 3096-2008 noise), and where new points would help most."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from ecoassess.report.model import Paragraph, Section
 from ecoassess.report.sections.common import Ctx, make_table, missing_section, read, why_missing
 
@@ -117,10 +119,16 @@ def network_section(ctx: Ctx) -> Section:
 def item_names(ctx: Ctx, codes) -> str | None:
     """GB 3838 item codes as the results hold them ("codmn,tp") in words: 高锰酸盐指数、总磷 / permanganate index,
     total phosphorus (names from indices/gb3838_2002.yaml)."""
-    from ecoassess.catalog import data_path, load_yaml
-
     if not isinstance(codes, str) or not codes.strip():
         return None
-    items = load_yaml(data_path("indices", "gb3838_2002.yaml"))["items"]
+    items = _gb3838_items()
     key = "zh" if ctx.lang == "zh" else "en"
     return ctx.join([str(items.get(c.strip(), {}).get(key, c.strip())) for c in codes.split(",") if c.strip()])
+
+
+@lru_cache(maxsize=1)
+def _gb3838_items() -> dict:
+    """The GB 3838-2002 items of indices/gb3838_2002.yaml, read once (not once per water section)."""
+    from ecoassess.catalog import data_path, load_yaml
+
+    return load_yaml(data_path("indices", "gb3838_2002.yaml"))["items"]
