@@ -1,8 +1,10 @@
 """A hand-built Chinese (or English) report for the renderer tests: sections, a subsection, a long table that runs
-over pages, a wide table, a figure drawn by matplotlib and a section whose results are missing."""
+over pages, a wide table, a figure drawn by matplotlib and a section whose results are missing; and what the font
+checks read: the text an HTML page shows, and the characters a font file has."""
 
 from __future__ import annotations
 
+import html.parser
 from pathlib import Path
 
 from ecoassess.report.model import Column, Figure, Paragraph, Report, Section, Table
@@ -57,3 +59,36 @@ def chinese_report(folder: Path, long_rows: int = 60) -> Report:
         Section("rsei", "遥感生态指数", [long]),
         Section("redline", "生态保护红线", missing="本次运行未计算红线图斑：配置中没有 zones.redline。"),
     ])
+
+
+class _Text(html.parser.HTMLParser):
+    """The text a reader sees (no <style> or <script>; <title> kept as it is shown in the tab)."""
+
+    def __init__(self):
+        super().__init__()
+        self.parts, self._skip = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        self._skip += tag in ("style", "script")
+
+    def handle_endtag(self, tag):
+        self._skip -= tag in ("style", "script")
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.parts.append(data)
+
+
+def html_text(path: Path) -> str:
+    parser = _Text()
+    parser.feed(Path(path).read_text(encoding="utf-8"))
+    return "".join(parser.parts)
+
+
+def font_characters(path: Path) -> set[int]:
+    """The code points a font file maps (the first font of a .ttc collection)."""
+    from fontTools.ttLib import TTFont
+
+    path = Path(path)
+    font = TTFont(str(path), fontNumber=0, lazy=True) if path.suffix.lower() == ".ttc" else TTFont(str(path), lazy=True)
+    return set(font.getBestCmap())

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from ecoassess.cli import main as cli
 from ecoassess.store import usable_out_dir
+from tests.report_samples import font_characters, html_text
 
 FORMATS = (("html", "report.html"), ("pdf", "report.pdf"), ("docx", "report.docx"), ("xlsx", "report.xlsx"),
            ("webmap", "webmap.html"))
@@ -90,34 +91,11 @@ def test_the_pdf_has_its_pages_headings_and_embedded_fonts(demo, tmp_path):
 
 
 def test_every_character_of_the_chinese_report_is_in_the_embedded_fonts(demo):
-    import html.parser
-
-    from fontTools.ttLib import TTFont
-
     from ecoassess.report.fonts import find_cjk_font, symbol_font
 
-    class Text(html.parser.HTMLParser):
-        def __init__(self):
-            super().__init__()
-            self.parts, self.skip = [], 0
-
-        def handle_starttag(self, tag, attrs):
-            self.skip += tag in ("style", "script")
-
-        def handle_endtag(self, tag):
-            self.skip -= tag in ("style", "script")
-
-        def handle_data(self, data):
-            if not self.skip:
-                self.parts.append(data)
-
     out, _, _ = demo
-    parser = Text()
-    parser.feed((out / "report" / "zh" / "report.html").read_text(encoding="utf-8"))
-    path = find_cjk_font()
-    cjk = TTFont(str(path), fontNumber=0, lazy=True) if path.suffix.lower() == ".ttc" else TTFont(str(path), lazy=True)
-    covered = set(cjk.getBestCmap()) | set(TTFont(str(symbol_font()), lazy=True).getBestCmap())
-    used = {ord(ch) for ch in "".join(parser.parts) if not ch.isspace()}
+    covered = font_characters(find_cjk_font()) | font_characters(symbol_font())
+    used = {ord(ch) for ch in html_text(out / "report" / "zh" / "report.html") if not ch.isspace()}
     missing = sorted(chr(c) for c in used - covered)
     assert len(used) > 300 and missing == []
     # and the PDF embeds both: no character is left to the reader's fonts

@@ -5,7 +5,6 @@ every character of the text."""
 
 from __future__ import annotations
 
-import html.parser
 import re
 import shutil
 import subprocess
@@ -16,7 +15,7 @@ import pytest
 from ecoassess.report.html import render_html
 from ecoassess.report.i18n import untranslated
 from ecoassess.report.model import Column, Paragraph, Report, Section, Table
-from tests.report_samples import chinese_report
+from tests.report_samples import chinese_report, font_characters, html_text
 
 REPORT_DIR = Path(__file__).parents[1] / "ecoassess" / "report"
 HAVE_POPPLER = all(shutil.which(tool) for tool in ("pdftoppm", "pdftotext", "pdffonts", "pdfinfo"))
@@ -34,30 +33,6 @@ def rendered(tmp_path_factory):
     return report, html_path, pdf_path
 
 
-class _Text(html.parser.HTMLParser):
-    """The text a reader sees (no <style>, <title> kept as it is shown in the tab)."""
-
-    def __init__(self):
-        super().__init__()
-        self.parts, self._skip = [], 0
-
-    def handle_starttag(self, tag, attrs):
-        self._skip += tag == "style"
-
-    def handle_endtag(self, tag):
-        self._skip -= tag == "style"
-
-    def handle_data(self, data):
-        if not self._skip:
-            self.parts.append(data)
-
-
-def _text(path: Path) -> str:
-    parser = _Text()
-    parser.feed(path.read_text(encoding="utf-8"))
-    return "".join(parser.parts)
-
-
 def test_the_render_catalog_translates_every_message():
     files = [REPORT_DIR / "html.py", REPORT_DIR / "pdf.py", REPORT_DIR / "__init__.py",
              *sorted((REPORT_DIR / "templates").glob("*.j2"))]
@@ -67,7 +42,7 @@ def test_the_render_catalog_translates_every_message():
 def test_tables_and_figures_are_numbered_and_captioned_in_chinese(rendered):
     report, html_path, _ = rendered
     page = html_path.read_text(encoding="utf-8")
-    text = _text(html_path)
+    text = html_text(html_path)
     # tables above ("表 n" in their <caption>), figures below (<figcaption>), numbered apart in reading order
     captions = re.findall(r"<caption><span class=\"label\">([^<]+)</span> ([^<]+)</caption>", page)
     assert captions == [("表 1", "各县生态质量指数（EI）及其分级"), ("表 2", "功能区县域指标（宽表）"),
@@ -148,15 +123,11 @@ class TestPdf:
 
 
 def test_every_character_of_the_chinese_text_is_in_the_embedded_font(rendered):
-    from fontTools.ttLib import TTFont
-
     from ecoassess.report.fonts import find_cjk_font
 
     _, html_path, _ = rendered
-    path = find_cjk_font()
-    font = TTFont(str(path), fontNumber=0, lazy=True) if path.suffix.lower() == ".ttc" else TTFont(str(path), lazy=True)
-    covered = set(font.getBestCmap())
-    used = {ord(ch) for ch in _text(html_path) if not ch.isspace()}
+    covered = font_characters(find_cjk_font())
+    used = {ord(ch) for ch in html_text(html_path) if not ch.isspace()}
     missing = sorted(chr(c) for c in used - covered)
     assert len(used) > 100 and missing == []
 
