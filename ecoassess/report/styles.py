@@ -109,6 +109,11 @@ def scheme(name: str) -> Scheme:
                   breaks, labels, bool(raw.get("labelled")))
 
 
+def colours(name: str) -> tuple[str, ...]:
+    """The class colours of scheme ``name``, in the styles file's order (``ei_grade``: 优 … 差)."""
+    return tuple(c.colour for c in scheme(name).classes)
+
+
 def scheme_names() -> list[str]:
     return list(load_styles()["schemes"])
 

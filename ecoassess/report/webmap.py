@@ -44,8 +44,6 @@ ASSETS = Path(__file__).with_name("assets")
 CHIP_MAX_PX = 720
 CHIP_MAX_BYTES = 120_000
 CHIPS_BUDGET_BYTES = 12_000_000
-#: Colours of the five grades, best first (the same green-to-red ramp as the EI county map, ``stages/ei.py``).
-GRADE_COLOURS = ("#1a9641", "#a6d96a", "#ffffbf", "#fdae61", "#d7191c")
 NO_DATA_COLOUR = "#d9d9d9"
 STATION_COLOURS = {"air": "#1f78b4", "surface_water": "#33a0c8", "drinking_water": "#6a3d9a", "soil": "#b15928",
                    "noise": "#e7298a", "ecology_plots": "#33a02c"}
@@ -205,6 +203,14 @@ def write_webmap(results: ResultsFolder, path: Path, lang: str, tile_url: str | 
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path
+
+
+def grade_colours() -> tuple[str, ...]:
+    """Colours of the five grades, best first: the EI grade scheme of the print maps (layers/report_styles.yaml);
+    the web map's RSEI grades use the same ramp."""
+    from ecoassess.report.styles import colours
+
+    return colours("ei_grade")
 
 
 def stable_ids(text: str) -> str:
@@ -431,7 +437,7 @@ class _Page:
         change = self.table("county_ei_change", needs=("code",))
         latest = ei.sort_values("year").groupby("code", sort=False).tail(1).sort_values("code")
         self.counties = latest[["code", "name", "geometry"]].copy()
-        colours = {g["zh"]: c for g, c in zip(self.ei_grades, GRADE_COLOURS)}
+        colours = {g["zh"]: c for g, c in zip(self.ei_grades, grade_colours())}
         popups, tips, styles = [], [], []
         for _i, row in latest.iterrows():
             years = ei[ei["code"] == row["code"]].sort_values("year")
@@ -458,7 +464,7 @@ class _Page:
         self.geojson(latest, _("Counties by EI grade ({year})").format(year=year), ZONES)
         self.legend.append((_("EI grade (HJ 192-2015)"), [
             ("box", c, f"{self.grade_label(self.ei_grades, g['zh'])} ({self.range_text(g)})")
-            for g, c in zip(self.ei_grades, GRADE_COLOURS)]))
+            for g, c in zip(self.ei_grades, grade_colours())]))
 
     def range_text(self, g) -> str:
         lo, hi = g.get("lower"), g.get("upper")
@@ -491,7 +497,7 @@ class _Page:
             return
         rsei = rsei[rsei["code"].astype(str) != WHOLE_AREA_CODE]
         latest = rsei.sort_values("year").groupby("code", sort=False).tail(1).sort_values("code")
-        colours = {g["code"]: c for g, c in zip(self.rsei_grades, GRADE_COLOURS[::-1])}  # rsei.yaml: worst first
+        colours = {g["code"]: c for g, c in zip(self.rsei_grades, grade_colours()[::-1])}  # rsei.yaml: worst first
         popups, tips, styles = [], [], []
         for _i, row in latest.iterrows():
             records = []

@@ -161,14 +161,12 @@ def _ei_part(ctx: RunContext, years: list[int]) -> None:
     except EcoassessError as exc:
         ctx.failed("hj192 ei", exc)
 
-#: Map colours of the five EI grades (优 … 差), green to red.
-GRADE_COLOURS = ("#1a9641", "#a6d96a", "#ffffbf", "#fdae61", "#d7191c")
-
 
 def write_ei_map(store, counties, table: pd.DataFrame, config: AssessmentConfig) -> dict[str, Path]:
     """County map of the assessment year's EI in the five HJ 192-2015 grades (class limits from the coefficients)."""
     from ecoassess.assess.hj192_coefficients import load_hj192
     from ecoassess.report.maps import zone_choropleth
+    from ecoassess.report.styles import colours
 
     year = config.year if config.year in set(table["year"]) else int(table["year"].max())
     rows = table[(table["year"] == year) & (table["code"] != "000000")]
@@ -178,7 +176,7 @@ def write_ei_map(store, counties, table: pd.DataFrame, config: AssessmentConfig)
     grades = load_hj192(config.hj192.coefficients).raw["grades"]["classes"]
     classes = [(g["lower"] if g["lower"] is not None else 0.0, g["upper"] if g["upper"] is not None else 100.0,
                 f"{g['zh'] if zh else g['en']} ({g['lower'] or 0:g}–{g['upper'] or 100:g})", colour)
-               for g, colour in zip(grades, GRADE_COLOURS)][::-1]
+               for g, colour in zip(grades, colours("ei_grade"))][::-1]  # layers/report_styles.yaml
     rel = Path("maps") / f"ei_by_county_{year}.png"
     zone_choropleth(gdf, "ei", store.path(rel),
                     title=f"{year}年各县生态环境状况指数(EI)" if zh else f"Ecological index (EI) by county, {year}",
