@@ -3,7 +3,6 @@ missing assets, missing BOA offsets, unreadable band files), as for Landsat, so 
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
