@@ -3,7 +3,6 @@ missing assets, missing BOA offsets, unreadable band files), as for Landsat, so 
 
 from __future__ import annotations
 
-
 import pytest
 
 from ecoassess.errors import InputError, ProductProblems
